@@ -1,0 +1,37 @@
+"""Errors raised by the connectors.
+
+`connectors` may not import `synthctl`, so it has its own small hierarchy; the study runner
+re-raises these as `synthctl.errors.DataError` / `SpecError` / `RegistryConnectionError`
+with the stage added (``raise DataError(...) from exc``). Each message names the file, table,
+column or row, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base class of the connectors' errors."""
+
+
+class RegistrySchemaError(ConnectorError):
+    """The registry lacks tables or columns of the (mapped) schema."""
+
+
+class RegistryUnavailableError(ConnectorError):
+    """The registry database cannot be reached or opened read-only."""
+
+
+class ReadOnlyViolationError(ConnectorError):
+    """Something tried to write to the registry through the connector."""
+
+
+class CriterionError(ConnectorError):
+    """An eligibility criterion is malformed, unsafe or names an unknown column."""
+
+
+class TrialDataError(ConnectorError):
+    """A trial file (ADaM ADSL/ADTTE, CSV or XPT) is malformed."""
+
+
+class MappingError(ConnectorError):
+    """A schema mapping file is malformed or names unknown schema elements."""

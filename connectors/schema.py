@@ -1,0 +1,180 @@
+"""The RENAPE-like registry schema as SQLAlchemy Core metadata.
+
+One row per fact. Tables and columns are declared once under their *logical* names
+(`LOGICAL_SCHEMA`); `build_metadata` turns them into `Table` objects whose physical names
+come from an optional mapping (a registry with other table/column names), while code always
+refers to the logical names: ``tables["patients"].c.birth_date`` (SQLAlchemy's column ``key``).
+
+Codes and units are documented in ``docs/data_dictionary.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+SEX_CODES = ("F", "M")
+HISTOLOGY_CODES = ("epithelioid", "biphasic", "sarcomatoid", "other")
+DISEASE_CODES = (
+    "peritoneal_mesothelioma",
+    "pseudomyxoma_peritonei",
+    "peritoneal_carcinomatosis_colorectal",
+    "other",
+)
+BAP1_CODES = ("lost", "retained")
+CC_SCORES = (0, 1, 2, 3)  # completeness of cytoreduction CC-0..CC-3
+ECOG_CODES = (0, 1, 2, 3, 4, 5)
+END_REASON_CODES = ("completed", "progression", "toxicity", "death", "patient_choice", "other")
+# drug classes of a line: a ';'-separated list from this vocabulary, e.g. "platinum;antifolate"
+DRUG_CLASS_CODES = (
+    "platinum",
+    "antifolate",
+    "antimetabolite",
+    "vinca_alkaloid",
+    "anthracycline",
+    "immune_checkpoint_inhibitor",
+    "antiangiogenic",
+    "other",
+)
+CRITERIA_CODES = ("RECIST1.1", "mRECIST")
+RESPONSE_CODES = ("CR", "PR", "SD", "PD", "NE")
+VITAL_STATUS_CODES = ("alive", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """A logical column: name, SQLAlchemy type, nullability and key role."""
+
+    name: str
+    type_: sa.types.TypeEngine
+    nullable: bool = True
+    primary_key: bool = False
+    foreign_key: str | None = None  # "table.column", logical names
+    description: str = ""
+
+
+def _c(name, type_, description="", *, nullable=True, pk=False, fk=None) -> ColumnSpec:
+    return ColumnSpec(name, type_, nullable and not pk, pk, fk, description)
+
+
+LOGICAL_SCHEMA: dict[str, tuple[ColumnSpec, ...]] = {
+    "centres": (
+        _c("centre_id", sa.String(16), "centre code", pk=True),
+        _c("centre_name", sa.String(120), "centre name"),
+        _c("region", sa.String(60), "region"),
+    ),
+    "patients": (
+        _c("patient_id", sa.String(32), "pseudonymous patient id", pk=True),
+        _c("centre_id", sa.String(16), "treating centre", nullable=False, fk="centres.centre_id"),
+        _c("sex", sa.String(1), "F / M"),
+        _c("birth_date", sa.Date, "date of birth"),
+    ),
+    "diagnoses": (
+        _c("diagnosis_id", sa.Integer, "diagnosis record id", pk=True),
+        _c("patient_id", sa.String(32), "", nullable=False, fk="patients.patient_id"),
+        _c("diagnosis_date", sa.Date, "date of histological diagnosis"),
+        _c("disease", sa.String(60), "disease code (DISEASE_CODES)"),
+        _c("histology", sa.String(20), "histology subtype (HISTOLOGY_CODES)"),
+        _c("pci", sa.Integer, "Peritoneal Cancer Index, 0-39"),
+        _c("ki67_percent", sa.Float, "Ki-67 labelling index, percent 0-100"),
+        _c("bap1_status", sa.String(10), "BAP1 immunohistochemistry: lost / retained"),
+    ),
+    "surgeries": (
+        _c("surgery_id", sa.Integer, "surgery record id", pk=True),
+        _c("patient_id", sa.String(32), "", nullable=False, fk="patients.patient_id"),
+        _c("surgery_date", sa.Date, "date of surgery"),
+        _c("crs", sa.Boolean, "cytoreductive surgery performed"),
+        _c("hipec", sa.Boolean, "hyperthermic intraperitoneal chemotherapy given"),
+        _c("cc_score", sa.Integer, "completeness of cytoreduction, 0-3 (CC-0..CC-3)"),
+    ),
+    "treatment_lines": (
+        _c("line_id", sa.Integer, "treatment line record id", pk=True),
+        _c("patient_id", sa.String(32), "", nullable=False, fk="patients.patient_id"),
+        _c("line_number", sa.Integer, "line of systemic therapy, 1, 2, ..."),
+        _c("regimen", sa.String(60), "regimen code, e.g. platinum_pemetrexed"),
+        _c("drug_classes", sa.String(200), "';'-separated DRUG_CLASS_CODES"),
+        _c("start_date", sa.Date, "first administration"),
+        _c("end_date", sa.Date, "last administration (null: ongoing)"),
+        _c("end_reason", sa.String(20), "END_REASON_CODES"),
+        _c("ecog_at_start", sa.Integer, "ECOG performance status at line start, 0-5"),
+    ),
+    "tumour_assessments": (
+        _c("assessment_id", sa.Integer, "assessment record id", pk=True),
+        _c("patient_id", sa.String(32), "", nullable=False, fk="patients.patient_id"),
+        _c("assessment_date", sa.Date, "date of imaging / clinical assessment"),
+        _c("criteria", sa.String(10), "RECIST1.1 / mRECIST"),
+        _c("overall_response", sa.String(2), "CR / PR / SD / PD / NE"),
+        _c("clinical_progression", sa.Boolean, "clinical progression without imaging PD"),
+    ),
+    "follow_up": (
+        _c("patient_id", sa.String(32), "", pk=True, fk="patients.patient_id"),
+        _c("last_contact_date", sa.Date, "date last known alive (or death date)"),
+        _c("vital_status", sa.String(5), "alive / dead"),
+        _c("death_date", sa.Date, "date of death (null when alive)"),
+    ),
+}
+
+TABLE_NAMES: tuple[str, ...] = tuple(LOGICAL_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class TableMapping:
+    """Physical name of one logical table and of its columns (logical -> physical)."""
+
+    table: str
+    columns: Mapping[str, str]
+
+
+def build_metadata(
+    mapping: Mapping[str, TableMapping] | None = None,
+    *,
+    schema: str | None = None,
+    with_constraints: bool = True,
+) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+    """Build the registry metadata, physical names from ``mapping``, logical column keys.
+
+    Parameters
+    ----------
+    mapping : mapping of logical table name to `TableMapping`, optional
+        Tables or columns absent from the mapping keep their logical names.
+    schema : str, optional
+        Database schema (PostgreSQL schema, MariaDB database) holding the tables.
+    with_constraints : bool, default=True
+        Declare primary and foreign keys (to create a registry); reading needs neither.
+
+    Returns
+    -------
+    (MetaData, dict of logical table name -> Table)
+        Columns are addressed by logical name: ``tables["patients"].c.birth_date``.
+    """
+    mapping = mapping or {}
+    metadata = sa.MetaData(schema=schema)
+    tables: dict[str, sa.Table] = {}
+    for logical_table, columns in LOGICAL_SCHEMA.items():
+        table_map = mapping.get(logical_table)
+        physical_table = table_map.table if table_map else logical_table
+        col_map = table_map.columns if table_map else {}
+        sa_columns = []
+        for spec in columns:
+            args: list = []
+            if with_constraints and spec.foreign_key:
+                fk_table, fk_column = spec.foreign_key.split(".")
+                fk_map = mapping.get(fk_table)
+                fk_physical_table = fk_map.table if fk_map else fk_table
+                fk_physical_col = fk_map.columns.get(fk_column, fk_column) if fk_map else fk_column
+                prefix = f"{schema}." if schema else ""
+                args.append(sa.ForeignKey(f"{prefix}{fk_physical_table}.{fk_physical_col}"))
+            sa_columns.append(
+                sa.Column(
+                    col_map.get(spec.name, spec.name),
+                    spec.type_,
+                    *args,
+                    key=spec.name,
+                    primary_key=spec.primary_key and with_constraints,
+                    nullable=spec.nullable or not with_constraints,
+                )
+            )
+        tables[logical_table] = sa.Table(physical_table, metadata, *sa_columns)
+    return metadata, tables

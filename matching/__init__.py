@@ -1,0 +1,1 @@
+"""Propensity scores, matching, weighting and balance diagnostics (pure; no I/O)."""

@@ -1,0 +1,1 @@
+"""Survival comparison of the trial arm and the synthetic control; figures and HTML (pure)."""
