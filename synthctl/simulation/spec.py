@@ -1,0 +1,138 @@
+"""Simulation study spec: the scenario, the designs to compare and the estimands (YAML).
+
+```yaml
+name: sample scenario
+seed: 20250601
+scenario: {n_registry: 1500, n_trial: 27}      # SimulationConfig overrides (sample_data.simulator)
+truth: latent                                   # which truth the scenario is judged against
+covariates: [age_at_index, sex, ecog_at_index, histology, pci, crs_hipec, pfi_months]
+eligibility: ["ecog_at_index <= 1"]             # applied to the registry pool, as in a study
+landmark_weeks: 24
+rmst_tau_weeks: 52
+designs:                                        # name -> keyword arguments of match_cohort
+  naive: {method: none}                         # no adjustment: the whole pool, weight 1
+  nearest_1to1: {method: nearest, ratio: 1, caliper: 0.2, caliper_scale: logit}
+```
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from synthctl.errors import SpecError
+
+__all__ = ["NAIVE", "SimulationSpec", "default_spec_path", "load_simulation_spec"]
+
+NAIVE = "none"  # design method meaning "no adjustment" (match_cohort is not called)
+_RESERVED = {"frame", "covariates", "treatment_col", "treated_value", "id_col", "random_state"}
+
+
+class SimulationSpec(BaseModel):
+    """A simulation study: one scenario of the data-generating process, several designs.
+
+    Attributes
+    ----------
+    scenario : dict
+        Keyword overrides of ``sample_data.simulator.SimulationConfig`` (the seed is set per
+        replicate and may not be given here).
+    truth : {"latent", "observed"}
+        ``latent``: the truth is the counterfactual curve of the latent progression times;
+        ``observed``: the truth of the observed (assessment-schedule) PFS. See
+        ``docs/simulation.md``.
+    designs : dict of str to dict
+        Name -> keyword arguments of ``matching.match_cohort``; ``{method: none}`` is the
+        unadjusted comparison with the whole eligible pool.
+    landmark_weeks, rmst_tau_weeks : float
+        Landmark of the survival difference (trial - control) and RMST horizon, in weeks.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "simulation study"
+    seed: int = Field(20250601, ge=0)
+    scenario: dict[str, Any] = Field(default_factory=dict)
+    truth: Literal["latent", "observed"] = "latent"
+    covariates: list[str] = Field(min_length=1)
+    eligibility: list[str] = Field(default_factory=list)
+    designs: dict[str, dict[str, Any]] = Field(min_length=1)
+    landmark_weeks: float = Field(24.0, gt=0)
+    rmst_tau_weeks: float = Field(52.0, gt=0)
+    null_rate: float = Field(0.35, gt=0, lt=1)
+    conf_level: float = Field(0.95, gt=0, lt=1)
+
+    @field_validator("scenario")
+    @classmethod
+    def _no_seed(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "seed" in value:
+            raise ValueError("scenario.seed is set per replicate from the study seed; remove it")
+        return value
+
+    @field_validator("designs")
+    @classmethod
+    def _known_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        allowed = _match_cohort_options()
+        for name, options in value.items():
+            if "method" not in options:
+                raise ValueError(f"designs.{name}: 'method' is required (or 'none' for naive)")
+            if options["method"] == NAIVE:
+                extra = set(options) - {"method"}
+                if extra:
+                    raise ValueError(f"designs.{name}: method 'none' takes no options: {extra}")
+                continue
+            bad = set(options) & _RESERVED
+            if allowed is not None:
+                bad |= set(options) - allowed
+            if bad:
+                raise ValueError(
+                    f"designs.{name}: unknown or reserved match_cohort option(s) {sorted(bad)}"
+                )
+        return value
+
+
+def _match_cohort_options() -> set[str] | None:
+    """Keyword options of ``match_cohort`` (None when matching is not importable)."""
+    try:
+        from matching import match_cohort
+    except ImportError:  # pragma: no cover - only while the matching package is being built
+        return None
+    params = inspect.signature(match_cohort).parameters
+    return {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - _RESERVED
+
+
+def default_spec_path() -> Path:
+    """Path of the shipped default study (``synthctl/simulation_default.yaml``)."""
+    return Path(str(resources.files("synthctl").joinpath("simulation_default.yaml")))
+
+
+def load_simulation_spec(path: str | Path | None = None) -> SimulationSpec:
+    """Read and validate a simulation spec; ``None`` reads the shipped default.
+
+    Raises
+    ------
+    SpecError
+        Unreadable file, bad YAML, unknown key or bad value (the message names the file and
+        the key).
+    """
+    path = default_spec_path() if path is None else Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the simulation spec ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        return SimulationSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SpecError(f"{path}: invalid simulation spec: {problems}") from exc
