@@ -14,6 +14,7 @@ PATIENT_ID: Final = "patient_id"
 LINE_ID: Final = "line_id"  # registry index line (empty for trial patients)
 CENTRE_ID: Final = "centre_id"
 INDEX_DATE: Final = "index_date"
+DISEASE: Final = "disease"  # registry disease code at diagnosis (for eligibility; not a covariate)
 
 # arm
 ARM: Final = "arm"
