@@ -6,3 +6,20 @@ per-replicate estimates and the performance table (bias, empirical and model SE,
 coverage, each with its Monte Carlo SE). ``write_outputs`` writes the CSV, markdown,
 figure and HTML page.
 """
+
+from synthctl.simulation.metrics import PerformanceMeasures, performance_measures
+from synthctl.simulation.outputs import write_outputs
+from synthctl.simulation.spec import SimulationSpec, default_spec_path, load_simulation_spec
+from synthctl.simulation.study import SimulationResult, run_simulation, summarise_runs
+
+__all__ = [
+    "PerformanceMeasures",
+    "SimulationResult",
+    "SimulationSpec",
+    "default_spec_path",
+    "load_simulation_spec",
+    "performance_measures",
+    "run_simulation",
+    "summarise_runs",
+    "write_outputs",
+]

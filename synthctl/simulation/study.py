@@ -1,0 +1,329 @@
+"""Run a simulation study: replicates in parallel, designs on each, performance per design.
+
+Reproducibility: the study seed spawns one ``np.random.SeedSequence`` child per replicate;
+a replicate draws its data and seeds its designs from its own child only, so the result is
+the same whatever the number of workers or the joblib backend (loky, or dask through
+``joblib.parallel_config(backend="dask")``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from connectors import columns as cols
+from synthctl.simulation.metrics import performance_measures, share_with_mcse
+from synthctl.simulation.spec import NAIVE, SimulationSpec
+from synthctl.simulation.truth import TruthValues, scenario_config, truth_values
+
+__all__ = [
+    "ESTIMANDS",
+    "SimulationResult",
+    "run_replicate",
+    "run_simulation",
+    "summarise_runs",
+]
+
+# estimand key -> (label, scale note); all are trial minus (or over) the synthetic control
+ESTIMANDS: dict[str, str] = {
+    "landmark_diff": "S(landmark) difference, trial - control (probability scale)",
+    "log_hr": "log hazard ratio, trial vs control",
+    "rmst_diff": "RMST difference up to tau, trial - control (weeks)",
+}
+TIME_COL = "pfs_weeks"
+WEIGHT_COL = "weight"
+CLUSTER_COL = "match_id"
+# failures of one design on one replicate are recorded (with the message), not raised:
+# with 27 trial patients, separation or an empty caliper match happens and must be counted.
+_DESIGN_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    """Outcome of ``run_simulation``.
+
+    Attributes
+    ----------
+    runs : DataFrame
+        One row per replicate x design x estimand: ``replicate, design, estimand, estimate,
+        se, lower, upper, truth, balance_passed, n_trial, control_ess, error``.
+    summary : DataFrame
+        One row per design x estimand: the measures of ``PerformanceMeasures`` plus
+        ``balance_share`` and its MC SE, ``mean_control_ess`` and ``n_failed``.
+    """
+
+    spec: SimulationSpec
+    seed: int
+    replicates: int
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    truth: dict[str, float]
+    elapsed_seconds: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "seed": self.seed,
+            "replicates": self.replicates,
+            "truth_kind": self.spec.truth,
+            "truth": self.truth,
+            "elapsed_seconds": self.elapsed_seconds,
+            "meta": self.meta,
+            "summary": self.summary.to_dict(orient="records"),
+        }
+
+
+def run_simulation(
+    spec: SimulationSpec,
+    *,
+    replicates: int,
+    seed: int | None = None,
+    n_jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Run ``replicates`` replicates of the spec's scenario through every design.
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+    replicates : int
+        Number of independent registries + trial arms drawn from the scenario.
+    seed : int, optional
+        Study seed (default: ``spec.seed``).
+    n_jobs : int, default=1
+        joblib workers. The backend is loky unless a ``joblib.parallel_config`` context
+        chooses another (``backend="dask"`` runs on a dask.distributed client).
+    progress : callable, optional
+        Called with the number of replicates finished so far, after each one.
+    """
+    if replicates < 2:
+        raise ValueError(f"replicates must be >= 2 (got {replicates}): the MC SEs need two")
+    seed = spec.seed if seed is None else int(seed)
+    children = np.random.SeedSequence(seed).spawn(replicates)
+    start = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    for done, chunk in enumerate(_parallel_map(spec, children, n_jobs), start=1):
+        records.extend(chunk)
+        if progress is not None:
+            progress(done)
+    runs = pd.DataFrame.from_records(records).sort_values(
+        ["replicate", "design", "estimand"], kind="stable", ignore_index=True
+    )
+    runs["design"] = pd.Categorical(runs["design"], categories=list(spec.designs), ordered=True)
+    runs = runs.sort_values(["replicate", "design", "estimand"], ignore_index=True)
+    summary = summarise_runs(runs)
+    truth = runs.groupby("estimand", observed=True)["truth"].mean().astype(float).to_dict()
+    return SimulationResult(
+        spec=spec,
+        seed=seed,
+        replicates=replicates,
+        runs=runs,
+        summary=summary,
+        truth=truth,
+        elapsed_seconds=time.perf_counter() - start,
+        meta={"n_jobs": n_jobs},
+    )
+
+
+def _parallel_map(
+    spec: SimulationSpec, children: list[np.random.SeedSequence], n_jobs: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Replicates in order; a generator so the caller can report progress as they finish."""
+    if n_jobs == 1:
+        for index, child in enumerate(children):
+            yield run_replicate(spec, index, child)
+        return
+    tasks = (
+        joblib.delayed(run_replicate)(spec, index, child) for index, child in enumerate(children)
+    )
+    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+
+
+def run_replicate(
+    spec: SimulationSpec, index: int, seed_sequence: np.random.SeedSequence
+) -> list[dict[str, Any]]:
+    """Draw one registry + trial arm and estimate every estimand with every design.
+
+    Returns one record per design x estimand (see ``SimulationResult.runs``).
+    """
+    data_seed, design_seed = (int(s) for s in seed_sequence.generate_state(2, dtype=np.uint32))
+    frame, truth = simulate_replicate_frame(spec, data_seed)
+    records: list[dict[str, Any]] = []
+    smd_before: float | None = None
+    for name, options in spec.designs.items():
+        base = {"replicate": index, "design": name}
+        try:
+            analysis, balance_passed, max_smd_before, control_ess = _apply_design(
+                frame, spec, options, design_seed
+            )
+            if max_smd_before is not None:
+                smd_before = max_smd_before
+            estimates = _estimate(analysis, spec, clustered=_is_matching(options))
+            error = None
+        except _DESIGN_FAILURES as exc:
+            estimates, balance_passed, control_ess = {}, None, float("nan")
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        for key in ESTIMANDS:
+            est = estimates.get(key, (np.nan,) * 4)
+            records.append(
+                {
+                    **base,
+                    "estimand": key,
+                    "estimate": est[0],
+                    "se": est[1],
+                    "lower": est[2],
+                    "upper": est[3],
+                    "truth": getattr(truth, key),
+                    "balance_passed": balance_passed,
+                    "n_trial": int((frame[cols.ARM] == cols.TRIAL).sum()),
+                    "control_ess": control_ess,
+                    "error": error,
+                }
+            )
+    # the naive design's "balance" is the balance before adjustment, known once any design ran
+    if smd_before is not None:
+        threshold = _balance_threshold(spec)
+        for rec in records:
+            if spec.designs[rec["design"]]["method"] == NAIVE and rec["error"] is None:
+                rec["balance_passed"] = bool(smd_before < threshold)
+    return records
+
+
+def simulate_replicate_frame(
+    spec: SimulationSpec, data_seed: int
+) -> tuple[pd.DataFrame, TruthValues]:
+    """Analysis frame (trial + eligible registry pool, PFS in weeks) and the truth."""
+    from sample_data.simulator import simulate_analysis_frames
+
+    control, trial, truth = simulate_analysis_frames(scenario_config(spec, data_seed))
+    control = _apply_eligibility(control, spec.eligibility)
+    frame = pd.concat([trial, control], ignore_index=True)
+    frame[TIME_COL] = cols.days_to("weeks", frame[cols.PFS_DAYS].astype(float))
+    return frame, truth_values(truth, spec)
+
+
+def _apply_eligibility(pool: pd.DataFrame, criteria: list[str]) -> pd.DataFrame:
+    if not criteria:
+        return pool
+    from connectors.attrition import apply_criteria_to_frame
+
+    kept, _attrition = apply_criteria_to_frame(pool, criteria)
+    return kept
+
+
+def _is_matching(options: dict[str, Any]) -> bool:
+    return options["method"] in {"nearest", "optimal"}
+
+
+def _balance_threshold(spec: SimulationSpec) -> float:
+    for options in spec.designs.values():
+        if "balance_threshold" in options:
+            return float(options["balance_threshold"])
+    return 0.1
+
+
+def _apply_design(
+    frame: pd.DataFrame, spec: SimulationSpec, options: dict[str, Any], seed: int
+) -> tuple[pd.DataFrame, bool | None, float | None, float]:
+    """(analysis frame with weight and cluster columns, balance passed, max |SMD| before, ESS)."""
+    if options["method"] == NAIVE:
+        analysis = frame.assign(**{WEIGHT_COL: 1.0, CLUSTER_COL: pd.NA})
+        n_control = float((frame[cols.ARM] == cols.CONTROL).sum())
+        return analysis, None, None, n_control
+    from matching import match_cohort
+
+    with warnings.catch_warnings():
+        # separation/positivity warnings are expected in some replicates; balance_passed
+        # and the failure count carry the consequence into the table
+        warnings.simplefilter("ignore")
+        res = match_cohort(
+            frame,
+            spec.covariates,
+            treatment_col=cols.ARM,
+            treated_value=cols.TRIAL,
+            id_col=cols.PATIENT_ID,
+            random_state=seed,
+            **options,
+        )
+    keep = res.included.to_numpy(dtype=bool) & (res.weights.to_numpy(dtype=float) > 0)
+    analysis = frame.loc[keep].copy()
+    analysis[WEIGHT_COL] = res.weights[keep].astype(float)
+    analysis[CLUSTER_COL] = res.match_id[keep]
+    smd_before = res.balance.frame["smd_before"].abs().max()
+    return analysis, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
+
+
+def _estimate(
+    analysis: pd.DataFrame, spec: SimulationSpec, *, clustered: bool
+) -> dict[str, tuple[float, float, float, float]]:
+    """(estimate, se, lower, upper) per estimand from ``reports.compare_arms``."""
+    from reports import compare_arms
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-integer weights -> robust variance, by design
+        comp = compare_arms(
+            analysis,
+            time_col=TIME_COL,
+            event_col=cols.PFS_EVENT,
+            arm_col=cols.ARM,
+            treated_value=cols.TRIAL,
+            weight_col=WEIGHT_COL,
+            cluster_col=CLUSTER_COL if clustered else None,
+            landmarks=[spec.landmark_weeks],
+            time_unit="weeks",
+            null_rate=spec.null_rate,
+            rmst_tau=spec.rmst_tau_weeks,
+            conf_type="log",
+            conf_level=spec.conf_level,
+        )
+    d = comp.to_dict()
+    land = d["landmarks"][0]["difference"]
+    hr = d["hazard_ratio"]
+    rmst = d["rmst"]["difference"]
+    return {
+        "landmark_diff": _four(land),
+        "log_hr": (
+            float(np.log(hr["estimate"])),
+            float(hr["se_log"]),
+            float(np.log(hr["lower"])),
+            float(np.log(hr["upper"])),
+        ),
+        "rmst_diff": _four(rmst),
+    }
+
+
+def _four(d: dict[str, Any]) -> tuple[float, float, float, float]:
+    return tuple(
+        float(d.get(k, np.nan) if d.get(k) is not None else np.nan)
+        for k in ("estimate", "se", "lower", "upper")
+    )  # type: ignore[return-value]
+
+
+def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Performance per design x estimand (one row each), in the spec's design order."""
+    rows = []
+    for (design, estimand), g in runs.groupby(["design", "estimand"], observed=True, sort=True):
+        pm = performance_measures(g["estimate"], g["se"], g["lower"], g["upper"], g["truth"])
+        share, share_mcse = share_with_mcse(g["balance_passed"])
+        rows.append(
+            {
+                "design": design,
+                "estimand": estimand,
+                **pm.to_dict(),
+                "balance_share": share,
+                "balance_share_mcse": share_mcse,
+                "mean_control_ess": float(np.nanmean(g["control_ess"]))
+                if g["control_ess"].notna().any()
+                else float("nan"),
+                "n_failed": int(g["error"].notna().sum()),
+            }
+        )
+    return pd.DataFrame(rows)
