@@ -101,6 +101,13 @@ class AttritionBuilder:
             }
         )
 
+    def recount(self, criterion: str, n_remaining: int, reason: str, *, unit: str) -> None:
+        """Change what is counted (patients -> patient-lines): a row with the new count."""
+        self._unit = unit
+        self._n = int(n_remaining)
+        self._rows.append({"step": len(self._rows) + 1, "criterion": criterion,
+                           "n_remaining": self._n, "n_excluded": 0, "reason": reason})
+
     def add_population(self, label: str, n_remaining: int, reason: str) -> None:
         """A step defined by the population left (e.g. patients with an index line)."""
         self.add(label, self._n - int(n_remaining), reason)

@@ -1,0 +1,312 @@
+"""The SQL that derives index lines, covariates at index and endpoints (SQLAlchemy Core).
+
+Rules (also in ``docs/data_dictionary.md``); ``t0`` is the index date:
+
+- **Index line.** A line L of a patient is a candidate if the patient has another line P
+  with ``regimen = <after_regimen>`` (default ``platinum_pemetrexed``) and L starts after it:
+  ``L.start_date > P.end_date`` or ``L.line_number > P.line_number``; L needs a start date.
+  ``selection="first"`` keeps the earliest candidate (order: start date, line number,
+  line id); ``"all"`` keeps every candidate. ``t0 = L.start_date``.
+- **Reference platinum line** of L: the most recent such P (latest start date, then line
+  number, then line id); ``pfi_months = (t0 - P.end_date)`` in months (missing when
+  ``P.end_date`` is missing).
+- **Diagnosis**: the patient's earliest diagnosis record (date, then diagnosis id); histology,
+  PCI, Ki-67, BAP1 and disease come from it.
+- **Surgery**: ``prior_crs`` = a surgery with ``crs`` true dated before t0; ``crs_hipec``
+  = one with ``crs`` and ``hipec`` true before t0 (no such record: False).
+- **Prior lines**: lines starting before t0; ``prior_immunotherapy`` = one of them has
+  ``immune_checkpoint_inhibitor`` among its ';'-separated drug classes.
+- Units: years = days / 365.25, months = days / (365.25 / 12).
+
+The design query reads centres/patients/diagnoses/surgeries/treatment_lines only, and of
+the index line only its id, patient, number, start date and ECOG (never its end date or end
+reason). Endpoint queries read `OUTCOME_TABLES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from connectors import columns as cn
+from connectors.errors import ConnectorError
+from connectors.readonly import days_between
+
+DESIGN_TABLES = ("centres", "patients", "diagnoses", "surgeries", "treatment_lines")
+OUTCOME_TABLES = ("tumour_assessments", "follow_up")
+DAYS_PER_YEAR = cn.DAYS_PER_UNIT["years"]
+DAYS_PER_MONTH = cn.DAYS_PER_UNIT["months"]
+IO_DRUG_CLASS = "immune_checkpoint_inhibitor"
+PROGRESSION_RESPONSE = "PD"
+ADEQUATE_RESPONSES = ("CR", "PR", "SD")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRule:
+    """How the index (time-zero) line is chosen.
+
+    Parameters
+    ----------
+    after_regimen : str, default="platinum_pemetrexed"
+        Regimen code of the line the index line must follow.
+    selection : {"first", "all"}, default="first"
+        The first line after it (one row per patient) or every such line (one row per
+        patient x line, with ``line_id``; for sensitivity analyses).
+    """
+
+    after_regimen: str = "platinum_pemetrexed"
+    selection: Literal["first", "all"] = "first"
+
+    def __post_init__(self) -> None:
+        if self.selection not in ("first", "all"):
+            raise ConnectorError(
+                f"index selection must be 'first' or 'all', got {self.selection!r}"
+            )
+        if not isinstance(self.after_regimen, str) or not self.after_regimen.strip():
+            raise ConnectorError(f"index after_regimen must be a regimen code, got "
+                                 f"{self.after_regimen!r}")
+
+
+def _nulls_last(col: ColumnElement, *, descending: bool = False) -> list[ColumnElement]:
+    """Dialect-independent NULLS LAST (SQLite/MariaDB put NULLs first, PostgreSQL last)."""
+    flag = sa.case((col.is_(None), 1), else_=0)
+    return [flag, col.desc() if descending else col]
+
+
+def index_lines(t: Mapping[str, sa.Table], rule: IndexRule) -> FromClause:
+    """Subquery of index lines: patient_id, line_id, index_date, ecog_at_start, platinum_end."""
+    line = t["treatment_lines"].alias("l")
+    plat = t["treatment_lines"].alias("p")
+    regimen = sa.bindparam("after_regimen", rule.after_regimen, type_=sa.String)
+    follows = sa.and_(
+        plat.c.patient_id == line.c.patient_id,
+        plat.c.line_id != line.c.line_id,
+        plat.c.regimen == regimen,
+        sa.or_(line.c.start_date > plat.c.end_date, line.c.line_number > plat.c.line_number),
+    )
+    rn_platinum = sa.func.row_number().over(
+        partition_by=line.c.line_id,
+        order_by=[
+            *_nulls_last(plat.c.start_date, descending=True),
+            *_nulls_last(plat.c.line_number, descending=True),
+            plat.c.line_id.desc(),
+        ],
+    )
+    pairs = (
+        sa.select(
+            line.c.patient_id,
+            line.c.line_id,
+            line.c.line_number,
+            line.c.start_date.label("index_date"),
+            line.c.ecog_at_start,
+            plat.c.end_date.label("platinum_end"),
+            rn_platinum.label("rn_platinum"),
+        )
+        .select_from(line.join(plat, follows))
+        .where(line.c.start_date.is_not(None))
+        .subquery("candidate_pairs")
+    )
+    rn_line = sa.func.row_number().over(
+        partition_by=pairs.c.patient_id,
+        order_by=[pairs.c.index_date, *_nulls_last(pairs.c.line_number), pairs.c.line_id],
+    )
+    candidates = (
+        sa.select(
+            pairs.c.patient_id,
+            pairs.c.line_id,
+            pairs.c.index_date,
+            pairs.c.ecog_at_start,
+            pairs.c.platinum_end,
+            rn_line.label("rn_line"),
+        )
+        .where(pairs.c.rn_platinum == 1)
+        .subquery("candidate_lines")
+    )
+    sel = sa.select(
+        candidates.c.patient_id,
+        candidates.c.line_id,
+        candidates.c.index_date,
+        candidates.c.ecog_at_start,
+        candidates.c.platinum_end,
+    )
+    if rule.selection == "first":
+        sel = sel.where(candidates.c.rn_line == 1)
+    return sel.subquery("index_lines")
+
+
+def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
+    """One row per index line with the covariates at index (analysis-frame column names)."""
+    idx = index_lines(t, rule)
+    pat = t["patients"]
+    d = t["diagnoses"]
+    rn_diag = sa.func.row_number().over(
+        partition_by=d.c.patient_id,
+        order_by=[*_nulls_last(d.c.diagnosis_date), d.c.diagnosis_id],
+    )
+    diag_ranked = sa.select(
+        d.c.patient_id, d.c.diagnosis_date, d.c.disease, d.c.histology, d.c.pci,
+        d.c.ki67_percent, d.c.bap1_status, rn_diag.label("rn"),
+    ).subquery("diag_ranked")
+    diag = sa.select(diag_ranked).where(diag_ranked.c.rn == 1).subquery("diag")
+
+    s = t["surgeries"]
+    crs = s.c.crs == sa.true()
+    surg = (
+        sa.select(
+            idx.c.line_id,
+            sa.func.max(sa.case((crs, 1), else_=0)).label("any_crs"),
+            sa.func.max(sa.case((sa.and_(crs, s.c.hipec == sa.true()), 1), else_=0)).label(
+                "any_crs_hipec"
+            ),
+        )
+        .select_from(
+            idx.join(s, sa.and_(s.c.patient_id == idx.c.patient_id,
+                                s.c.surgery_date < idx.c.index_date))
+        )
+        .group_by(idx.c.line_id)
+        .subquery("surg")
+    )
+
+    prior_line = t["treatment_lines"].alias("prior_line")
+    classes = sa.func.lower(sa.func.replace(sa.func.coalesce(prior_line.c.drug_classes, ""),
+                                            " ", ""))
+    is_io = (sa.literal(";") + classes + sa.literal(";")).like(
+        sa.bindparam("io_pattern", f"%;{IO_DRUG_CLASS};%", type_=sa.String)
+    )
+    prior = (
+        sa.select(
+            idx.c.line_id,
+            sa.func.count(prior_line.c.line_id).label("n_prior"),
+            sa.func.max(sa.case((is_io, 1), else_=0)).label("any_io"),
+        )
+        .select_from(
+            idx.join(prior_line, sa.and_(prior_line.c.patient_id == idx.c.patient_id,
+                                         prior_line.c.start_date < idx.c.index_date))
+        )
+        .group_by(idx.c.line_id)
+        .subquery("prior")
+    )
+
+    def years(start) -> ColumnElement:
+        return days_between(start, idx.c.index_date) / sa.literal(DAYS_PER_YEAR, sa.Float)
+
+    def months(start) -> ColumnElement:
+        return days_between(start, idx.c.index_date) / sa.literal(DAYS_PER_MONTH, sa.Float)
+
+    return sa.select(
+        idx.c.patient_id.label(cn.PATIENT_ID),
+        idx.c.line_id.label(cn.LINE_ID),
+        pat.c.centre_id.label(cn.CENTRE_ID),
+        idx.c.index_date.label(cn.INDEX_DATE),
+        diag.c.disease.label(cn.DISEASE),
+        years(pat.c.birth_date).label(cn.AGE),
+        pat.c.sex.label(cn.SEX),
+        idx.c.ecog_at_start.label(cn.ECOG),
+        diag.c.histology.label(cn.HISTOLOGY),
+        diag.c.pci.label(cn.PCI),
+        (sa.func.coalesce(surg.c.any_crs, 0) == 1).label(cn.PRIOR_CRS),
+        (sa.func.coalesce(surg.c.any_crs_hipec, 0) == 1).label(cn.CRS_HIPEC),
+        months(idx.c.platinum_end).label(cn.PFI_MONTHS),
+        sa.func.coalesce(prior.c.n_prior, 0).label(cn.PRIOR_LINES),
+        (sa.func.coalesce(prior.c.any_io, 0) == 1).label(cn.PRIOR_IMMUNOTHERAPY),
+        months(diag.c.diagnosis_date).label(cn.MONTHS_SINCE_DIAGNOSIS),
+        diag.c.ki67_percent.label(cn.KI67),
+        diag.c.bap1_status.label(cn.BAP1),
+    ).select_from(
+        idx.join(pat, pat.c.patient_id == idx.c.patient_id)
+        .outerjoin(diag, diag.c.patient_id == idx.c.patient_id)
+        .outerjoin(surg, surg.c.line_id == idx.c.line_id)
+        .outerjoin(prior, prior.c.line_id == idx.c.line_id)
+    )
+
+
+def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:
+    """Per index line (``idx``: patient_id, line_id, index_date) the raw endpoint dates.
+
+    Columns (days from index, NULL when absent): days_to_progression (first assessment after
+    index with PD or clinical progression), days_to_last_adequate (last assessment after
+    index with CR/PR/SD and no clinical progression), days_to_death, days_to_last_contact.
+    `derive_endpoints` turns them into PFS and OS.
+    """
+    a = t["tumour_assessments"]
+    days = days_between(idx.c.index_date, a.c.assessment_date)
+    progression = sa.or_(
+        a.c.overall_response == sa.bindparam("pd_code", PROGRESSION_RESPONSE, type_=sa.String),
+        a.c.clinical_progression == sa.true(),
+    )
+    adequate = sa.and_(
+        a.c.overall_response.in_(sa.bindparam("adequate", list(ADEQUATE_RESPONSES),
+                                               expanding=True)),
+        sa.or_(a.c.clinical_progression.is_(None), a.c.clinical_progression == sa.false()),
+    )
+    assessed = (
+        sa.select(
+            idx.c.line_id,
+            sa.func.min(sa.case((progression, days))).label("days_to_progression"),
+            sa.func.max(sa.case((adequate, days))).label("days_to_last_adequate"),
+        )
+        .select_from(
+            idx.join(a, sa.and_(a.c.patient_id == idx.c.patient_id,
+                                a.c.assessment_date > idx.c.index_date))
+        )
+        .group_by(idx.c.line_id)
+        .subquery("assessed")
+    )
+    f = t["follow_up"]
+    return sa.select(
+        idx.c.patient_id,
+        idx.c.line_id,
+        idx.c.index_date,
+        assessed.c.days_to_progression,
+        assessed.c.days_to_last_adequate,
+        days_between(idx.c.index_date, f.c.death_date).label("days_to_death"),
+        days_between(idx.c.index_date, f.c.last_contact_date).label("days_to_last_contact"),
+    ).select_from(
+        idx.outerjoin(assessed, assessed.c.line_id == idx.c.line_id).outerjoin(
+            f, f.c.patient_id == idx.c.patient_id
+        )
+    )
+
+
+RAW_OUTCOME_COLUMNS = (
+    "days_to_progression", "days_to_last_adequate", "days_to_death", "days_to_last_contact",
+)
+
+
+def derive_endpoints(raw: pd.DataFrame) -> pd.DataFrame:
+    """PFS and OS (days, event 0/1) from the columns of `outcome_select`.
+
+    PFS: event at the earlier of first progression after index and death on/after index;
+    otherwise censored at the last adequate assessment after index, or at day 0 when there is
+    none (the trials' rule: no post-baseline assessment -> censored at time zero).
+    OS: event at death; otherwise censored at last contact. A death or last contact dated
+    before the index date is inconsistent and gives a missing OS (and is ignored for PFS).
+    """
+    prog = pd.to_numeric(raw["days_to_progression"], errors="coerce").to_numpy(float)
+    last_ok = pd.to_numeric(raw["days_to_last_adequate"], errors="coerce").to_numpy(float)
+    death = pd.to_numeric(raw["days_to_death"], errors="coerce").to_numpy(float)
+    contact = pd.to_numeric(raw["days_to_last_contact"], errors="coerce").to_numpy(float)
+    death_ok = np.where(death >= 0, death, np.nan)
+    event_time = np.fmin(prog, death_ok)  # fmin ignores NaN
+    pfs_event = ~np.isnan(event_time)
+    pfs_days = np.where(pfs_event, event_time, np.where(np.isnan(last_ok), 0.0, last_ok))
+    has_death = ~np.isnan(death)
+    os_days = np.where(has_death, death, contact)
+    os_days = np.where(os_days >= 0, os_days, np.nan)
+    os_event = pd.array(np.where(has_death, 1, 0), dtype="Int64")
+    os_event[np.isnan(os_days)] = pd.NA
+    return pd.DataFrame(
+        {
+            cn.PFS_DAYS: pfs_days.astype(float),
+            cn.PFS_EVENT: pfs_event.astype("int64"),
+            cn.OS_DAYS: os_days.astype(float),
+            cn.OS_EVENT: os_event,
+        },
+        index=raw.index,
+    )

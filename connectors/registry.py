@@ -1,0 +1,412 @@
+"""The registry connector: read-only access, schema check, candidate pool, endpoints.
+
+The database does the work (SQLAlchemy Core, window functions, aggregates): only the eligible
+pool, one row per patient (or patient x line), comes back, streamed in chunks. The derivation
+rules are in `connectors.derivation` and ``docs/data_dictionary.md``.
+
+Examples
+--------
+>>> from connectors.registry import RegistryConnector, IndexRule      # doctest: +SKIP
+>>> with RegistryConnector("sqlite:///renape_sample.sqlite") as conn:
+...     pool = conn.candidate_pool(IndexRule(), eligibility=["ecog_at_index <= 1"])
+...     outcomes = conn.outcomes(pool.frame[["patient_id", "line_id", "index_date"]])
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from connectors import columns as cn
+from connectors.attrition import Attrition, AttritionBuilder
+from connectors.derivation import (
+    DESIGN_TABLES,
+    OUTCOME_TABLES,
+    RAW_OUTCOME_COLUMNS,
+    IndexRule,
+    derive_endpoints,
+    design_select,
+    outcome_select,
+)
+from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
+from connectors.errors import ConnectorError, RegistrySchemaError, RegistryUnavailableError
+from connectors.mapping import load_mapping
+from connectors.readonly import open_readonly_engine, safe_url
+from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
+
+__all__ = [
+    "DESIGN_TABLES",
+    "OUTCOME_TABLES",
+    "CandidatePool",
+    "IndexRule",
+    "RegistryConnector",
+]
+
+CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the registry
+KEY_CHUNK = 2_000  # line ids per IN (...) list in `outcomes`
+
+FRAME_COLUMNS = (
+    cn.PATIENT_ID, cn.ARM, cn.LINE_ID, cn.CENTRE_ID, cn.INDEX_DATE, cn.DISEASE,
+    *cn.COVARIATE_COLUMNS,
+)
+_DTYPES: dict[str, Any] = {
+    cn.LINE_ID: "Int64", cn.AGE: "float64", cn.ECOG: "Int64", cn.PCI: "Int64",
+    cn.PRIOR_CRS: "bool", cn.CRS_HIPEC: "bool", cn.PFI_MONTHS: "float64",
+    cn.PRIOR_LINES: "Int64", cn.PRIOR_IMMUNOTHERAPY: "bool",
+    cn.MONTHS_SINCE_DIAGNOSIS: "float64", cn.KI67: "float64",
+}
+_TEXT = (cn.PATIENT_ID, cn.CENTRE_ID, cn.DISEASE, cn.SEX, cn.HISTOLOGY, cn.BAP1)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidatePool:
+    """The eligible registry patients at their index line.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Analysis frame, ``arm="control"``, one row per patient (per patient x line with
+        ``selection="all"``), sorted by patient_id and line_id; outcome columns only when
+        extracted with ``include_outcomes=True``.
+    attrition : Attrition
+        Counts from the whole registry down to ``frame``.
+    index_rule : IndexRule
+    criteria : tuple of str
+        Eligibility criteria, in the order applied.
+    registry : str
+        Database URL without password (for the manifest).
+    """
+
+    frame: pd.DataFrame
+    attrition: Attrition
+    index_rule: IndexRule
+    criteria: tuple[str, ...]
+    registry: str
+
+    def content_hash(self) -> str:
+        """SHA-256 of the extracted rows (canonical CSV), for the manifest."""
+        text = self.frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def __repr__(self) -> str:
+        return (f"CandidatePool(n={len(self.frame)}, selection={self.index_rule.selection!r}, "
+                f"criteria={len(self.criteria)}, registry={self.registry!r})")
+
+
+class RegistryConnector:
+    """Read-only connection to a RENAPE-like registry.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.URL
+        ``sqlite:///path.sqlite``, ``postgresql+psycopg://user@host/db``,
+        ``mysql+pymysql://user@host/db`` (MariaDB).
+    mapping : path to a YAML mapping file, or mapping, optional
+        Physical names of renamed tables/columns (`connectors.mapping`).
+    schema : str, optional
+        PostgreSQL schema / MariaDB database holding the tables.
+
+    Raises
+    ------
+    RegistryUnavailableError
+        Missing driver, unreachable database, missing SQLite file (URL shown without password).
+    MappingError
+        Malformed mapping.
+    """
+
+    def __init__(
+        self,
+        url: str | sa.URL,
+        mapping: str | Path | Mapping[str, TableMapping | Mapping] | None = None,
+        schema: str | None = None,
+    ):
+        self.url = safe_url(url)
+        self.schema = schema
+        self.mapping = load_mapping(mapping)
+        _, self._tables = build_metadata(self.mapping, schema=schema, with_constraints=False)
+        self._engine = open_readonly_engine(url)
+        self._checked: set[str] = set()
+        with self._connect():
+            pass  # fail now, with a clear message, if the database is unreachable
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The read-only engine (writes through it raise `ReadOnlyViolationError`)."""
+        return self._engine
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self._engine.connect()
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise RegistryUnavailableError(
+                f"registry {self.url}: cannot connect ({reason})"
+            ) from None
+
+    def close(self) -> None:
+        """Release the connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> RegistryConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RegistryConnector({self.url!r}, schema={self.schema!r})"
+
+    def _where(self) -> str:
+        return f"registry {self.url}" + (f" (schema {self.schema})" if self.schema else "")
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def check_schema(self, tables: Iterable[str] | None = None) -> None:
+        """Check that the (mapped) tables and columns exist.
+
+        Parameters
+        ----------
+        tables : iterable of logical table names, optional
+            Default: every table of the schema.
+
+        Raises
+        ------
+        RegistrySchemaError
+            Listing every missing table and column, physical and logical names.
+        """
+        wanted = list(LOGICAL_SCHEMA) if tables is None else list(tables)
+        todo = [t for t in wanted if t not in self._checked]
+        if not todo:
+            return
+        problems: list[str] = []
+        with self._connect() as con:
+            inspector = sa.inspect(con)
+            present = set(inspector.get_table_names(schema=self.schema))
+            for logical in todo:
+                table = self._tables[logical]
+                label = table.name if table.name == logical else f"{table.name} ({logical})"
+                if table.name not in present:
+                    hint = [p for p in present if p.lower() == table.name.lower()]
+                    extra = f"; found {hint[0]!r}: names are case-sensitive" if hint else ""
+                    problems.append(f"missing table {label}{extra}")
+                    continue
+                found = {c["name"] for c in inspector.get_columns(table.name, schema=self.schema)}
+                for column in table.columns:
+                    if column.name not in found:
+                        name = (column.name if column.name == column.key
+                                else f"{column.name} ({column.key})")
+                        problems.append(f"missing column {table.name}.{name}")
+        if problems:
+            raise RegistrySchemaError(
+                f"{self._where()} does not match the schema: " + "; ".join(problems)
+                + " (a registry with other names needs a mapping file)"
+            )
+        self._checked.update(todo)
+
+    # -- the candidate pool ---------------------------------------------------------------
+
+    def candidate_pool(
+        self,
+        index_rule: IndexRule | None = None,
+        eligibility: Sequence[str | Criterion] = (),
+        include_outcomes: bool = False,
+    ) -> CandidatePool:
+        """Eligible registry patients at their index line, with covariates at index.
+
+        Parameters
+        ----------
+        index_rule : IndexRule, optional
+            Default ``IndexRule()``: first line after a platinum-pemetrexed line.
+        eligibility : sequence of str or Criterion
+            Criteria on the analysis-frame columns (`connectors.eligibility`), applied in
+            order inside the database.
+        include_outcomes : bool, default=False
+            Also derive PFS/OS (reads `OUTCOME_TABLES`). The design stage leaves it False.
+
+        Returns
+        -------
+        CandidatePool
+        """
+        rule = index_rule or IndexRule()
+        criteria = parse_criteria(list(eligibility), FRAME_COLUMN_KINDS)
+        self.check_schema(DESIGN_TABLES + (OUTCOME_TABLES if include_outcomes else ()))
+        pool = design_select(self._tables, rule).subquery("pool")
+        attrition = self._attrition(pool, rule, criteria)
+        eligible = sa.select(pool)
+        conditions = [c.to_sql(pool.c) for c in criteria]
+        if conditions:
+            eligible = eligible.where(sa.and_(*conditions))
+        if include_outcomes:
+            elig = eligible.cte("eligible")
+            outc = outcome_select(self._tables, elig).subquery("outcomes")
+            stmt = sa.select(elig, *(outc.c[k] for k in RAW_OUTCOME_COLUMNS)).select_from(
+                elig.join(outc, outc.c.line_id == elig.c[cn.LINE_ID])
+            ).order_by(elig.c[cn.PATIENT_ID], elig.c[cn.LINE_ID])
+        else:
+            stmt = eligible.order_by(pool.c[cn.PATIENT_ID], pool.c[cn.LINE_ID])
+        raw = self._fetch(stmt)
+        frame = _finish_frame(raw)
+        if include_outcomes:
+            frame = pd.concat([frame, derive_endpoints(raw)], axis=1)
+        if len(frame) != attrition.n_final:
+            raise ConnectorError(  # would mean a bug in the SQL, never silently lose rows
+                f"{self._where()}: pool has {len(frame)} rows, attrition says "
+                f"{attrition.n_final}"
+            )
+        return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
+
+    def _attrition(self, pool, rule: IndexRule, criteria: list[Criterion]) -> Attrition:
+        status = []
+        for i, crit in enumerate(criteria):
+            expr = crit.to_sql(pool.c)
+            status.append(sa.case((expr, 1), (sa.not_(expr), 0), else_=None).label(f"s{i}"))
+        st = sa.select(pool.c[cn.PATIENT_ID], *status).subquery("status")
+        aggregates = [
+            sa.func.count().label("n_rows"),
+            sa.func.count(sa.distinct(st.c[cn.PATIENT_ID])).label("n_patients"),
+        ]
+        passed: list[sa.ColumnElement] = []
+        for i in range(len(criteria)):
+            s = st.c[f"s{i}"]
+            before = sa.and_(sa.true(), *passed)
+            aggregates.append(sa.func.sum(sa.case((sa.and_(before, s == 0), 1), else_=0)))
+            aggregates.append(sa.func.sum(sa.case((sa.and_(before, s.is_(None)), 1), else_=0)))
+            passed.append(s == 1)
+        n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
+        with self._connect() as con:
+            total = int(con.execute(n_registry).scalar_one())
+            row = con.execute(sa.select(*aggregates)).one()
+        counts = [int(v or 0) for v in row]
+        n_rows, n_patients = counts[0], counts[1]
+        builder = AttritionBuilder("registry patients", total)
+        builder.add_population(
+            f"with an index line after {rule.after_regimen}",
+            n_patients,
+            f"no line starting after a {rule.after_regimen} line",
+        )
+        if rule.selection == "all":
+            builder.recount("candidate index lines (all kept)", n_rows,
+                            "from here on, counts are patient-lines", unit="patient-lines")
+        for i, crit in enumerate(criteria):
+            builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
+        return builder.build()
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def outcomes(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """PFS and OS of index lines (reads `OUTCOME_TABLES` and the index lines).
+
+        Parameters
+        ----------
+        keys : pandas.DataFrame
+            Columns patient_id, line_id, index_date (as in ``pool.frame``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            patient_id, line_id, pfs_days, pfs_event, os_days, os_event; one row per key, in
+            the order of ``keys``. Times in days from the index date.
+
+        Raises
+        ------
+        ConnectorError
+            A key whose line is not in the registry, or whose patient or index date differ.
+        """
+        needed = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]
+        missing = [c for c in needed if c not in keys.columns]
+        if missing:
+            raise ConnectorError(f"outcomes: keys lack columns {missing}")
+        self.check_schema(("patients", "treatment_lines", *OUTCOME_TABLES))
+        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
+        if line_ids.isna().any():
+            raise ConnectorError("outcomes: keys have missing line_id")
+        lines = self._tables["treatment_lines"]
+        ids_param = sa.bindparam("line_ids", expanding=True)
+        idx = (
+            sa.select(lines.c.patient_id, lines.c.line_id,
+                      lines.c.start_date.label("index_date"))
+            .where(lines.c.line_id.in_(ids_param))
+            .cte("keys")
+        )
+        stmt = outcome_select(self._tables, idx)
+        unique_ids = sorted({int(v) for v in line_ids})
+        parts = []
+        with self._connect() as con:
+            for start in range(0, len(unique_ids), KEY_CHUNK):
+                chunk = unique_ids[start : start + KEY_CHUNK]
+                res = con.execute(stmt, {"line_ids": chunk})
+                parts.append(pd.DataFrame(res.fetchall(), columns=list(res.keys())))
+        raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=[cn.PATIENT_ID, cn.LINE_ID, *RAW_OUTCOME_COLUMNS, "index_date"])
+        raw[cn.LINE_ID] = raw[cn.LINE_ID].astype("int64")
+        raw = raw.set_index(cn.LINE_ID)
+        order = [int(v) for v in line_ids]
+        unknown = sorted(set(order) - set(raw.index))
+        if unknown:
+            raise ConnectorError(f"outcomes: line_id {unknown[:5]} not in {self._where()}")
+        raw = raw.loc[order]
+        same_patient = raw[cn.PATIENT_ID].astype(str).to_numpy() == keys[cn.PATIENT_ID].astype(
+            str).to_numpy()
+        same_date = (pd.to_datetime(raw["index_date"]).to_numpy()
+                     == pd.to_datetime(keys[cn.INDEX_DATE]).to_numpy())
+        bad = ~(same_patient & same_date)
+        if bad.any():
+            i = int(bad.argmax())
+            raise ConnectorError(
+                f"outcomes: key row {i + 1} (line_id {order[i]}) does not match the registry's "
+                "index line (patient or index date differ)"
+            )
+        ends = derive_endpoints(raw.reset_index(drop=True))
+        out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
+                            cn.LINE_ID: pd.array(order, dtype="Int64")})
+        return pd.concat([out, ends], axis=1).set_axis(keys.index)
+
+    # -- fetching -------------------------------------------------------------------------
+
+    def _fetch(self, stmt: sa.Select) -> pd.DataFrame:
+        parts: list[pd.DataFrame] = []
+        try:
+            with self._connect() as con:
+                result = con.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
+                    stmt
+                )
+                names = list(result.keys())
+                for chunk in result.partitions():
+                    parts.append(pd.DataFrame.from_records(chunk, columns=names))
+        except SQLAlchemyError as exc:
+            raise ConnectorError(f"{self._where()}: extraction query failed: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        if not parts:
+            return pd.DataFrame(columns=names)
+        return pd.concat(parts, ignore_index=True)
+
+
+def _finish_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """Types of the analysis frame, identical whatever the database returned."""
+    frame = pd.DataFrame(index=raw.index)
+    for name in FRAME_COLUMNS:
+        if name == cn.ARM:
+            frame[name] = cn.CONTROL
+            continue
+        col = raw[name]
+        if name == cn.INDEX_DATE:
+            frame[name] = pd.to_datetime(col)
+        elif name in _TEXT:
+            frame[name] = col.astype(object).where(col.notna(), None)
+            frame[name] = frame[name].map(lambda v: v if v is None else str(v))
+        elif _DTYPES[name] == "bool":
+            frame[name] = col.astype(bool)
+        elif _DTYPES[name] == "Int64":
+            frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
+        else:
+            frame[name] = pd.to_numeric(col).astype("float64")
+    return frame
