@@ -1,0 +1,217 @@
+"""Flat analysis file source: one CSV or Parquet file with both arms, covariates and one outcome.
+
+The alternative to registry + trial files (spec ``data:``). The file's id, arm, time and event
+columns are mapped onto the analysis frame's names (`connectors.columns`); times are converted to
+days. Covariate columns keep their names. For the outcome-blind design stage the outcome columns
+are not even read (``include_outcomes=False``); `load_flat_outcomes` reads them for analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from connectors import columns as cn
+from connectors.errors import ConnectorError
+
+_PARQUET = (".parquet", ".pq")
+
+
+class FlatFileError(ConnectorError):
+    """A flat analysis file is missing, unreadable or has invalid values."""
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Column names of a CSV or Parquet file, without reading its rows."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        if path.suffix.lower() in _PARQUET:
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise FlatFileError(f"{path}: cannot read the file's header ({exc})") from exc
+
+
+def load_flat_file(
+    path: str | Path,
+    *,
+    id_col: str,
+    arm_col: str,
+    trial_value: object,
+    time_col: str,
+    event_col: str,
+    time_unit: cn.TimeUnit = "days",
+    covariates: Sequence[str] | None = None,
+    endpoint: str = "PFS",
+    include_outcomes: bool = True,
+) -> pd.DataFrame:
+    """Read a flat analysis file into an analysis frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (any other extension) or Parquet (``.parquet``/``.pq``).
+    id_col, arm_col, time_col, event_col : str
+        The file's patient id, arm, time-to-event and event (1 event, 0 censored) columns.
+    trial_value : object
+        Value of ``arm_col`` that marks trial patients; every other value is a control.
+    time_unit : {"days", "weeks", "months", "years"}
+        Unit of ``time_col``; the frame holds days (`connectors.columns.DAYS_PER_UNIT`).
+    covariates : sequence of str, optional
+        Covariate columns to keep (default: every other column).
+    endpoint : str, default="PFS"
+        Which analysis-frame outcome columns the time/event map onto (``pfs_days``/``pfs_event``).
+    include_outcomes : bool, default=True
+        With False the time and event columns are not read at all (outcome-blind design).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per patient: ``patient_id`` (str), ``arm`` ("trial"/"control"), the covariates,
+        and, with outcomes, ``<endpoint>_days`` (float, days) and ``<endpoint>_event`` (int 0/1).
+
+    Raises
+    ------
+    FlatFileError
+        Naming the file, row (1-based data row, as a spreadsheet shows it after the header)
+        and column of the first invalid values.
+    """
+    path = Path(path)
+    header = read_header(path)
+    outcome = [time_col, event_col]
+    required = [id_col, arm_col, *(outcome if include_outcomes else [])]
+    keep = list(covariates) if covariates is not None else [
+        c for c in header if c not in {id_col, arm_col, time_col, event_col}
+    ]
+    missing = [c for c in dict.fromkeys([*required, *keep]) if c not in header]
+    if missing:
+        raise FlatFileError(
+            f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(header)}"
+        )
+    usecols = list(dict.fromkeys([*required, *keep]))
+    raw = _read(path, usecols)
+    frame = pd.DataFrame(index=raw.index)
+    frame[cn.PATIENT_ID] = _ids(raw[id_col], path, id_col)
+    frame[cn.ARM] = _arms(raw[arm_col], trial_value, path, arm_col)
+    for col in keep:
+        frame[col] = raw[col]
+    if include_outcomes:
+        time_days, event = _outcome(raw, time_col, event_col, time_unit, path)
+        days_col, ev_col = cn.ENDPOINTS.get(endpoint, (f"{endpoint.lower()}_days",
+                                                      f"{endpoint.lower()}_event"))
+        frame[days_col] = time_days
+        frame[ev_col] = event
+    return frame.reset_index(drop=True)
+
+
+def load_flat_outcomes(
+    path: str | Path,
+    *,
+    id_col: str,
+    time_col: str,
+    event_col: str,
+    time_unit: cn.TimeUnit = "days",
+    endpoint: str = "PFS",
+) -> pd.DataFrame:
+    """Only the id and the outcome of a flat file: ``patient_id``, ``<endpoint>_days/_event``."""
+    path = Path(path)
+    header = read_header(path)
+    missing = [c for c in (id_col, time_col, event_col) if c not in header]
+    if missing:
+        raise FlatFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    raw = _read(path, [id_col, time_col, event_col])
+    days, event = _outcome(raw, time_col, event_col, time_unit, path)
+    days_col, ev_col = cn.ENDPOINTS.get(endpoint, (f"{endpoint.lower()}_days",
+                                                  f"{endpoint.lower()}_event"))
+    return pd.DataFrame(
+        {cn.PATIENT_ID: _ids(raw[id_col], path, id_col), days_col: days, ev_col: event}
+    ).reset_index(drop=True)
+
+
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise FlatFileError(f"flat analysis file not found: {path}")
+
+
+def _read(path: Path, usecols: list[str]) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in _PARQUET:
+            return pd.read_parquet(path, columns=usecols)
+        return pd.read_csv(path, usecols=usecols)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise FlatFileError(f"{path}: cannot read the file ({exc})") from exc
+
+
+def _row(raw: pd.Series, mask: pd.Series) -> str:
+    """1-based data row numbers (the header is row 0) of the first offending rows."""
+    pos = np.flatnonzero(mask.to_numpy())
+    rows = ", ".join(str(p + 1) for p in pos[:5])
+    more = f" and {len(pos) - 5} more" if len(pos) > 5 else ""
+    return f"row(s) {rows}{more}"
+
+
+def _ids(col: pd.Series, path: Path, name: str) -> pd.Series:
+    bad = col.isna()
+    if bad.any():
+        raise FlatFileError(f"{path}: column {name!r}: missing patient id in {_row(col, bad)}")
+    ids = col.astype(str)
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        raise FlatFileError(
+            f"{path}: column {name!r}: patient ids are not unique ({_row(col, dup)})"
+        )
+    return ids
+
+
+def _arms(col: pd.Series, trial_value: object, path: Path, name: str) -> pd.Series:
+    bad = col.isna()
+    if bad.any():
+        raise FlatFileError(f"{path}: column {name!r}: missing arm in {_row(col, bad)}")
+    if pd.api.types.is_numeric_dtype(col) and not isinstance(trial_value, str | bool):
+        is_trial = col.astype(float) == float(trial_value)
+    elif pd.api.types.is_bool_dtype(col):
+        is_trial = col == bool(trial_value)
+    else:
+        is_trial = col.astype(str) == str(trial_value)
+    if not is_trial.any():
+        values = ", ".join(map(str, pd.unique(col)[:10]))
+        raise FlatFileError(
+            f"{path}: column {name!r}: no row has the trial value {trial_value!r} "
+            f"(values: {values})"
+        )
+    if is_trial.all():
+        raise FlatFileError(f"{path}: column {name!r}: every row is a trial patient; "
+                            "no control candidates")
+    return pd.Series(np.where(is_trial, cn.TRIAL, cn.CONTROL), index=col.index, dtype=object)
+
+
+def _outcome(raw: pd.DataFrame, time_col: str, event_col: str, unit: str, path: Path):
+    if unit not in cn.DAYS_PER_UNIT:
+        raise FlatFileError(f"{path}: unknown time unit {unit!r}; use one of "
+                            f"{', '.join(cn.DAYS_PER_UNIT)}")
+    time = pd.to_numeric(raw[time_col], errors="coerce")
+    bad = time.isna()
+    if bad.any():
+        raise FlatFileError(
+            f"{path}: column {time_col!r}: missing or non-numeric time in {_row(time, bad)}"
+        )
+    neg = time < 0
+    if neg.any():
+        raise FlatFileError(f"{path}: column {time_col!r}: negative time in {_row(time, neg)}")
+    ev = raw[event_col]
+    if pd.api.types.is_bool_dtype(ev):
+        ev = ev.astype(int)
+    ev_num = pd.to_numeric(ev, errors="coerce")
+    bad = ~ev_num.isin([0, 1])
+    if bad.any():
+        raise FlatFileError(
+            f"{path}: column {event_col!r}: event must be 0 (censored) or 1 (event), "
+            f"found {ev[bad].iloc[0]!r} in {_row(ev, bad)}"
+        )
+    return cn.to_days(unit, time.astype(float)), ev_num.astype(int)

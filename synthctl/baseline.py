@@ -1,0 +1,132 @@
+"""The report's baseline table: trial vs registry pool vs synthetic control, with SMDs.
+
+Continuous covariates show mean (SD), binary ones and each level of a categorical one show a
+percentage; the synthetic control is weighted by the design's weights. SMDs come from the
+design's balance table (design.json) when it has a row of the same name; otherwise they are
+computed here with MatchIt's convention (denominator: the trial arm's SD for ATT, the pooled SD
+of both arms before the design otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from connectors import columns as cn
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    ok = ~np.isnan(x)
+    if not ok.any() or w[ok].sum() <= 0:
+        return float("nan")
+    return float(np.average(x[ok], weights=w[ok]))
+
+
+def _wsd(x: np.ndarray, w: np.ndarray) -> float:
+    ok = ~np.isnan(x)
+    if ok.sum() < 2 or w[ok].sum() <= 0:
+        return float("nan")
+    m = np.average(x[ok], weights=w[ok])
+    # weighted variance with the reliability-weights correction (R's cov.wt default)
+    v1, v2 = w[ok].sum(), (w[ok] ** 2).sum()
+    var = np.sum(w[ok] * (x[ok] - m) ** 2) / (v1 - v2 / v1) if v1 - v2 / v1 > 0 else np.nan
+    return float(np.sqrt(var))
+
+
+def _columns(frame: pd.DataFrame, cov: str) -> list[tuple[str, np.ndarray, bool]]:
+    """(label, numeric values with NaN, is_proportion) rows for one covariate."""
+    s = frame[cov]
+    if pd.api.types.is_bool_dtype(s) or (
+        pd.api.types.is_numeric_dtype(s) and set(s.dropna().unique()) <= {0, 1}
+        and s.nunique(dropna=True) == 2
+    ):
+        return [(cov, pd.to_numeric(s.astype("Float64"), errors="coerce")
+                 .astype(float).to_numpy(), True)]
+    if pd.api.types.is_numeric_dtype(s):
+        return [(cov, pd.to_numeric(s, errors="coerce").astype(float).to_numpy(), False)]
+    rows = []
+    for level in sorted(s.dropna().astype(str).unique()):
+        vals = np.where(s.isna(), np.nan, (s.astype(str) == level).astype(float))
+        rows.append((f"{cov}: {level}", vals, True))
+    return rows
+
+
+def baseline_table(
+    frame: pd.DataFrame,
+    weights: np.ndarray,
+    included: np.ndarray,
+    covariates: list[str],
+    *,
+    estimand: str = "ATT",
+    balance: Mapping[str, Mapping[str, float]] | None = None,
+) -> pd.DataFrame:
+    """Formatted baseline table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Both arms at index (``arm`` column), covariates only.
+    weights, included : ndarray of shape (n_rows,)
+        The design's weights and selection flags (cohort.csv).
+    balance : mapping, optional
+        covariate -> {"smd_before", "smd_after"} from design.json, preferred when present.
+
+    Returns
+    -------
+    DataFrame
+        variable, trial, pool, control, smd_before, smd_after (strings).
+    """
+    is_t = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    w_sel = np.where(included & ~is_t, weights, 0.0)
+    ones = np.ones(len(frame))
+    rows = []
+    for cov in covariates:
+        for label, x, prop in _columns(frame, cov):
+            t, p, c = x[is_t], x[~is_t], x
+            mt, mp, mc = _wmean(t, ones[is_t]), _wmean(p, ones[~is_t]), _wmean(c, w_sel)
+            st, sp = _wsd(t, ones[is_t]), _wsd(p, ones[~is_t])
+            denom = st if estimand == "ATT" else np.sqrt((st ** 2 + sp ** 2) / 2)
+            known = (balance or {}).get(label) or (balance or {}).get(cov if not prop or
+                                                                     label == cov else label)
+            if known:
+                smd_b, smd_a = known.get("smd_before"), known.get("smd_after")
+            else:
+                smd_b = (mt - mp) / denom if denom and denom > 0 else np.nan
+                smd_a = (mt - mc) / denom if denom and denom > 0 else np.nan
+            fmt = _fmt_prop if prop else _fmt_mean
+            rows.append({
+                "variable": label,
+                "trial": fmt(mt, st), "pool": fmt(mp, sp), "control": fmt(mc, _wsd(c, w_sel)),
+                "smd_before": _fmt_smd(smd_b), "smd_after": _fmt_smd(smd_a),
+            })
+            miss = np.isnan(x)
+            if miss.any():
+                rows.append({
+                    "variable": f"{label}: missing",
+                    "trial": _fmt_prop(miss[is_t].mean(), 0), "pool": _fmt_prop(
+                        miss[~is_t].mean(), 0),
+                    "control": _fmt_prop(_wmean(miss.astype(float), w_sel), 0),
+                    "smd_before": "", "smd_after": "",
+                })
+    return pd.DataFrame(rows, columns=["variable", "trial", "pool", "control", "smd_before",
+                                       "smd_after"])
+
+
+def _fmt_prop(m: float, _sd: float) -> str:
+    return "NA" if not np.isfinite(m) else f"{100 * m:.1f}%"
+
+
+def _fmt_mean(m: float, sd: float) -> str:
+    if not np.isfinite(m):
+        return "NA"
+    return f"{m:.1f} ({sd:.1f})" if np.isfinite(sd) else f"{m:.1f}"
+
+
+def _fmt_smd(x) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return f"{x:.3f}" if np.isfinite(x) else "NA"

@@ -1,0 +1,1 @@
+"""One module per CLI command; `synthctl.cli` registers them."""

@@ -1,0 +1,108 @@
+"""The report's methods paragraph and study summary, written from the spec (never by hand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthctl.manifest import mask_url
+from synthctl.spec import StudySpec
+
+_METHOD = {
+    "nearest": "greedy nearest-neighbour matching",
+    "optimal": "optimal matching",
+    "weighting": "propensity-score weighting",
+}
+_WEIGHTS = {
+    "att_odds": "ATT odds weights (trial 1, control e/(1-e))",
+    "ate": "inverse-probability (ATE) weights",
+    "overlap": "overlap weights",
+    "matching": "matching weights",
+    "entropy": "entropy-balancing weights",
+}
+
+
+def describe_design(spec: StudySpec) -> str:
+    """One sentence for the design (method, ratio, caliper or weights, estimand)."""
+    d = spec.design
+    if d.method == "weighting":
+        w = d.weights or {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[d.estimand]
+        stab = ", stabilized" if d.stabilized else ""
+        return f"{_METHOD[d.method]} with {_WEIGHTS[w]}{stab} (estimand {d.estimand})"
+    cal = (f", caliper {d.caliper:g} standard deviations of the "
+           f"{'logit of the ' if d.caliper_scale == 'logit' else ''}propensity score"
+           if d.caliper is not None else ", no caliper")
+    repl = " with replacement" if d.replace else " without replacement"
+    return f"{_METHOD[d.method]} 1:{d.ratio}{repl}{cal} (estimand {d.estimand})"
+
+
+def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
+    """Plain-text methods paragraph for ``report.html``."""
+    a, d = spec.analysis, spec.design
+    if spec.data is not None:
+        source = (f"one flat analysis file ({spec.data.path.name}) holding the trial and the "
+                  "external control patients")
+    else:
+        reg = spec.registry
+        assert reg is not None
+        source = (f"the registry database; the index (time zero) of a registry patient was the "
+                  f"{'first ' if reg.index.selection == 'first' else ''}treatment line started "
+                  f"after a {reg.index.after_regimen.replace('_', '-')} line, matching the trial's "
+                  "start of treatment")
+    elig = ("; ".join(spec.eligibility) if spec.eligibility else "none")
+    n = results.get("counts", {})
+    lms = ", ".join(f"{t:g}" for t in a.landmarks)
+    boot = (f"Confidence intervals are percentile-based from {a.bootstrap} bootstrap replicates "
+            "in which the whole design (propensity model and matching or weighting) was re-run."
+            if a.bootstrap > 0 else
+            "Confidence intervals are analytic: Greenwood variance with log-transformed limits "
+            "for Kaplan-Meier rates (as R's survfit) and robust (sandwich) variance for the "
+            "hazard ratio" + (", clustered on matched sets" if d.method != "weighting" else "")
+            + ".")
+    null = (f" The synthetic control's {a.endpoint} rate at {a.landmarks[0]:g} {a.landmark_unit} "
+            f"was compared with the trial design's null rate of {100 * a.null_rate:.0f}%."
+            if a.null_rate is not None else "")
+    rmst = (f" Restricted mean survival time was computed up to {a.rmst_tau:g} "
+            f"{a.landmark_unit}." if a.rmst_tau is not None else "")
+    return (
+        f"A synthetic control arm for the single-arm trial was built from {source}. The trial's "
+        f"eligibility criteria were applied to the external patients in this order: {elig} "
+        f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
+        f"membership was fitted on {', '.join(spec.covariates)}, and the control arm was "
+        f"formed by {describe_design(spec)}. The design was fixed, written to design.json and "
+        f"hashed before any outcome was read (outcome-blind design); balance was judged by "
+        f"absolute standardized mean differences below {d.balance_threshold:g}. "
+        f"{a.endpoint} was compared between the trial arm and the synthetic control by weighted "
+        f"Kaplan-Meier estimates at {lms} {a.landmark_unit}, medians, a weighted Cox hazard "
+        f"ratio.{rmst}{null} {boot} The random seed was {spec.study.seed}."
+    )
+
+
+def study_summary(spec: StudySpec, results: dict[str, Any]) -> dict[str, str]:
+    """Label -> value rows of the report's study summary."""
+    n = results.get("counts", {})
+    if spec.data is not None:
+        source = f"flat file {spec.data.path.name}"
+    else:
+        assert spec.registry is not None and spec.trial is not None
+        source = (f"registry {mask_url(spec.registry.url)}; trial "
+                  f"{spec.trial.adsl.name} + {spec.trial.adtte.name}")
+    a = spec.analysis
+    return {
+        "Study": spec.study.name,
+        "Source": source,
+        "Trial patients": f"{n.get('trial', 'NA')} (analysed {n.get('trial_selected', 'NA')})",
+        "Eligible registry pool": str(n.get("control_pool", "NA")),
+        "Synthetic control": f"{n.get('control_selected', 'NA')} patients, effective sample "
+                             f"size {_f1(n.get('control_ess'))}",
+        "Design": describe_design(spec),
+        "Covariates": ", ".join(spec.covariates),
+        "Endpoint": f"{a.endpoint}; landmark(s) {', '.join(f'{t:g}' for t in a.landmarks)} "
+                    f"{a.landmark_unit}"
+                    + (f"; null rate {100 * a.null_rate:.0f}%" if a.null_rate else ""),
+        "Bootstrap replicates": str(a.bootstrap),
+        "Seed": str(spec.study.seed),
+    }
+
+
+def _f1(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, int | float) else "NA"

@@ -1,0 +1,233 @@
+"""Load a study spec from YAML: ``${ENV_VAR}`` substitution, relative paths, and error messages
+that name the YAML path and line.
+
+PyYAML's composed node tree keeps each value's position (``node.start_mark``); pydantic's
+error ``loc`` tuples are walked down that tree to find the line of the offending key or item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from connectors import columns as cn
+from synthctl.errors import SpecError
+from synthctl.spec import StudySpec
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpec:
+    """A validated spec with where it came from.
+
+    Attributes
+    ----------
+    spec : StudySpec
+        The validated, frozen spec (paths absolute, ``${ENV}`` substituted).
+    path : Path
+        The YAML file.
+    sha256 : str
+        SHA-256 of the file's bytes (before substitution: secrets never enter it).
+    secrets : tuple of str
+        Values substituted from the environment, to scrub from any message or file.
+    """
+
+    spec: StudySpec
+    path: Path
+    sha256: str
+    secrets: tuple[str, ...] = ()
+
+    def scrub(self, text: str) -> str:
+        """Replace every substituted environment value in ``text`` by ``***``."""
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
+    """Read, substitute, validate and cross-check a study spec.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file. Relative paths inside it are relative to its folder.
+    check_files : bool, default=True
+        Check that the files it names exist (and read the flat file's header).
+
+    Raises
+    ------
+    SpecError
+        With the file, the YAML path (``design.method``) and the line of every problem.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SpecError(f"study spec not found: {path}")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a study spec is a YAML mapping (study:, covariates:, ...)")
+    secrets: list[str] = []
+    data = _substitute(data, (), root, path, secrets)
+    context = {"base_dir": path.parent, "check_files": check_files}
+    try:
+        spec = StudySpec.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(path, root, exc.errors())) from exc
+    problems = _cross_check(spec, check_files)
+    if problems:
+        lines = [_locate(path, root, loc, msg) for loc, msg in problems]
+        raise SpecError(f"invalid study spec {path}:\n" + "\n".join(lines))
+    return LoadedSpec(spec, path, hashlib.sha256(raw).hexdigest(), tuple(secrets))
+
+
+def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
+    """Columns that covariates and eligibility criteria may name for this spec's source."""
+    if spec.data is None:
+        return list(cn.COVARIATE_COLUMNS)
+    if not check_files:
+        return []
+    from connectors.flatfile import read_header
+
+    d = spec.data
+    return [c for c in read_header(d.path) if c not in {d.id, d.arm, d.time, d.event}]
+
+
+def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
+    """Checks that need more than one field: covariates and criteria against known columns."""
+    problems: list[tuple[tuple, str]] = []
+    if spec.data is not None and check_files:
+        from connectors.errors import ConnectorError
+        from connectors.flatfile import read_header
+
+        try:
+            header = read_header(spec.data.path)
+        except ConnectorError as exc:
+            return [(("data", "path"), str(exc))]
+        for key in ("id", "arm", "time", "event"):
+            col = getattr(spec.data, key)
+            if col not in header:
+                problems.append(
+                    (("data", key), f"column {col!r} not in {spec.data.path.name} "
+                                    f"(columns: {', '.join(header)})")
+                )
+    known = known_columns(spec, check_files=check_files)
+    if known:
+        for i, cov in enumerate(spec.covariates):
+            if cov not in known:
+                problems.append(
+                    (("covariates", i), f"unknown covariate {cov!r}; known: {', '.join(known)}")
+                )
+        for i, col in enumerate(spec.design.exact or []):
+            if col not in known:
+                problems.append((("design", "exact", i), f"unknown column {col!r}"))
+        # a registry's criteria may also read centre_id/disease: the parser's own default
+        problems += _check_criteria(spec.eligibility, known if spec.data is not None else None)
+    return problems
+
+
+def _check_criteria(criteria: Sequence[str], known: list[str] | None) -> list[tuple[tuple, str]]:
+    from connectors.eligibility import parse_criterion
+    from connectors.errors import CriterionError
+
+    problems = []
+    for i, text in enumerate(criteria):
+        try:
+            parse_criterion(text, known)
+        except CriterionError as exc:
+            problems.append((("eligibility", i), str(exc)))
+    return problems
+
+
+def _substitute(obj: Any, loc: tuple, root: yaml.Node | None, path: Path, secrets: list[str]):
+    if isinstance(obj, dict):
+        return {k: _substitute(v, (*loc, k), root, path, secrets) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute(v, (*loc, i), root, path, secrets) for i, v in enumerate(obj)]
+    if isinstance(obj, str) and "${" in obj:
+        def repl(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise SpecError(
+                    _locate(path, root, loc, f"environment variable {name} is not set")
+                )
+            value = os.environ[name]
+            secrets.append(value)
+            return value
+
+        return _ENV.sub(repl, obj)
+    return obj
+
+
+def _format_errors(path: Path, root: yaml.Node | None, errors: list[dict]) -> str:
+    lines = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        elif err["type"] == "missing":
+            msg = "required key missing"
+        lines.append(_locate(path, root, loc, msg, missing=err["type"] == "missing"))
+    return f"invalid study spec {path}:\n" + "\n".join(lines)
+
+
+def _locate(path: Path, root: yaml.Node | None, loc: tuple, msg: str, *,
+            missing: bool = False) -> str:
+    """``<file>:<line>: <yaml.path>: <msg>`` for a pydantic-style loc."""
+    node, found = _walk(root, loc)
+    shown = list(found)
+    if missing and len(found) < len(loc):
+        shown.append(loc[len(found)])
+    dotted = _dotted(shown) or "(top level)"
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    return f"  {path.name}{line}: {dotted}: {msg}"
+
+
+def _walk(root: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, tuple]:
+    """Follow ``loc`` down the node tree; return the deepest node reached and the loc used."""
+    node, used = root, ()
+    aliases = {"schema_": "schema"}
+    for part in loc:
+        key = aliases.get(part, part) if isinstance(part, str) else part
+        nxt = _child(node, key)
+        if nxt is None:
+            break
+        node, used = nxt, (*used, key)
+    return node, used
+
+
+def _child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                # an unknown key is best shown at the key itself
+                return v if not isinstance(v, yaml.ScalarNode) or v.value != "" else k
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        return node.value[key]
+    return None
+
+
+def _dotted(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+

@@ -1,0 +1,150 @@
+"""Design stage: propensity score, matching or weighting, balance: outcome-blind.
+
+Its only input is ``covariates.parquet`` written by extract, which holds no outcome column.
+It writes ``design.json`` (PS model, options, balance, ESS), ``cohort.csv`` and the love plot
+and PS overlap figures, and records their SHA-256 in the manifest: that is the locked design
+``analyze`` checks before it reads any outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from connectors import columns as cn
+from synthctl.errors import DesignChangedError
+from synthctl.outdir import sha256_file, write_csv, write_json
+from synthctl.spec import Design, StudySpec
+from synthctl.stages._context import (
+    COHORT,
+    COVARIATES,
+    DESIGN,
+    LOVE_PLOT,
+    PS_OVERLAP,
+    StageContext,
+    stage_errors,
+)
+
+MATCHING_METHODS = ("nearest", "optimal")
+
+
+def design_kwargs(design: Design, seed: int) -> dict[str, Any]:
+    """`matching.match_cohort` keyword arguments for a spec's ``design:`` block."""
+    kw: dict[str, Any] = {
+        "treatment_col": cn.ARM, "treated_value": cn.TRIAL, "id_col": cn.PATIENT_ID,
+        "method": design.method, "estimand": design.estimand, "ps_model": design.ps_model,
+        "missing": design.missing, "balance_threshold": design.balance_threshold,
+        "random_state": seed, "exact": design.exact,
+    }
+    if design.method in MATCHING_METHODS:
+        kw.update(ratio=design.ratio, caliper=design.caliper, caliper_scale=design.caliper_scale)
+        if design.method == "nearest":
+            kw.update(replace=design.replace, m_order=design.m_order)
+    else:
+        kw.update(weights=design.weights or _default_weights(design.estimand),
+                  stabilized=design.stabilized, trim=design.trim, truncate=design.truncate)
+    return kw
+
+
+def _default_weights(estimand: str) -> str:
+    return {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[estimand]
+
+
+def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None):
+    """Run `match_cohort` on the covariates only (whatever else ``frame`` holds)."""
+    from matching import match_cohort
+
+    design = design or spec.design
+    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
+    extra = [c for c in (design.exact or []) if c not in cols]
+    blind = frame[cols + extra]
+    return match_cohort(blind, list(spec.covariates), **design_kwargs(design, spec.study.seed))
+
+
+def cohort_table(frame: pd.DataFrame, res, *, with_line_id: bool) -> pd.DataFrame:
+    """``cohort.csv``: patient_id, arm, ps, weight, match_id, included (one row per frame row)."""
+    out = pd.DataFrame({cn.PATIENT_ID: frame[cn.PATIENT_ID].astype(str).to_numpy()})
+    if with_line_id:
+        out[cn.LINE_ID] = frame[cn.LINE_ID].to_numpy()
+    out[cn.ARM] = frame[cn.ARM].to_numpy()
+    out["ps"] = np.asarray(res.ps, dtype=float)
+    out["weight"] = np.asarray(res.weights, dtype=float)
+    match_id = pd.Series(res.match_id).reset_index(drop=True)
+    out["match_id"] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
+    out["included"] = np.asarray(res.included, dtype=bool)
+    return out
+
+
+def run_design(ctx: StageContext) -> int:
+    """Run the design stage in ``ctx.folder`` and lock it; 1 if balance failed, else 0."""
+    if "extract" not in ctx.manifest.data.get("stages", {}):
+        raise DesignChangedError(f"{ctx.folder}: no extract found (run `synthctl extract` first)")
+    t0 = ctx.manifest.start_stage("design")
+    ctx.manifest.drop_stages("analyze", "report")
+    spec = ctx.spec
+    frame = pd.read_parquet(ctx.folder / COVARIATES)
+    leaked = [c for c in cn.OUTCOME_COLUMNS if c in frame.columns]
+    if leaked:
+        raise RuntimeError(f"outcome columns in the design input: {leaked}")
+    with ctx.progress.step(f"design: {spec.design.method} on the propensity score"), \
+            stage_errors("design", ctx.loaded, COVARIATES):
+        res = fit_design(frame, spec)
+    with_line = spec.registry is not None and spec.registry.index.selection == "all"
+    cohort = cohort_table(frame, res, with_line_id=with_line)
+    design = {**res.to_dict(), "spec": spec.design_part(),
+              "input_sha256": sha256_file(ctx.folder / COVARIATES)}
+    (ctx.folder / "figures").mkdir(exist_ok=True)
+    figures = _save_figures(ctx, res, frame)
+    for w in res.warnings:
+        ctx.manifest.warn("design", str(w))
+    for ex in res.exclusions:
+        ctx.manifest.warn("design", f"{ex['n']} {ex['arm']} patient(s) left out of the design: "
+                          f"{ex['reason']}", kind="exclusion")
+    if not res.balance_passed:
+        ctx.manifest.warn("design", f"balance threshold not met: max |SMD| after "
+                          f"{res.max_abs_smd:.3f} > {spec.design.balance_threshold}",
+                          kind="check_failed")
+    artifacts = {
+        DESIGN: write_json(ctx.folder / DESIGN, design),
+        COHORT: write_csv(ctx.folder / COHORT, cohort),
+        **figures,
+    }
+    ctx.manifest.end_stage("design", t0, artifacts, spec_design_sha256=spec.design_hash(),
+                           balance_passed=bool(res.balance_passed),
+                           max_abs_smd=float(res.max_abs_smd))
+    return ctx.manifest.balance_code()
+
+
+def _save_figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
+    """Love plot and PS overlap as SVG; returns {artifact: sha256} of those written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        from matching import love_plot, ps_overlap_plot
+    except ImportError:  # the plotting helpers have not landed: the report omits the figures
+        return {}
+
+    treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    for name, fig in (
+        (LOVE_PLOT, love_plot(res.balance)),
+        (PS_OVERLAP, ps_overlap_plot(np.asarray(res.ps, dtype=float), treated,
+                                     weights=np.asarray(res.weights, dtype=float))),
+    ):
+        fig = getattr(fig, "figure", fig)  # helpers may return Axes (house style) or a Figure
+        save_svg(fig, ctx.folder / name)
+        plt.close(fig)
+    return {LOVE_PLOT: sha256_file(ctx.folder / LOVE_PLOT),
+            PS_OVERLAP: sha256_file(ctx.folder / PS_OVERLAP)}
+
+
+def save_svg(fig, path) -> None:
+    """Save a matplotlib figure as SVG without a date stamp (byte-stable reruns)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "synthctl", "svg.fonttype": "none"}):
+        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})

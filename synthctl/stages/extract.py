@@ -1,0 +1,149 @@
+"""Extract stage: the candidate pool and the trial arm at index, WITHOUT outcome columns.
+
+Registry source: `RegistryConnector.candidate_pool(include_outcomes=False)` (the database
+never returns PFS/OS), trial files through `load_trial_arm` with the outcome columns dropped
+before anything is kept. Flat source: the outcome columns are not even read. Writes
+``covariates.parquet`` (the design's only input), ``attrition.csv`` and ``extract.json``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from connectors import columns as cn
+from synthctl.manifest import mask_url
+from synthctl.outdir import sha256_frame, write_csv, write_json
+from synthctl.stages._context import (
+    ATTRITION,
+    COVARIATES,
+    EXTRACT_INFO,
+    StageContext,
+    stage_errors,
+)
+
+ATTRITION_COLUMNS = ["step", "criterion", "n_remaining", "n_excluded", "reason"]
+
+
+def run_extract(ctx: StageContext) -> None:
+    """Run the extract stage in ``ctx.folder`` and record it in the manifest."""
+    t0 = ctx.manifest.start_stage("extract")
+    ctx.manifest.drop_stages("design", "analyze", "report")
+    spec = ctx.spec
+    with ctx.progress.step("extracting the candidate pool"):
+        if spec.data is not None:
+            frame, attrition, info = _extract_flat(ctx)
+        else:
+            frame, attrition, info = _extract_registry(ctx)
+    leaked = [c for c in cn.OUTCOME_COLUMNS if c in frame.columns]
+    if leaked:  # a contract breach by a connector, not a user error
+        raise RuntimeError(f"outcome columns reached the design input: {leaked}")
+    frame = frame.reset_index(drop=True)
+    frame.to_parquet(ctx.folder / COVARIATES, index=False)
+    attrition = attrition.reindex(columns=ATTRITION_COLUMNS)
+    artifacts = {
+        COVARIATES: _sha_file(ctx, COVARIATES),
+        ATTRITION: write_csv(ctx.folder / ATTRITION, attrition),
+        EXTRACT_INFO: write_json(ctx.folder / EXTRACT_INFO, info),
+    }
+    ctx.manifest.end_stage("extract", t0, artifacts,
+                           n_trial=info["counts"]["trial"],
+                           n_control_pool=info["counts"]["control_pool"])
+
+
+def _sha_file(ctx: StageContext, name: str) -> str:
+    from synthctl.outdir import sha256_file
+
+    return sha256_file(ctx.folder / name)
+
+
+def _extract_flat(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from connectors.flatfile import load_flat_file
+
+    d = ctx.spec.data
+    assert d is not None
+    ctx.manifest.record_file_input("data", d.path)
+    with stage_errors("extract", ctx.loaded, str(d.path)):
+        frame = load_flat_file(
+            d.path, id_col=d.id, arm_col=d.arm, trial_value=d.trial_value, time_col=d.time,
+            event_col=d.event, time_unit=d.time_unit, endpoint=ctx.spec.analysis.endpoint,
+            include_outcomes=False,
+        )
+        trial = frame[frame[cn.ARM] == cn.TRIAL]
+        control = frame[frame[cn.ARM] == cn.CONTROL]
+        control, attrition = _apply_eligibility(control, ctx.spec.eligibility,
+                                                "control rows of the flat file")
+        trial_kept, trial_attr = _apply_eligibility(trial, ctx.spec.eligibility,
+                                                    "trial rows of the flat file")
+    info = _info(trial_kept, control, trial_attr, n_trial_source=len(trial))
+    if len(trial_kept) < len(trial):
+        ctx.manifest.warn("extract", f"{len(trial) - len(trial_kept)} trial patient(s) of the "
+                          "flat file do not meet the eligibility criteria and were excluded")
+    return pd.concat([trial_kept, control], ignore_index=True), attrition, info
+
+
+def _apply_eligibility(frame: pd.DataFrame, criteria, label: str):
+    from connectors.attrition import apply_criteria_to_frame
+
+    kept, attr = apply_criteria_to_frame(frame, list(criteria), start_label=label)
+    return kept, attr.table.copy()
+
+
+def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from connectors.trial import load_trial_arm
+
+    from connectors.registry import IndexRule, RegistryConnector
+
+    spec = ctx.spec
+    reg, tri = spec.registry, spec.trial
+    assert reg is not None and tri is not None
+    ctx.manifest.record_file_input("trial_adsl", tri.adsl)
+    ctx.manifest.record_file_input("trial_adtte", tri.adtte)
+    if reg.mapping is not None:
+        ctx.manifest.record_file_input("registry_mapping", reg.mapping)
+    with stage_errors("extract", ctx.loaded, f"trial files {tri.adsl.name}, {tri.adtte.name}"):
+        trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
+                               variable_map=tri.variable_map)
+    trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
+    with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
+        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        try:
+            conn.check_schema()
+            pool = conn.candidate_pool(
+                IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
+                eligibility=list(spec.eligibility), include_outcomes=False,
+            )
+            control, attrition = pool.frame, pool.attrition.table.copy()
+            control, attrition, findings = _pool_checks(ctx, conn, control, attrition)
+        finally:
+            conn.close()
+    entry = {"url": mask_url(reg.url), "schema": reg.schema_,
+             "pool_sha256": sha256_frame(control), "n_pool_rows": len(control)}
+    ctx.manifest.record_input("registry", entry)
+    info = _info(trial, control, None, n_trial_source=len(trial))
+    info["validation"] = findings
+    return pd.concat([trial, control], ignore_index=True), attrition, info
+
+
+def _pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.DataFrame):
+    """Run the extract-validation checks that touch the candidate pool (issue 6).
+
+    Fatal findings stop the run; error findings exclude the affected patients, counted in the
+    attrition table with the check id as the reason; warnings go to the manifest and report.
+    """
+    try:
+        from synthctl.stages._quality import run_pool_checks
+    except ImportError:  # connectors.quality's pool API has not landed yet
+        return control, attrition, []
+    return run_pool_checks(ctx, conn, control, attrition)
+
+
+def _info(trial: pd.DataFrame, control: pd.DataFrame, trial_attrition, *,
+          n_trial_source: int) -> dict:
+    info: dict = {
+        "counts": {"trial_source": n_trial_source, "trial": len(trial),
+                   "control_pool": len(control)},
+        "validation": [],
+    }
+    if trial_attrition is not None:
+        info["trial_attrition"] = trial_attrition.to_dict(orient="records")
+    return info
