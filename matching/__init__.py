@@ -14,15 +14,19 @@ from .errors import (
     PositivityWarning,
     SeparationWarning,
 )
+from .figures import love_plot, ps_overlap_plot
 from .nearest import NearestMatcher
+from .optimal import OptimalMatcher
 from .propensity import GBMPropensity, L2LogisticPropensity, LogisticPropensity
 from .result import DesignResult, kish_ess
+from .weighting import EntropyBalancer, compute_weights, ps_weights
 
 __all__ = [
     "METHODS",
     "BalanceTable",
     "DesignMatrix",
     "DesignResult",
+    "EntropyBalancer",
     "GBMPropensity",
     "L2LogisticPropensity",
     "LogisticPropensity",
@@ -31,10 +35,15 @@ __all__ = [
     "MatchingWarning",
     "NearestMatcher",
     "NonIntegerWeightsWarning",
+    "OptimalMatcher",
     "PositivityWarning",
     "SeparationWarning",
     "balance_table",
     "build_design_matrix",
+    "compute_weights",
     "kish_ess",
+    "love_plot",
     "match_cohort",
+    "ps_overlap_plot",
+    "ps_weights",
 ]
