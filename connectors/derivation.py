@@ -260,9 +260,9 @@ def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:
     )
     f = t["follow_up"]
     return sa.select(
-        idx.c.patient_id,
-        idx.c.line_id,
-        idx.c.index_date,
+        idx.c.patient_id.label(cn.PATIENT_ID),
+        idx.c.line_id.label(cn.LINE_ID),
+        idx.c.index_date.label(cn.INDEX_DATE),
         assessed.c.days_to_progression,
         assessed.c.days_to_last_adequate,
         days_between(idx.c.index_date, f.c.death_date).label("days_to_death"),

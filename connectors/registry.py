@@ -332,7 +332,7 @@ class RegistryConnector:
         lines = self._tables["treatment_lines"]
         ids_param = sa.bindparam("line_ids", expanding=True)
         idx = (
-            sa.select(lines.c.patient_id, lines.c.line_id,
+            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
                       lines.c.start_date.label("index_date"))
             .where(lines.c.line_id.in_(ids_param))
             .cte("keys")
