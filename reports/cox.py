@@ -331,6 +331,14 @@ def cox_hazard_ratio(
     ``robust = TRUE`` without a cluster), Efron ties; Wald limits and p on the robust SE.
     """
     treated = np.asarray(treated, dtype=float)
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=float)
+    if weights is not None:
+        # rows of weight 0 contribute nothing, but would count as tied deaths in Efron's
+        # mean death weight; R's coxph rejects them, so we drop them (same as R on the rest)
+        keep = np.asarray(weights, dtype=float) > 0
+        time, event, treated = time[keep], event[keep], treated[keep]
+        weights = np.asarray(weights, dtype=float)[keep]
+        cluster = None if cluster is None else np.asarray(cluster)[keep]
     if np.unique(treated).size < 2:
         raise EstimationError("the Cox model needs both arms: one arm has no rows")
     fit = cox_fit(time, event, treated, weights, cluster)

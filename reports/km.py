@@ -201,9 +201,10 @@ def _ij_q(
 ) -> np.ndarray:
     """Q(t) = var(S(t)) / S(t)^2 of the IJ variance at each distinct time.
 
-    ``U_g(t) = -S(t) [a_g(t) + G(t) b_g(t)]`` where, for the rows ``i`` of cluster ``g``,
+    ``U_g(t) = -S(t) [a_g(t) - G(t) b_g(t)]`` where, for the rows ``i`` of cluster ``g``,
     ``a_g(t) = sum_{T_i <= t} w_i (delta_i A(T_i) - G(T_i))`` and ``b_g(t) = sum_{T_i > t} w_i``;
-    ``A = 1 / (Y - d)`` at event times and ``G`` is the Greenwood sum. ``sum_g (a + G b)^2`` is
+    ``A = 1 / (Y - d)`` at event times and ``G`` is the Greenwood sum;
+    ``sum_g (a - G b)^2`` is
     kept as three running sums updated by the rows leaving the risk set.
     """
     c = w * (event * a_inc[ut_index] - g_cum[ut_index])  # per row, in sorted-time order
@@ -229,7 +230,7 @@ def _ij_q(
     p_aa = np.cumsum(np.bincount(ut_index, weights=d_aa, minlength=n_times))
     p_ab = np.cumsum(np.bincount(ut_index, weights=d_ab, minlength=n_times))
     p_bb = bb0 + np.cumsum(np.bincount(ut_index, weights=d_bb, minlength=n_times))
-    q = p_aa + 2 * g_cum * p_ab + g_cum**2 * p_bb
+    q = p_aa - 2 * g_cum * p_ab + g_cum**2 * p_bb
     return np.maximum(q, 0.0)
 
 
@@ -296,6 +297,11 @@ def km_estimate(
     else:
         cl = None if cluster is None else np.asarray(cluster)
         q = _ij_q(order_t, ut_index, m, es, ws, a_inc, g_cum, cl)
+        # survfitkm.c updates the IJ variance at event times only: carry it over censoring
+        # times exactly (recomputing there differs in the last bits, which matters to ties
+        # in quantile.survfit's reading of the confidence band)
+        last_event = np.maximum.accumulate(np.where(has_event, np.arange(m), -1))
+        q = np.where(last_event >= 0, q[np.clip(last_event, 0, None)], 0.0)
         q = np.where(surv == 0, 0.0, q)
         se_log = np.sqrt(q)
         std_err = surv * se_log
