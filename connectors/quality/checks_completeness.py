@@ -143,17 +143,25 @@ def reverse_km_median_follow_up(ctx: Context, conn: sa.Connection) -> dict[str |
 
 
 def _km_median(by_day: dict[float, list[int]]) -> float | None:
-    """KM median of the 'alive' events: smallest t with S(t) <= 0.5 (survival's rule)."""
+    """KM median of the 'alive' events, as R survival reports it.
+
+    The smallest t with S(t) <= 0.5; when S(t) equals 0.5 exactly (a flat stretch), the
+    midpoint between t and the next event time (``survival:::quantile.survfit``).
+    """
     at_risk = sum(a + d for d, a in by_day.values())
-    surv = 1.0
+    surv, half_at = 1.0, None
     for t in sorted(by_day):
         dead, alive = by_day[t]
         if alive and at_risk:
+            if half_at is not None:
+                return (half_at + t) / 2.0
             surv *= 1.0 - alive / at_risk
-            if surv <= 0.5 + 1e-12:
+            if abs(surv - 0.5) < 1e-12:
+                half_at = t
+            elif surv < 0.5:
                 return t
         at_risk -= dead + alive
-    return None
+    return half_at
 
 
 BUILDERS = {
