@@ -212,6 +212,6 @@ def _outcome(raw: pd.DataFrame, time_col: str, event_col: str, unit: str, path: 
     if bad.any():
         raise FlatFileError(
             f"{path}: column {event_col!r}: event must be 0 (censored) or 1 (event), "
-            f"found {ev[bad].iloc[0]!r} in {_row(ev, bad)}"
+            f"found {str(ev[bad].iloc[0])!r} in {_row(ev, bad)}"
         )
     return cn.to_days(unit, time.astype(float)), ev_num.astype(int)

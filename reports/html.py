@@ -141,7 +141,8 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
             rows.append({"quantity": f"Rate at {label} vs design null rate {fmt_pct(null_rate)}",
                          "trial": _vs_null(lm.get("trial"), null_rate),
                          "control": _vs_null(lm.get("control"), null_rate),
-                         "comparison": "null rate from the trial design (Simon H0)"})
+                         "comparison": "H1: rate above the trial design's null rate "
+                                       "(Simon H0); log-scale Wald test"})
     med = endpoint.get("median") or {}
     if med:
         rows.append({"quantity": "Median", "trial": _ci(med.get("trial"), _fmt_time),
@@ -169,7 +170,13 @@ def _fmt_time(x: Any) -> str:
 
 
 def _vs_null(est: Mapping | None, null_rate: float) -> str:
-    if not est or not _ok(est.get("lower")) or not _ok(est.get("upper")):
+    """The one-sided test of S(t) > null rate when the estimate carries one, else the CI."""
+    if not est:
+        return "NA"
+    test = est.get("null_test") or {}
+    if _ok(test.get("p_value")):
+        return f"one-sided p = {test['p_value']:.3g}"
+    if not _ok(est.get("lower")) or not _ok(est.get("upper")):
         return "NA"
     if est["lower"] > null_rate:
         return "above (CI excludes it)"
@@ -193,6 +200,12 @@ def sensitivity_rows(sensitivity: Mapping[str, Any]) -> list[dict[str, str]]:
                 "difference": _ci(lms[0].get("difference"), _pct_points),
                 "hr": _ci(entry.get("hazard_ratio"), fmt_num),
             })
+        elif name == "evalue" and _ok(entry.get("point")):
+            rows.append({"name": "E-value", "description": (
+                f"an unmeasured confounder associated with both arm and {entry.get('measure', '')}"
+                f" by a risk ratio of {entry['point']:.2f} each could explain away the hazard "
+                f"ratio; {fmt_num(entry.get('ci'))} would move its CI to include 1"),
+                "control": "", "difference": "", "hr": ""})
         else:
             text = ", ".join(f"{k}: {fmt_num(v) if _ok(v) else escape(str(v))}"
                              for k, v in entry.items() if not isinstance(v, Mapping | list))

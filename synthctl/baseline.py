@@ -88,8 +88,8 @@ def baseline_table(
             mt, mp, mc = _wmean(t, ones[is_t]), _wmean(p, ones[~is_t]), _wmean(c, w_sel)
             st, sp = _wsd(t, ones[is_t]), _wsd(p, ones[~is_t])
             denom = st if estimand == "ATT" else np.sqrt((st ** 2 + sp ** 2) / 2)
-            known = (balance or {}).get(label) or (balance or {}).get(cov if not prop or
-                                                                     label == cov else label)
+            bal = balance or {}
+            known = bal.get(label) or bal.get(label.replace(": ", "_"))
             if known:
                 smd_b, smd_a = known.get("smd_before"), known.get("smd_after")
             else:

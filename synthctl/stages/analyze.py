@@ -73,9 +73,10 @@ def run_analyze(ctx: StageContext) -> int:
         "schema_version": RESULTS_SCHEMA_VERSION,
         "study": spec.study.name,
         "counts": counts,
-        "design": {"method": spec.design.method, "estimand": spec.design.estimand,
-                   "balance_passed": bool(design.get("balance_passed", True)),
-                   "max_abs_smd": design.get("max_abs_smd")},
+        "design": {"method": spec.design.method, "estimand": design.get("estimand"),
+                   "balance_passed": bool(design["balance"]["passed"]),
+                   "balance_threshold": design["balance"]["threshold"],
+                   "max_abs_smd": design["balance"]["max_abs_smd"]},
         "endpoints": {spec.analysis.endpoint: primary},
         "sensitivity": sensitivity,
     }

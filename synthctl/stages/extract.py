@@ -12,7 +12,7 @@ import pandas as pd
 
 from connectors import columns as cn
 from synthctl.manifest import mask_url
-from synthctl.outdir import sha256_frame, write_csv, write_json
+from synthctl.outdir import write_csv, write_json
 from synthctl.stages._context import (
     ATTRITION,
     COVARIATES,
@@ -107,7 +107,7 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
         conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
         try:
-            conn.check_schema()
+            # candidate_pool checks the design tables only: outcome tables are not touched
             pool = conn.candidate_pool(
                 IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
                 eligibility=list(spec.eligibility), include_outcomes=False,
@@ -117,7 +117,8 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
         finally:
             conn.close()
     entry = {"url": mask_url(reg.url), "schema": reg.schema_,
-             "pool_sha256": sha256_frame(control), "n_pool_rows": len(control)}
+             "pool_sha256": pool.content_hash(), "n_pool_rows": len(pool.frame),
+             "n_pool_rows_after_validation": len(control)}
     ctx.manifest.record_input("registry", entry)
     info = _info(trial, control, None, n_trial_source=len(trial))
     info["validation"] = findings
