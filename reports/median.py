@@ -36,6 +36,8 @@ class QuantileEstimate:
     conf_level: float
     method: str
     time_unit: str | None = None
+    se: float = float("nan")
+    analytic: tuple[float, float] | None = None
 
     @property
     def reached(self) -> bool:
@@ -50,10 +52,17 @@ class QuantileEstimate:
 
         out = {
             "estimate": f(self.estimate),
+            "se": f(self.se),
             "lower": f(self.lower),
             "upper": f(self.upper),
             "method": self.method,
         }
+        if self.analytic is not None:
+            out["analytic"] = {
+                "se": None,
+                "lower": f(self.analytic[0]),
+                "upper": f(self.analytic[1]),
+            }
         if not self.reached:
             out["reason"] = f"not reached: the curve stays above {1 - self.prob:g}"
         return out
