@@ -63,11 +63,16 @@ def open_source(
 
 
 def _from_connector(conn: Any) -> Source:
+    """Reuse a `RegistryConnector`'s read-only engine, mapping and schema."""
     engine = getattr(conn, "engine", None)
-    tables = getattr(conn, "tables", None)
-    if not isinstance(engine, sa.Engine) or not isinstance(tables, Mapping):
+    if not isinstance(engine, sa.Engine):
         raise TypeError(
             "expected a registry URL, an Engine or a RegistryConnector, "
             f"got {type(conn).__name__}"
         )
-    return Source(engine, tables, getattr(conn, "schema", None), safe_url(engine.url), False)
+    schema = getattr(conn, "schema", None)
+    _, tables = build_metadata(
+        load_mapping(getattr(conn, "mapping", None)), schema=schema, with_constraints=False
+    )
+    label = getattr(conn, "url", None) or safe_url(engine.url)
+    return Source(engine, tables, schema, str(label), False)

@@ -102,3 +102,15 @@ def test_fatal_check_stops_the_run(tmp_path):
     assert [r.id for r in outcome.fatal] == ["conformance.types.patients"]
     outcome = run_pool_checks(f"sqlite:///{path}", ["P_NOT_THERE"], today=TODAY)
     assert not outcome.stop  # the defect is outside the pool
+
+
+def test_accepts_a_registry_connector(defective):
+    from connectors.registry import RegistryConnector
+
+    path, _, by_patient, _ = defective
+    ids = sorted(by_patient)
+    with RegistryConnector(f"sqlite:///{path}") as conn:
+        from_connector = run_pool_checks(conn, ids, today=TODAY)
+        assert conn.engine is not None  # the connector stays open: it is the runner's
+    from_url = run_pool_checks(f"sqlite:///{path}", ids, today=TODAY)
+    assert from_connector.excluded == from_url.excluded != {}

@@ -94,6 +94,23 @@ def copy_registry(src: Path, dst: Path) -> Path:
     return dst
 
 
+def load_tables(path: Path) -> dict[str, pd.DataFrame]:
+    """Read a SQLite registry back into DataFrames (to copy it into another database)."""
+    from connectors.schema import LOGICAL_SCHEMA
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        out = {name: pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
+               for name in LOGICAL_SCHEMA}
+    engine.dispose()
+    for name, cols in LOGICAL_SCHEMA.items():
+        for spec in cols:
+            if isinstance(sa.types.to_instance(spec.type_), sa.Boolean):
+                out[name][spec.name] = out[name][spec.name].map(
+                    lambda v: None if pd.isna(v) else bool(v)).astype(object)
+    return out
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -394,7 +411,7 @@ def inject_codes(inj: Injector) -> dict[str, set[str]]:
     set_value("conformance.domain.tumour_assessments.criteria", "tumour_assessments",
               "criteria", "assessment_id", "WHO")
     set_value("conformance.domain.follow_up.vital_status", "follow_up", "vital_status",
-              "patient_id", "unknown")
+              "patient_id", "gone")  # fits the VARCHAR(5) of typed databases
     set_value("conformance.range.diagnoses.pci", "diagnoses", "pci", "diagnosis_id", 45)
     set_value("conformance.range.diagnoses.pci", "diagnoses", "pci", "diagnosis_id", -1)
     set_value("conformance.range.diagnoses.ki67_percent", "diagnoses", "ki67_percent",

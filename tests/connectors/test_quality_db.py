@@ -1,0 +1,91 @@
+"""The checks run on PostgreSQL and MariaDB too, find the same injected rows, write nothing.
+
+Each test copies the sample registry into a fresh schema (PostgreSQL) / database (MariaDB)
+with `sample_data.writer.write_registry`, injects defects, validates through a read-only URL
+and drops the scratch schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.quality import validate_registry
+from sample_data.writer import write_registry
+from tests.connectors.test_quality_support import (
+    TODAY,
+    Injector,
+    inject_codes,
+    inject_plausibility,
+    load_tables,
+    row_counts,
+    sample_registry,
+)
+
+PG_URL = os.environ.get("SYNTHCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("SYNTHCTL_TEST_MARIADB",
+                             "mysql+pymysql://root@127.0.0.1:3306/test")
+NO_CAP = {"failure_cap": 1_000_000}
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server(request):
+    """(admin engine, URL of the scratch registry, schema) on a fresh schema/database."""
+    name = f"synthctl_quality_{uuid.uuid4().hex[:10]}"
+    if request.param == "postgresql":
+        engine = sa.create_engine(PG_URL)
+        create, drop = f'CREATE SCHEMA "{name}"', f'DROP SCHEMA "{name}" CASCADE'
+        url, schema = PG_URL, name
+    else:
+        engine = sa.create_engine(MARIADB_URL)
+        create, drop = f"CREATE DATABASE `{name}`", f"DROP DATABASE `{name}`"
+        url, schema = MARIADB_URL, name
+    with engine.begin() as conn:
+        conn.exec_driver_sql(create)
+    try:
+        write_registry(engine, load_tables(sample_registry()), schema=schema)
+        yield engine, url, schema
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(drop)
+        engine.dispose()
+
+
+def _keys(report, check_id):
+    return sorted(f.key for f in report[check_id].failures)
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_server_registry_validates_like_sqlite(server):
+    engine, url, schema = server
+    sqlite = validate_registry(f"sqlite:///{sample_registry()}", overrides=NO_CAP, today=TODAY)
+    clean = validate_registry(url, schema=schema, overrides=NO_CAP, today=TODAY)
+    assert clean.passed
+    _assert_same_except_types(clean, sqlite)
+    assert clean["completeness.follow_up_stale"].metrics == \
+        sqlite["completeness.follow_up_stale"].metrics
+
+    counts_before = row_counts(engine, schema)
+    inj = Injector(engine, schema)
+    injected = inject_codes(inj) | inject_plausibility(inj, TODAY)
+    counts_after_injection = row_counts(engine, schema)
+    report = validate_registry(url, schema=schema, overrides=NO_CAP, today=TODAY)
+    assert row_counts(engine, schema) == counts_after_injection  # validation wrote nothing
+    assert counts_after_injection != counts_before  # (the injection did write)
+    for check_id, keys in injected.items():
+        expected = sorted(set(_keys(clean, check_id)) | keys)
+        assert _keys(report, check_id) == expected, check_id
+    assert not report.passed
+
+
+def _assert_same_except_types(a, b) -> None:
+    """Same results, except the type checks (SQLite: per value; typed databases: per column)."""
+    strip = lambda rep: [(r.id, r.status, r.n_checked, r.n_failed)  # noqa: E731
+                         for r in rep.results if not r.id.startswith("conformance.types.")]
+    assert strip(a) == strip(b)
+    types = [r for r in a.results if r.id.startswith("conformance.types.")]
+    assert types and all(r.status == "passed" for r in types)
