@@ -1,0 +1,43 @@
+"""km_figure: curves, bands, dashed registry curve, weighted rounded numbers at risk, marks."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from reports.compare import compare_arms
+from reports.figures import km_figure, save_figure
+from reports.km import km_estimate
+from tests.reports._reference import eligible
+
+
+def test_km_figure_content(tmp_path):
+    d = eligible()
+    comp = compare_arms(
+        d,
+        time_col="pfs_weeks",
+        event_col="pfs_event",
+        arm_col="treated",
+        treated_value=1,
+        weight_col="w_att",
+        landmarks=[24],
+        null_rate=0.35,
+        time_unit="weeks",
+    )
+    reg = d[d["treated"] == 0]
+    raw = km_estimate(reg["pfs_weeks"], reg["pfs_event"])
+    fig = km_figure(comp, unadjusted_control=raw, risk_times=[0, 24, 48])
+    assert isinstance(fig, Figure)
+    ax, tab = fig.axes
+    styles = {ln.get_label(): ln.get_linestyle() for ln in ax.get_lines()}
+    assert styles["Registry, unadjusted"] == "--" and styles["Trial"] == "-"
+    assert len(ax.collections) == 2  # two CI bands (trial, control), none for the registry
+    # landmark and null rate marked
+    xs = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    ys = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert 24 in xs and 0.35 in ys
+    # numbers at risk are the weighted counts, rounded
+    texts = [t.get_text() for t in tab.texts]
+    expected = np.round(comp.control_curve.at([24])["n_risk"].to_numpy()[0])
+    assert f"{expected:.0f}" in texts and "60" in texts
+    assert save_figure(fig, tmp_path / "km.png").stat().st_size > 1000
