@@ -61,11 +61,11 @@ class _Stratum:
     __slots__ = ("cpos", "cunit", "left", "m", "right")
 
     def __init__(self, cpos: np.ndarray, cunit: np.ndarray):
-        self.cpos = cpos.tolist()
-        self.cunit = cunit.tolist()
-        self.m = len(self.cpos)
-        self.left = list(range(self.m))
-        self.right = list(range(self.m))
+        self.cpos = cpos
+        self.cunit = cunit
+        self.m = len(cpos)
+        self.left = np.arange(self.m)
+        self.right = np.arange(self.m)
 
     def kill(self, k: int) -> None:
         self.left[k] = k - 1
@@ -83,8 +83,7 @@ def _side_candidate(st, k, step, d, dt, cal, min_dist, stop):
     find = st.alive_left if step < 0 else st.alive_right
     k = find(k)
     while k != stop:
-        u = st.cunit[k]
-        dist = abs(dt - d[u])
+        dist = abs(dt - float(d[st.cunit[k]]))
         if dist > cal:
             return stop, 0.0
         if dist >= min_dist:
@@ -94,18 +93,18 @@ def _side_candidate(st, k, step, d, dt, cal, min_dist, stop):
 
 
 def _prepare(d: np.ndarray, treated: np.ndarray, codes: np.ndarray, eligible: np.ndarray):
+    """Stable sort (R ``order``) and, per exact stratum, its controls in sorted order."""
     sort_idx = np.argsort(d, kind="stable")
     pos = np.empty(len(d), dtype=np.int64)
     pos[sort_idx] = np.arange(len(d))
     strata, rank, bound = {}, np.full(len(d), -1, dtype=np.int64), {}
-    ctrl = ~treated & eligible
-    for s in np.unique(codes[treated & eligible]):
-        in_s = ctrl & (codes == s)
-        units = np.flatnonzero(in_s)
+    ctrl_sorted = sort_idx[~treated[sort_idx] & eligible[sort_idx]]
+    code_sorted = codes[ctrl_sorted]
+    single = bool((code_sorted == code_sorted[0]).all()) if len(code_sorted) else True
+    for s in np.unique(codes[treated & eligible]).tolist():
+        units = ctrl_sorted if single and code_sorted[0] == s else ctrl_sorted[code_sorted == s]
         if len(units) == 0:
             continue
-        o = np.argsort(pos[units], kind="stable")
-        units = units[o]
         cpos = pos[units]
         rank[units] = np.arange(len(units))
         strata[s] = _Stratum(cpos, units)
@@ -130,8 +129,7 @@ def _choose(kl, dl, a, kr, dr, b, st):
 
 def _greedy_without_replacement(d, treated, codes, eligible, order, ratio, cal):
     pos, strata, rank, bound = _prepare(d, treated, codes, eligible)
-    dl_ = d.tolist()
-    posl = pos.tolist()
+    dl_, posl = d, pos
     matches: dict[int, list[int]] = {int(t): [] for t in order}
     t_ok = {int(t): t in bound for t in order}
     n_alive = sum(st.m for st in strata.values())
@@ -142,33 +140,33 @@ def _greedy_without_replacement(d, treated, codes, eligible, order, ratio, cal):
             if not t_ok[t]:
                 continue
             st = strata[codes[t]]
-            ii, dt, prev = posl[t], dl_[t], matches[t]
+            ii, dt, prev = int(posl[t]), float(dl_[t]), matches[t]
             if r == 1:
                 iil = iir = ii
                 lk, rk = bound[t] - 1, bound[t]
                 min_dist = 0.0
             else:
-                ps_ = [posl[u] for u in prev]
+                ps_ = [int(posl[u]) for u in prev]
                 iil, iir = min([*ps_, ii]), max([*ps_, ii])
-                ul = st.cunit[rank[prev[ps_.index(iil)]]] if iil != ii else None
-                ur = st.cunit[rank[prev[ps_.index(iir)]]] if iir != ii else None
+                ul = prev[ps_.index(iil)] if iil != ii else None
+                ur = prev[ps_.index(iir)] if iir != ii else None
                 if ul is None:
-                    min_dist = abs(dt - dl_[ur])
+                    min_dist = abs(dt - float(dl_[ur]))
                 elif ur is None:
-                    min_dist = abs(dt - dl_[ul])
+                    min_dist = abs(dt - float(dl_[ul]))
                 else:
-                    min_dist = max(abs(dt - dl_[ul]), abs(dt - dl_[ur]))
-                lk = rank[ul] - 1 if ul is not None else bound[t] - 1
-                rk = rank[ur] + 1 if ur is not None else bound[t]
+                    min_dist = max(abs(dt - float(dl_[ul])), abs(dt - float(dl_[ur])))
+                lk = int(rank[ul]) - 1 if ul is not None else bound[t] - 1
+                rk = int(rank[ur]) + 1 if ur is not None else bound[t]
             kl, dl = _side_candidate(st, lk, -1, dl_, dt, cal, min_dist, -1)
             kr, dr = _side_candidate(st, rk, +1, dl_, dt, cal, min_dist, st.m)
-            a = iil - st.cpos[kl] if kl >= 0 else 0
-            b = st.cpos[kr] - iir if kr < st.m else 0
+            a = iil - int(st.cpos[kl]) if kl >= 0 else 0
+            b = int(st.cpos[kr]) - iir if kr < st.m else 0
             k = _choose(kl, dl, a, kr, dr, b, st)
             if k is None:
                 t_ok[t] = False
                 continue
-            prev.append(st.cunit[k])
+            prev.append(int(st.cunit[k]))
             st.kill(k)
             n_alive -= 1
             if len(prev) >= ratio:
@@ -178,27 +176,26 @@ def _greedy_without_replacement(d, treated, codes, eligible, order, ratio, cal):
 
 def _with_replacement(d, treated, codes, eligible, order, ratio, cal):
     pos, strata, _, bound = _prepare(d, treated, codes, eligible)
-    dl_ = d.tolist()
-    posl = pos.tolist()
     matches: dict[int, list[int]] = {}
     for t in order.tolist():
         matches[t] = []
         if t not in bound:
             continue
-        st, ii, dt = strata[codes[t]], posl[t], dl_[t]
-        events = []  # (iteration, dist, unit) in the order the alternating walk reaches them
-        k = bound[t] - 1
-        for _ in range(ratio):
-            if k < 0 or abs(dt - dl_[st.cunit[k]]) > cal:
-                break
-            events.append((2 * (ii - st.cpos[k]) - 1, abs(dt - dl_[st.cunit[k]]), st.cunit[k]))
-            k -= 1
-        k = bound[t]
-        for _ in range(ratio):
-            if k >= st.m or abs(dt - dl_[st.cunit[k]]) > cal:
-                break
-            events.append((2 * (st.cpos[k] - ii), abs(dt - dl_[st.cunit[k]]), st.cunit[k]))
-            k += 1
+        st, ii, dt = strata[codes[t]], int(pos[t]), float(d[t])
+        # (iteration, dist, unit) in the order the alternating walk reaches the candidates
+        events = []
+        for step, k0 in ((-1, bound[t] - 1), (1, bound[t])):
+            k = k0
+            for _ in range(ratio):
+                if not 0 <= k < st.m:
+                    break
+                u = int(st.cunit[k])
+                dist = abs(dt - float(d[u]))
+                if dist > cal:
+                    break
+                gap = abs(int(st.cpos[k]) - ii)
+                events.append((2 * gap - 1 if step < 0 else 2 * gap, dist, u))
+                k += step
         events.sort(key=lambda e: e[0])
         kept: list[tuple[float, int]] = []
         for _, dist, u in events:  # a side stops once `ratio` kept candidates are nearer

@@ -32,7 +32,7 @@ _EPS = np.finfo(float).eps
 def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray, list[str]]:
     names = list(X.columns) if isinstance(X, pd.DataFrame) else [f"x{j}" for j in
                                                                    range(np.shape(X)[1])]
-    Xa = np.asarray(X, dtype=float)
+    Xa = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=float)
     ya = np.asarray(y)
     if ya.dtype != bool:
         if not np.isin(ya, (0, 1)).all():
@@ -66,12 +66,14 @@ def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
     return float(-2.0 * ll.sum())
 
 
-def _aliased_columns(Z: np.ndarray, tol: float = 1e-7) -> list[int]:
-    """Columns that are linear combinations of earlier ones (R's pivoted-QR ``NA`` coefs)."""
+def _aliased_columns(G: np.ndarray, tol: float = 1e-7) -> list[int]:
+    """Columns of a Gram matrix ``G`` that are linear combinations of earlier ones.
+
+    R's pivoted QR gives such columns an ``NA`` coefficient; we do the same.
+    """
     keep: list[int] = []
     dropped = []
-    G = Z.T @ Z
-    for j in range(Z.shape[1]):
+    for j in range(G.shape[0]):
         trial = [*keep, j]
         sub = G[np.ix_(trial, trial)]
         d = np.sqrt(np.diag(sub))
@@ -84,45 +86,101 @@ def _aliased_columns(Z: np.ndarray, tol: float = 1e-7) -> list[int]:
     return dropped
 
 
-def _irls(X: np.ndarray, y: np.ndarray, max_iter: int, tol: float):
-    """R ``glm.fit`` (binomial, logit) on centred/scaled columns; returns beta on the input scale.
+def _standardised_transpose(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Zt`` of shape (p + 1, n): a row of ones, then the centred/scaled columns of X.
 
-    Newton/IRLS is affine-equivariant, so centring and scaling change no iterate (in exact
-    arithmetic) and keep X'WX well conditioned (LaLonde's re74 is in the 10,000s).
+    Rows are contiguous, which makes the per-iteration products 3-4x faster than on (n, p).
+    The scale only conditions X'WX (any positive scale gives the same iterates), so the
+    one-pass ``E[x^2] - E[x]^2`` is good enough for it.
     """
-    n, p = X.shape
-    centre = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    Z = np.empty((n, p + 1))
-    Z[:, 0] = 1.0
-    Z[:, 1:] = (X - centre) / scale
-    mu = (y + 0.5) / 2.0
-    eta = np.log(mu / (1.0 - mu))
+    Xt = np.ascontiguousarray(X.T)  # free for a DataFrame's F-ordered float block
+    n = Xt.shape[1]
+    centre = Xt.mean(axis=1)
+    var = np.einsum("ij,ij->i", Xt, Xt) / n - centre**2
+    scale = np.sqrt(np.maximum(var, 0.0))
+    scale[~(scale > 1e-12 * (np.abs(centre) + 1.0))] = 1.0
+    Zt = np.empty((Xt.shape[0] + 1, n))
+    Zt[0] = 1.0
+    np.subtract(Xt, centre[:, None], out=Zt[1:])
+    Zt[1:] /= scale[:, None]
+    return Zt, centre, scale
+
+
+def _linear_predictor(Zt: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``beta @ Zt`` summed feature by feature with elementwise ufuncs.
+
+    BLAS ``gemv`` may round identical rows differently (vector body vs tail), which would
+    break the exact ties between patients with identical covariates that matching relies on.
+    """
+    eta = beta[0] * Zt[0]
+    for j in range(1, len(beta)):
+        eta += beta[j] * Zt[j]
+    return eta
+
+
+def _newton(Zt, y, beta, eta, mu, max_iter, tol):
+    """IRLS steps of R's ``glm.fit`` from (eta, mu).
+
+    Returns beta, eta, mu, iterations, converged, deviance.
+    """
     dev_old = _deviance(y, mu)
-    converged = False
-    beta = np.zeros(p + 1)
-    it = 0
+    converged, dev, it = False, dev_old, 0
     for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         me = _mu_eta(eta)
         var = mu * (1.0 - mu)
         z = eta + (y - mu) / me
-        w = me * me / var
-        Zw = Z * w[:, None]
-        A = Zw.T @ Z
-        b = Zw.T @ z
+        sw = me / np.sqrt(var)  # sqrt of the working weight me^2 / var
+        S = Zt * sw
+        A = S @ S.T
+        b = S @ (sw * z)
         try:
             c = np.linalg.cholesky(A)
             beta = np.linalg.solve(c.T, np.linalg.solve(c, b))
         except np.linalg.LinAlgError:
             beta = np.linalg.lstsq(A, b, rcond=None)[0]
-        eta = Z @ beta
+        eta = _linear_predictor(Zt, beta)
         mu = _linkinv(eta)
         dev = _deviance(y, mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
             converged = True
             break
         dev_old = dev
+    return beta, eta, mu, it, converged, dev
+
+
+_WARM_START_ROWS = 200_000
+
+
+def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: float):
+    """R ``glm.fit`` (binomial, logit) on centred/scaled columns; returns beta on the input scale.
+
+    Newton/IRLS is affine-equivariant, so centring and scaling change no iterate (in exact
+    arithmetic) and keep X'WX well conditioned (LaLonde's re74 is in the 10,000s).
+
+    Up to 200,000 rows the iteration starts where R's does (``mu = (y + 0.5) / 2``). Above,
+    it starts from the fit on all trial patients and a random 1-in-f sample of controls,
+    whose intercept is shifted by ``log f`` (case-control sampling leaves the slopes
+    unbiased): the same MLE, in 2-3 instead of ~10 passes over a million rows.
+    """
+    mu = (y + 0.5) / 2.0
+    eta = np.log(mu / (1.0 - mu))
+    beta = np.zeros(Zt.shape[0])
+    n_ctrl = int((y == 0).sum())
+    it0 = 0
+    if len(y) > _WARM_START_ROWS and n_ctrl > _WARM_START_ROWS // 2:
+        f = (_WARM_START_ROWS // 2) / n_ctrl
+        rng = np.random.default_rng(0)  # fixed: only the starting point depends on it
+        sub = (y > 0) | (rng.random(len(y)) < f)
+        ys = y[sub]
+        ms = (ys + 0.5) / 2.0
+        bs, *_ = _newton(Zt[:, sub], ys, beta, np.log(ms / (1.0 - ms)), ms, max_iter, tol)
+        bs[0] += np.log(f)
+        if np.isfinite(bs).all() and np.abs(bs).max() < _ETA_MAX:
+            beta = bs
+            eta = _linear_predictor(Zt, beta)
+            mu = _linkinv(eta)
+            it0 = 0
+    beta, eta, mu, it, converged, dev = _newton(Zt, y, beta, eta, mu, max_iter - it0, tol)
     slope = beta[1:] / scale
     intercept = beta[0] - float(np.sum(slope * centre))
     return intercept, slope, mu, eta, it, converged, dev
@@ -166,11 +224,14 @@ class LogisticPropensity(MatchingEstimator):
         check_params(self, self._constraints)
         Xa, ya, names = _check_xy(X, y)
         self.separation_ = _separation_report(Xa, ya.astype(bool), names)
-        dropped = _aliased_columns(np.column_stack([np.ones(len(ya)), Xa]))
-        dropped = [j - 1 for j in dropped if j > 0]
+        Zt, centre, scale = _standardised_transpose(Xa)
+        dropped = [j - 1 for j in _aliased_columns(Zt @ Zt.T) if j > 0]
         keep = [j for j in range(Xa.shape[1]) if j not in dropped]
         self.aliased_ = [names[j] for j in dropped]
-        a, slope, mu, eta, it, conv, dev = _irls(Xa[:, keep], ya, self.max_iter, self.tol)
+        if dropped:
+            Zt = Zt[[0, *(j + 1 for j in keep)]]
+        a, slope, mu, eta, it, conv, dev = _irls(Zt, centre[keep], scale[keep], ya,
+                                                 self.max_iter, self.tol)
         coef = np.full(Xa.shape[1], np.nan)
         coef[keep] = slope
         self.coef_ = pd.Series([a, *coef], index=["(Intercept)", *names], dtype=float)
