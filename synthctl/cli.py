@@ -12,7 +12,9 @@ import typer
 from synthctl.commands.demo import demo
 from synthctl.commands.init import init
 from synthctl.commands.run import run
+from synthctl.commands.simulate import simulate
 from synthctl.commands.stages import analyze, design, extract
+from synthctl.commands.validate import validate
 
 app = typer.Typer(
     name="synthctl",
@@ -29,19 +31,8 @@ app.command()(analyze)
 app.command()(init)
 
 
-def _register_optional() -> None:
-    """Commands owned by other modules of the project."""
-    from synthctl.commands.simulate import simulate
-
-    app.command()(simulate)
-    try:
-        from synthctl.commands.validate import validate
-    except ImportError:  # `synthctl validate` has not landed in this tree yet
-        return
-    app.command()(validate)
-
-
-_register_optional()
+app.command()(validate)
+app.command()(simulate)
 
 
 def main() -> None:

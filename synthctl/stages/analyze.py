@@ -64,10 +64,13 @@ def run_analyze(ctx: StageContext) -> int:
     with stage_errors("analyze", ctx.loaded):
         comp = _compare(analysed, spec, cluster=cluster)
         primary = comp.to_dict()
+        boot = None
         if spec.analysis.bootstrap > 0:
-            primary = _bootstrap(ctx, frame[~no_outcome], analysed, spec, comp)
-        sensitivity = _sensitivity(ctx, frame[~no_outcome], spec, primary)
-    figures = _km(ctx, analysed, spec)
+            boot = _bootstrap(ctx, frame[~no_outcome], spec)
+            primary = boot.apply().to_dict()
+        naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
+        sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive)
+        figures = _km(ctx, comp, naive, spec)
     counts = _counts(ctx, cohort, design)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -80,6 +83,8 @@ def run_analyze(ctx: StageContext) -> int:
         "endpoints": {spec.analysis.endpoint: primary},
         "sensitivity": sensitivity,
     }
+    if boot is not None:
+        results["bootstrap"] = boot.to_dict()
     digest = write_json(ctx.folder / RESULTS, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
@@ -128,9 +133,8 @@ def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 
 def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
-    from connectors.trial import load_trial_arm
-
     from connectors.registry import RegistryConnector
+    from connectors.trial import load_trial_arm
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -159,33 +163,42 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_index()
 
 
-def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, analysed: pd.DataFrame,
-               spec: StudySpec, comp) -> dict[str, Any]:
-    """Bootstrap the whole design + comparison; the design is re-run on covariates only."""
+def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
+    """Bootstrap the whole design + comparison; the design is re-run on covariates only.
+
+    Returns the `BootstrapResult`; ``.apply()`` is the comparison with bootstrap SE/limits
+    as primary (the analytic ones kept under ``analytic``), as results.json specifies.
+    """
     from reports.bootstrap import bootstrap_comparison
 
+    design = spec.design
+
     def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
-        res = fit_design(replicate.reset_index(drop=True), spec)
+        # resampled patients repeat: the id check of match_cohort does not apply here
+        res = fit_design(replicate, spec, design, id_col=None)
+        match_id = pd.Series(res.match_id).astype("Float64")
         return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
-                             "cluster": pd.Series(res.match_id).to_numpy()},
+                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
                             index=replicate.index)
 
     B = spec.analysis.bootstrap
+    multi_rows = bool(eligible[cn.PATIENT_ID].duplicated().any())
+    blind_cols = [c for c in eligible.columns if c not in (WEIGHT, CLUSTER, "included")]
     with ctx.progress.bar(f"bootstrap ({B} replicates)", B) as advance:
-        boot = bootstrap_comparison(
-            eligible.reset_index(drop=True), redesign, n_boot=B, random_state=spec.study.seed,
-            n_jobs=1, progress=advance, **_compare_kwargs(spec),
+        return bootstrap_comparison(
+            eligible[blind_cols].reset_index(drop=True), redesign, n_boot=B,
+            random_state=spec.study.seed, n_jobs=1,
+            id_col=cn.PATIENT_ID if multi_rows else None,
+            progress=lambda done, total: advance(1), **_compare_kwargs(spec),
         )
-    return boot.to_dict()
 
 
-def _sensitivity(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec,
-                 primary: dict[str, Any]) -> dict[str, Any]:
+def _sensitivity(eligible: pd.DataFrame, spec: StudySpec, primary: dict[str, Any],
+                 naive) -> dict[str, Any]:
     """Naive comparison, the alternative design family, and the E-value of the HR."""
     out: dict[str, Any] = {}
-    naive = eligible.assign(**{WEIGHT: 1.0})
     out["naive"] = {"description": "unadjusted: every eligible registry patient, unweighted",
-                    **_compare(naive, spec, cluster=False).to_dict()}
+                    **naive.to_dict()}
     alt_design = _alternative_design(spec)
     res = fit_design(eligible.reset_index(drop=True), spec, alt_design)
     alt = eligible.reset_index(drop=True).assign(
@@ -239,22 +252,14 @@ def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, 
     }
 
 
-def _km(ctx: StageContext, analysed: pd.DataFrame, spec: StudySpec) -> dict[str, str]:
+def _km(ctx: StageContext, comp, naive, spec: StudySpec) -> dict[str, str]:
     """The KM figure with numbers at risk as SVG; returns {artifact: sha256}."""
-    import matplotlib
+    from reports.figures import km_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    try:
-        from reports.figures import km_figure
-    except ImportError:  # the KM figure has not landed: the report omits it
-        return {}
     a = spec.analysis
-    fig = km_figure(analysed, time_col=TIME, event_col=EVENT, arm_col=cn.ARM,
-                    treated_value=cn.TRIAL, weight_col=WEIGHT, time_unit=a.landmark_unit,
-                    landmark=a.landmarks[0], null_rate=a.null_rate)
-    fig = getattr(fig, "figure", fig)
+    fig = km_figure(comp.trial_curve, comp.control_curve,
+                    unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
+                    null_rate=a.null_rate, time_unit=a.landmark_unit)
     (ctx.folder / "figures").mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
-    plt.close(fig)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}

@@ -52,15 +52,26 @@ def _default_weights(estimand: str) -> str:
     return {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[estimand]
 
 
-def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None):
-    """Run `match_cohort` on the covariates only (whatever else ``frame`` holds)."""
-    from matching import match_cohort
+def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None, *,
+               id_col: str | None = cn.PATIENT_ID):
+    """Run `match_cohort` on the covariates only (whatever else ``frame`` holds).
+
+    Its warnings (separation, positivity, ...) are kept in ``res.warnings`` and reach the
+    manifest and the report; they are not repeated on stderr.
+    """
+    import warnings
+
+    from matching import MatchingWarning, match_cohort
 
     design = design or spec.design
     cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
     extra = [c for c in (design.exact or []) if c not in cols]
     blind = frame[cols + extra]
-    return match_cohort(blind, list(spec.covariates), **design_kwargs(design, spec.study.seed))
+    kwargs = design_kwargs(design, spec.study.seed)
+    kwargs["id_col"] = id_col
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MatchingWarning)
+        return match_cohort(blind, list(spec.covariates), **kwargs)
 
 
 def cohort_table(frame: pd.DataFrame, res, *, with_line_id: bool) -> pd.DataFrame:
