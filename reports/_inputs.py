@@ -70,18 +70,28 @@ def weight_array(frame: pd.DataFrame, col: str | None) -> np.ndarray:
     return w
 
 
-def cluster_codes(frame: pd.DataFrame, col: str | None) -> np.ndarray | None:
-    """Integer codes 0..G-1 of the cluster column (None when ``col`` is None)."""
+def cluster_codes(
+    frame: pd.DataFrame, col: str | None, weights: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Integer codes 0..G-1 of the cluster column (None when ``col`` is None).
+
+    A missing cluster id is allowed on rows of weight 0 (e.g. unmatched registry patients,
+    whose ``match_id`` is empty): they contribute nothing and get codes of their own.
+    """
     if col is None:
         return None
     c = frame[col]
-    bad = c.isna().to_numpy()
+    missing = c.isna().to_numpy()
+    bad = missing if weights is None else missing & (weights > 0)
     if bad.any():
         raise EstimationError(
             f"column {col!r}: missing cluster id in {_first_bad(frame.index, bad)}"
         )
-    codes, _ = pd.factorize(c, sort=True)
-    return codes.astype(np.int64)
+    codes, uniques = pd.factorize(c, sort=True)
+    codes = codes.astype(np.int64)
+    if missing.any():
+        codes[missing] = len(uniques) + np.arange(int(missing.sum()))
+    return codes
 
 
 def check_option(name: str, value: Hashable, allowed: tuple) -> None:

@@ -246,7 +246,7 @@ def compare_arms(
             f"arm_col={arm_col!r}: need rows of both arms (trial value {treated_value!r}); "
             f"found {int(is_trial.sum())} trial and {int((~is_trial).sum())} control rows"
         )
-    km_cl = cluster_codes(frame, km_cluster_col)
+    km_cl = cluster_codes(frame, km_cluster_col, w)
     # survfit decides robust on all the weights of the call, not per arm
     variance = "ij" if km_cl is not None or bool(np.any(w != np.floor(w))) else "greenwood"
     curves = {}
@@ -273,7 +273,7 @@ def compare_arms(
         e,
         is_trial.astype(float),
         w,
-        cluster_codes(frame, cluster_col),
+        cluster_codes(frame, cluster_col, w),
         cluster_name=cluster_col,
         conf_level=level,
     )

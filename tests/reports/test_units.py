@@ -176,3 +176,14 @@ def test_ess_and_counts_in_output():
     )
     assert arms["trial"]["n"] == 60 and "ess=" in repr(comp.control_curve)
     assert by_arm(reference()["naive"]["km_landmark"])[1]["surv"] > 0.5
+
+
+def test_unmatched_rows_may_have_no_cluster_when_weight_is_zero():
+    d = DF.assign(pair=[0, 0, np.nan, 1, 1, np.nan], w=[1, 1, 0, 1, 1, 0])
+    full = compare_arms(d, time_col="t", event_col="e", weight_col="w", cluster_col="pair")
+    sub = d[d["w"] > 0]
+    ref = compare_arms(sub, time_col="t", event_col="e", weight_col="w", cluster_col="pair")
+    assert full.hazard_ratio.se_log == pytest.approx(ref.hazard_ratio.se_log, rel=1e-12)
+    with pytest.raises(EstimationError, match="column 'pair': missing cluster id .* index 2"):
+        compare_arms(d.assign(w=1.0), time_col="t", event_col="e", weight_col="w",
+                     cluster_col="pair")
