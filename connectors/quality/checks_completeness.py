@@ -22,11 +22,13 @@ def missing(ctx: Context, spec: CheckSpec) -> RowCheck:
 
 
 def has_child(ctx: Context, spec: CheckSpec) -> RowCheck:
+    # joins to grouped subqueries, not correlated EXISTS: child patient_id is not indexed
     child = ctx.table(spec.parameters["child"], "patient_id")
     patients = ctx.table("patients", "patient_id", "centre_id")
-    found = sa.exists().where(child.c.patient_id == patients.c.patient_id)
+    known = sa.select(child.c.patient_id.label("pid")).group_by(child.c.patient_id).subquery()
+    source = patients.outerjoin(known, known.c.pid == patients.c.patient_id)
     return RowCheck(
-        "patients", patients, patients.c.patient_id, sa.not_(found),
+        "patients", source, patients.c.patient_id, known.c.pid.is_(None),
         patients.c.centre_id, patients.c.patient_id,
     )
 
@@ -48,9 +50,13 @@ def _crs(ctx: Context):
 def crs_pci(ctx: Context, spec: CheckSpec) -> RowCheck:
     source, surg, centre, patient, is_crs = _crs(ctx)
     diag = ctx.table("diagnoses", "patient_id", "pci")
-    has_pci = sa.exists().where(diag.c.patient_id == surg.c.patient_id, diag.c.pci.is_not(None))
+    with_pci = (
+        sa.select(diag.c.patient_id.label("pid")).where(diag.c.pci.is_not(None))
+        .group_by(diag.c.patient_id).subquery("with_pci")
+    )
+    source = source.outerjoin(with_pci, with_pci.c.pid == surg.c.patient_id)
     return RowCheck(
-        "surgeries", source, surg.c.surgery_id, sa.not_(has_pci), centre, patient,
+        "surgeries", source, surg.c.surgery_id, with_pci.c.pid.is_(None), centre, patient,
         where=is_crs,
     )
 
@@ -66,23 +72,40 @@ def crs_cc_score(ctx: Context, spec: CheckSpec) -> RowCheck:
 
 def progression_record(ctx: Context, spec: CheckSpec) -> RowCheck:
     window = int(spec.parameters.get("window_days", 60))
-    source, line, centre, patient = ctx.with_centre(
-        "treatment_lines", "line_id", "start_date", "end_date", "end_reason"
+    line = ctx.table(
+        "treatment_lines", "line_id", "patient_id", "start_date", "end_date", "end_reason"
     )
     ta = ctx.table(
         "tumour_assessments", "patient_id", "assessment_date", "overall_response",
         "clinical_progression",
     )
-    progression = sa.exists().where(
-        ta.c.patient_id == line.c.patient_id,
-        sa.or_(ta.c.overall_response == "PD", ta.c.clinical_progression == sa.true()),
-        ta.c.assessment_date >= line.c.start_date,
-        ctx.days_between(line.c.end_date, ta.c.assessment_date) <= window,
+    progressions = (
+        sa.select(ta.c.patient_id, ta.c.assessment_date)
+        .where(sa.or_(ta.c.overall_response == "PD", ta.c.clinical_progression == sa.true()))
+        .subquery("progressions")
     )
+    ended = line.c.end_reason == "progression"
+    found = (
+        sa.select(
+            line.c.line_id.label("line_id"), line.c.patient_id.label("patient_id"),
+            line.c.start_date.label("start_date"), line.c.end_date.label("end_date"),
+            sa.func.count(progressions.c.assessment_date).label("n_progressions"),
+        )
+        .select_from(line.outerjoin(progressions, sa.and_(
+            progressions.c.patient_id == line.c.patient_id,
+            progressions.c.assessment_date >= line.c.start_date,
+            ctx.days_between(line.c.end_date, progressions.c.assessment_date) <= window,
+        )))
+        .where(ended)
+        .group_by(line.c.line_id, line.c.patient_id, line.c.start_date, line.c.end_date)
+        .subquery("progression_lines")
+    )
+    patients = ctx.table("patients", "patient_id", "centre_id").alias("centre_of_row")
+    source = found.outerjoin(patients, patients.c.patient_id == found.c.patient_id)
     return RowCheck(
-        "treatment_lines", source, line.c.line_id, sa.not_(progression), centre, patient,
-        {"start_date": line.c.start_date, "end_date": line.c.end_date},
-        where=line.c.end_reason == "progression",
+        "treatment_lines", source, found.c.line_id, found.c.n_progressions == 0,
+        patients.c.centre_id, found.c.patient_id,
+        {"start_date": found.c.start_date, "end_date": found.c.end_date},
     )
 
 

@@ -153,50 +153,44 @@ def cc_hipec_without_crs(ctx: Context, spec: CheckSpec) -> RowCheck:
 
 
 def duplicates(ctx: Context, spec: CheckSpec) -> RowCheck:
+    """Patients sharing the ``match`` values (window counts: no self-join, one sort)."""
     match = list(spec.parameters["match"])
     across = bool(spec.parameters.get("across_centres", False))
+    diag_cols = [c for c in match if c in ("disease", "histology")]
     patients = ctx.table("patients", "patient_id", "centre_id", "sex", "birth_date")
-    diag = ctx.table("diagnoses", "patient_id", "diagnosis_date", *(
-        c for c in match if c in ("disease", "histology")
-    ))
-    # one diagnosis per patient: the first (ties broken by the lowest record id)
-    first = _first_diagnosis(ctx, "dup_first")
-    d1 = diag.alias("d1")
-    chosen = (
-        sa.select(d1.c.patient_id, sa.func.min(d1.c.diagnosis_id).label("diagnosis_id"))
-        .join(first, sa.and_(first.c.patient_id == d1.c.patient_id,
-                             first.c.d0 == d1.c.diagnosis_date))
-        .group_by(d1.c.patient_id).subquery("dup_chosen")
-    )
-    d2 = diag.alias("d2")
-    record = (
+    diag = ctx.table("diagnoses", "diagnosis_id", "patient_id", "diagnosis_date", *diag_cols)
+    # one diagnosis per patient: the first dated one (ties: lowest record id)
+    ranked = (
         sa.select(
-            patients.c.patient_id, patients.c.centre_id, patients.c.sex, patients.c.birth_date,
-            d2.c.diagnosis_date, *(d2.c[c] for c in match if c in ("disease", "histology")),
+            diag.c.patient_id, diag.c.diagnosis_date, *(diag.c[c] for c in diag_cols),
+            sa.func.row_number().over(
+                partition_by=diag.c.patient_id,
+                order_by=(diag.c.diagnosis_date, diag.c.diagnosis_id),
+            ).label("rank"),
         )
-        .join(chosen, chosen.c.patient_id == patients.c.patient_id)
-        .join(d2, d2.c.diagnosis_id == chosen.c.diagnosis_id)
+        .where(diag.c.diagnosis_date.is_not(None))
+        .subquery("ranked_diagnoses")
+    )
+    record = (
+        sa.select(patients.c.patient_id, patients.c.centre_id, patients.c.sex,
+                  patients.c.birth_date, ranked.c.diagnosis_date,
+                  *(ranked.c[c] for c in diag_cols))
+        .join(ranked, sa.and_(ranked.c.patient_id == patients.c.patient_id, ranked.c.rank == 1))
         .subquery("dup_record")
     )
-    group_cols = [record.c[c] for c in match]
-    not_null = [c.is_not(None) for c in group_cols]
-    n_centres = sa.func.count(sa.distinct(record.c.centre_id))
-    groups = (
-        sa.select(*(c.label(f"g_{i}") for i, c in enumerate(group_cols)))
-        .where(*not_null)
-        .group_by(*group_cols)
-        .having(n_centres > 1 if across else sa.func.count() > 1)
-        .subquery("dup_groups")
-    )
-    on = sa.and_(*(record.c[c] == groups.c[f"g_{i}"] for i, c in enumerate(match)))
-    outer = patients.alias("dup_patients")
-    source = outer.outerjoin(record, record.c.patient_id == outer.c.patient_id).outerjoin(
-        groups, on
-    )
-    values = {c: record.c[c] for c in match}
+    group = [record.c[c] for c in match]
+    windowed = sa.select(
+        record,
+        sa.func.count().over(partition_by=group).label("n_same"),
+        sa.func.min(record.c.centre_id).over(partition_by=group).label("centre_min"),
+        sa.func.max(record.c.centre_id).over(partition_by=group).label("centre_max"),
+    ).subquery("dup_groups")
+    w = windowed.c
+    complete = sa.and_(*(w[c].is_not(None) for c in match))
+    duplicated = w.centre_min != w.centre_max if across else w.n_same > 1
     return RowCheck(
-        "patients", source, outer.c.patient_id, groups.c.g_0.is_not(None), outer.c.centre_id,
-        outer.c.patient_id, values,
+        "patients", windowed, w.patient_id, sa.and_(complete, duplicated), w.centre_id,
+        w.patient_id, {c: w[c] for c in match},
     )
 
 
