@@ -3,6 +3,14 @@
 Fatal findings stop the run (DataError); patients failing an error check are excluded and
 counted in the attrition table with the check id as the reason; warning findings go into the
 manifest (and so into the report). Counts only: no patient id leaves this module.
+
+Outcome-blindness splits the catalogue in two. The extract stage runs only the pool checks on
+the design tables (centres, patients, diagnoses, surgeries, treatment_lines) that read nothing
+else (not the "after death / after last contact" ones, which read follow_up), so exclusions
+never depend on outcome data. The checks on the outcome tables (tumour_assessments,
+follow_up, schema-wide checks) and on the derived PFS/OS run in ``analyze``, after the design
+is locked: there a fatal finding stops the run, and error/warning findings are reported (with
+the number of selected patients affected) but cannot change the locked cohort.
 """
 
 from __future__ import annotations
@@ -14,16 +22,34 @@ from synthctl.errors import DataError
 from synthctl.stages._context import StageContext
 
 
-def run_pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.DataFrame):
-    """Apply the pool checks to the blind candidate pool; return (pool, attrition, findings).
+def _catalogue(design_tables: bool):
+    """The shipped catalogue with only the design-table checks (or only the others) enabled."""
+    from dataclasses import replace
 
-    The pool has no outcome columns at this stage, so the derived-outcome checks
-    (PFS <= OS, times >= 0) report "not applicable" here.
-    """
+    from connectors.derivation import DESIGN_TABLES
+    from connectors.quality import Catalogue, load_catalogue
+
+    cat = load_catalogue()
+    checks = tuple(replace(c, enabled=c.enabled and (_design_time(c, DESIGN_TABLES)
+                                                     == design_tables))
+                   for c in cat.checks)
+    return Catalogue(checks, cat.failure_cap)
+
+
+# checks on design tables that compare with death / last-contact dates read follow_up
+_READS_FOLLOW_UP = ("after_death", "after_last_contact")
+
+
+def _design_time(check, design_tables) -> bool:
+    return check.table in design_tables and check.kind not in _READS_FOLLOW_UP
+
+
+def run_pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.DataFrame):
+    """Design-table pool checks on the blind candidate pool; return (pool, attrition, findings)."""
     from connectors.quality import run_pool_checks as _run
 
     with ctx.progress.step("validation checks on the candidate pool"):
-        outcome = _run(conn, control)
+        outcome = _run(conn, control, _catalogue(design_tables=True))
     if outcome.stop:
         failed = "; ".join(f"{r.id} ({r.description}: {r.n_failed} of {r.n_checked} rows)"
                            for r in outcome.fatal)
@@ -59,3 +85,28 @@ def _insert_before_final(attrition: pd.DataFrame, rows: list[tuple[str, int, str
     out = pd.DataFrame(table, columns=attrition.columns)
     out["step"] = range(1, len(out) + 1)
     return out
+
+
+def run_outcome_checks(ctx: StageContext, conn, selected: pd.DataFrame) -> dict:
+    """Outcome-table and derived-outcome checks on the selected registry patients (analyze).
+
+    ``selected`` holds patient_id, pfs_days, os_days of the registry patients in the cohort.
+    """
+    from connectors.quality import run_pool_checks as _run
+
+    with ctx.progress.step("validation checks on the outcome data"):
+        outcome = _run(conn, selected, _catalogue(design_tables=False))
+    if outcome.stop:
+        failed = "; ".join(f"{r.id} ({r.description}: {r.n_failed} of {r.n_checked} rows)"
+                           for r in outcome.fatal)
+        raise DataError(f"analyze stage: fatal registry validation check(s) failed: {failed}. "
+                        "Run `synthctl validate` for the failing rows.")
+    for check_id, ids in outcome.excluded.items():
+        ctx.manifest.warn("analyze", f"validation check {check_id} (error): {len(ids)} pool "
+                          "patient(s) affected; the cohort was locked before outcomes "
+                          "were read, so they stay in (fix the registry and rerun)",
+                          kind="validation")
+    for r in outcome.warnings:
+        ctx.manifest.warn("analyze", f"validation check {r.id} (warning): {r.description}: "
+                          f"{r.n_failed} of {r.n_checked} failing", kind="validation")
+    return outcome.to_dict()

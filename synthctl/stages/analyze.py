@@ -145,6 +145,10 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
         conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
         try:
             out_c = conn.outcomes(control)
+            from synthctl.stages._quality import run_outcome_checks
+
+            ctx.manifest.data["stages"]["analyze"]["validation"] = run_outcome_checks(
+                ctx, conn, out_c)
         finally:
             conn.close()
     with stage_errors("analyze", ctx.loaded, f"trial file {tri.adtte.name}"):

@@ -33,6 +33,7 @@ def _runs(n: int = 50, seed: int = 3) -> pd.DataFrame:
                         "lower": est - 0.392,
                         "upper": est + 0.392,
                         "truth": 0.0,
+                        "truth_mcse": 0.001,
                         "balance_passed": None if failed else rep % 2 == 0,
                         "n_trial": 27,
                         "control_ess": 40.0,
