@@ -196,11 +196,13 @@ def balance_table(
         b = _stats(x, t, one, isbin)
         a = _stats(x, t, w, isbin)
 
-        def smd(mt, mc, den=den):
+        def smd(mt, mc, den=den, x=x):
             diff = mt - mc
-            if den > 0:
+            tiny = 1e-12 * max(1.0, float(np.abs(x).max()))
+            if den > tiny:
                 return diff / den
-            return 0.0 if diff == 0 else float("nan")
+            # both arms constant: equal (rounding only) or perfectly separated
+            return 0.0 if abs(diff) <= 1e3 * tiny else float(np.copysign(np.inf, diff))
 
         rows.append({
             "covariate": name, "type": kind,

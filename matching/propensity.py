@@ -12,6 +12,7 @@ L2-penalised (C=1), which is not R's estimate. ``logistic_l2`` (C by cross-valid
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -312,15 +313,26 @@ class L2LogisticPropensity(MatchingEstimator):
         seed = int(check_random_state(self.random_state).integers(2**31 - 1))
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=seed)
         model = make_pipeline(StandardScaler(), LogisticRegressionCV(
-            Cs=self.Cs, cv=folds, scoring="neg_log_loss", max_iter=1000))
+            Cs=self.Cs, cv=folds, scoring="neg_log_loss", max_iter=1000, **_l2_kwargs()))
         model.fit(Xa, ya.astype(int))
         self.model_ = model
-        self.C_ = float(model[-1].C_[0])
+        self.C_ = float(np.ravel(model[-1].C_)[0])
         self.ps_ = model.predict_proba(Xa)[:, 1]
         self.linear_predictor_ = np.log(self.ps_ / (1 - self.ps_))
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.separation_ = []
         return self
+
+
+def _l2_kwargs() -> dict:
+    """Pure-L2 arguments without deprecation warnings across scikit-learn 1.4-1.9+."""
+    params = inspect.signature(LogisticRegressionCV).parameters
+    if params["l1_ratios"].default == "warn":  # 1.8+: penalty deprecated, L2 = l1_ratios (0,)
+        out = {"l1_ratios": (0.0,)}
+        if "use_legacy_attributes" in params:
+            out["use_legacy_attributes"] = False
+        return out
+    return {"penalty": "l2"}
 
 
 class GBMPropensity(MatchingEstimator):
