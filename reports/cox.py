@@ -40,7 +40,7 @@ class _Risk:
 class _SortedData:
     """Rows sorted by time with tie-group bookkeeping (computed once per fit)."""
 
-    def __init__(self, time, event, x, w):
+    def __init__(self, time, event, x, w, ties="efron"):
         order = np.argsort(time, kind="stable")
         self.order = order
         self.t, self.e, self.x, self.w = time[order], event[order], x[order], w[order]
@@ -53,7 +53,8 @@ class _SortedData:
         self.term_group = np.repeat(self.death_times, dcount)
         starts = np.repeat(np.cumsum(dcount) - dcount, dcount)
         k = np.arange(self.term_group.size) - starts
-        self.frac = k / np.repeat(dcount, dcount)
+        # Breslow = Efron without the down-weighting of the tied deaths
+        self.frac = k / np.repeat(dcount, dcount) if ties == "efron" else np.zeros(k.size)
 
 
 def _rev_cumsum_by_time(values: np.ndarray, g: np.ndarray, m: int) -> np.ndarray:
@@ -166,10 +167,11 @@ def cox_fit(
     cluster: np.ndarray | None = None,
     *,
     robust: bool = True,
+    ties: str = "efron",
     max_iter: int = 30,
     tol: float = 1e-10,
 ) -> CoxFit:
-    """Weighted Cox fit (Efron ties) by Newton-Raphson with step halving, from arrays.
+    """Weighted Cox fit (Efron or Breslow ties) by Newton-Raphson with step halving.
 
     ``cluster`` holds integer codes or None (then robust = one cluster per row, as
     ``robust = TRUE`` in R). Returns coefficients, model-based and robust variances, and the
@@ -179,7 +181,7 @@ def cox_fit(
     x = x[:, None] if x.ndim == 1 else x
     w = np.ones(len(time)) if weights is None else np.asarray(weights, dtype=float)
     xc = x - np.average(x, axis=0, weights=w if w.sum() > 0 else None)  # R centres too
-    sd = _SortedData(np.asarray(time, float), np.asarray(event, float), xc, w)
+    sd = _SortedData(np.asarray(time, float), np.asarray(event, float), xc, w, ties)
     p = x.shape[1]
     beta = np.zeros(p)
     risk0, r0, _ = _efron(sd, beta)
@@ -314,6 +316,10 @@ class LogRankTest:
             "method": self.method,
         }
 
+    def summary(self) -> pd.DataFrame:
+        """One-row DataFrame."""
+        return pd.DataFrame([self.to_dict()])
+
 
 def cox_hazard_ratio(
     time: np.ndarray,
@@ -371,3 +377,117 @@ def cox_hazard_ratio(
         method=f"weighted log-rank = Cox score test at HR=1 (Efron ties), robust variance ({unit})",
     )
     return hr, lr
+
+
+class WeightedCoxPH:
+    """Weighted Cox proportional-hazards fitter, DataFrame-first (same numbers as R coxph).
+
+    Parameters
+    ----------
+    ties : {"efron", "breslow"}, default="efron"
+        Handling of tied event times (R's default is Efron).
+    conf_level : float, default=0.95
+        Level of the Wald limits in ``summary_``.
+
+    Attributes
+    ----------
+    coef_ : Series
+        Log hazard ratios, one per covariate.
+    var_ : DataFrame
+        Robust (sandwich) variance, clustered on ``cluster_col`` (rows when None), as
+        ``coxph(..., cluster=)`` / ``robust = TRUE``.
+    naive_var_ : DataFrame
+        Model-based variance (inverse information).
+    summary_ : DataFrame
+        coef, exp(coef), se (robust), naive se, z, p, lower/upper (HR scale).
+    converged_ : bool
+    n_iter_ : int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 1, 0, 1, 1, 0],
+    ...                    "x": [1, 0, 1, 0, 1, 0]})
+    >>> fit = WeightedCoxPH().fit(df, "t", "e", ["x"])
+    >>> round(float(fit.coef_["x"]), 4)
+    0.2739
+    """
+
+    def __init__(self, ties: str = "efron", *, conf_level: float = 0.95) -> None:
+        self.ties = ties
+        self.conf_level = conf_level
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor parameters (scikit-learn protocol)."""
+        return {"ties": self.ties, "conf_level": self.conf_level}
+
+    def set_params(self, **params) -> WeightedCoxPH:
+        """Set constructor parameters (scikit-learn protocol)."""
+        for key, value in params.items():
+            if key not in self.get_params():
+                raise ValueError(f"invalid parameter {key!r} for WeightedCoxPH")
+            setattr(self, key, value)
+        return self
+
+    def fit(
+        self,
+        frame: pd.DataFrame,
+        duration_col: str,
+        event_col: str,
+        covariate_cols: list[str],
+        weights_col: str | None = None,
+        cluster_col: str | None = None,
+    ) -> WeightedCoxPH:
+        """Fit ``Surv(duration, event) ~ covariates`` with case weights and clusters."""
+        from reports._inputs import (
+            check_conf_level,
+            check_option,
+            cluster_codes,
+            event_array,
+            require_columns,
+            time_array,
+            weight_array,
+        )
+
+        check_option("ties", self.ties, ("efron", "breslow"))
+        level = check_conf_level(self.conf_level)
+        cols = {
+            "duration_col": duration_col,
+            "event_col": event_col,
+            "weights_col": weights_col,
+            "cluster_col": cluster_col,
+        }
+        cols.update({f"covariate_cols[{i}]": c for i, c in enumerate(covariate_cols)})
+        require_columns(frame, cols)
+        t, e = time_array(frame, duration_col), event_array(frame, event_col)
+        w = weight_array(frame, weights_col)
+        x = frame[list(covariate_cols)].to_numpy(dtype=float)
+        if not np.all(np.isfinite(x)):
+            raise EstimationError(f"covariate_cols {list(covariate_cols)}: missing values")
+        cl = cluster_codes(frame, cluster_col, w)
+        keep = w > 0  # as R: zero weights are not case weights but absent rows
+        fit = cox_fit(
+            t[keep], e[keep], x[keep], w[keep], None if cl is None else cl[keep], ties=self.ties
+        )
+        names = list(covariate_cols)
+        self.coef_ = pd.Series(fit.coef, index=names, name="coef")
+        self.var_ = pd.DataFrame(fit.var_robust, index=names, columns=names)
+        self.naive_var_ = pd.DataFrame(fit.var_naive, index=names, columns=names)
+        self.converged_, self.n_iter_ = fit.converged, fit.n_iter
+        self.loglik_ = fit.loglik
+        se = np.sqrt(np.diag(fit.var_robust))
+        z = norm.ppf(1 - (1 - level) / 2)
+        self.summary_ = pd.DataFrame(
+            {
+                "coef": fit.coef,
+                "exp(coef)": np.exp(fit.coef),
+                "se": se,
+                "naive_se": np.sqrt(np.diag(fit.var_naive)),
+                "z": fit.coef / se,
+                "p": 2 * norm.sf(np.abs(fit.coef / se)),
+                "lower": np.exp(fit.coef - z * se),
+                "upper": np.exp(fit.coef + z * se),
+            },
+            index=names,
+        )
+        return self

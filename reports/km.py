@@ -354,7 +354,7 @@ class WeightedKM:
     >>> import pandas as pd
     >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 5], "e": [1, 1, 0, 1, 0]})
     >>> round(float(WeightedKM().fit(df, "t", "e").curve_.surv[-1]), 4)
-    0.2667
+    0.3
     """
 
     def __init__(

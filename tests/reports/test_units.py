@@ -184,6 +184,6 @@ def test_unmatched_rows_may_have_no_cluster_when_weight_is_zero():
     sub = d[d["w"] > 0]
     ref = compare_arms(sub, time_col="t", event_col="e", weight_col="w", cluster_col="pair")
     assert full.hazard_ratio.se_log == pytest.approx(ref.hazard_ratio.se_log, rel=1e-12)
-    with pytest.raises(EstimationError, match="column 'pair': missing cluster id .* index 2"):
+    with pytest.raises(EstimationError, match=r"column 'pair': missing cluster id .* index 2"):
         compare_arms(d.assign(w=1.0), time_col="t", event_col="e", weight_col="w",
                      cluster_col="pair")
