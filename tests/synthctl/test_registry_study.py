@@ -173,3 +173,30 @@ def test_password_never_reaches_outputs_postgres(scenario, study, tmp_path, monk
         with engine.begin() as con:
             con.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         engine.dispose()
+
+
+def test_analyze_outcomes_equal_the_connectors_own_pool_outcomes(study, full_run):
+    """The outcomes analyze joins onto the locked rows (registry: conn.outcomes; trial: ADTTE)
+    are exactly those of an extraction with include_outcomes=True, row for row."""
+    import numpy as np
+
+    from connectors.registry import IndexRule, RegistryConnector
+    from connectors.trial import load_trial_arm
+    from synthctl.manifest import Manifest
+    from synthctl.specfile import load_spec
+    from synthctl.stages._context import StageContext
+    from synthctl.stages.analyze import _outcomes
+
+    loaded = load_spec(study)
+    covs = pd.read_parquet(full_run.folder / "covariates.parquet")
+    manifest = Manifest({"stages": {"analyze": {}}, "warnings": []})
+    days, event = _outcomes(StageContext(loaded, full_run.folder, manifest), covs)
+    spec = loaded.spec
+    with RegistryConnector(spec.registry.url) as conn:
+        pool = conn.candidate_pool(IndexRule(), eligibility=list(spec.eligibility),
+                                   include_outcomes=True).frame
+    trial = load_trial_arm(spec.trial.adsl, spec.trial.adtte)
+    expected = pd.concat([trial, pool], ignore_index=True)
+    assert expected["patient_id"].tolist() == covs["patient_id"].tolist()
+    np.testing.assert_array_equal(expected["pfs_days"].to_numpy(dtype=float), days)
+    np.testing.assert_array_equal(expected["pfs_event"].to_numpy(dtype=float), event)
