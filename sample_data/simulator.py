@@ -123,8 +123,8 @@ class SimulationConfig:
     landmark_weeks: float = 24.0
     rmst_tau_weeks: float = 52.0
     structure_seed: int = 1
-    truth_pool: int = 300_000
-    truth_draws: int = 400_000
+    truth_pool: int = 200_000
+    truth_draws: int = 300_000
 
     def __post_init__(self) -> None:
         _check(self)

@@ -134,8 +134,8 @@ def _compute(cfg) -> dict[str, Any]:
         "control_registry_schedule": _observed_summary(obs_reg, L, tau),
         "curves": {
             "weeks": weeks.tolist(),
-            "control_latent": [_wmean(_dgp.weibull_survival(7 * t, lp0, 1), w) for t in weeks],
-            "trial_latent": [_wmean(_dgp.weibull_survival(7 * t, lp1, 1), w) for t in weeks],
+            "control_latent": _mean_curve(7 * weeks, lp0, w).tolist(),
+            "trial_latent": _mean_curve(7 * weeks, lp1, w).tolist(),
         },
         "registry_second_line": {
             "description": (
@@ -219,9 +219,22 @@ def _weibull_rmst(lp: np.ndarray, tau: float, k: int) -> np.ndarray:
     return special.gamma(s) * s * a ** (-s) * special.gammainc(s, a * tau**shape)
 
 
+def _mean_curve(t_days: np.ndarray, lp: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted mean of the Weibull curves ``S_1(t | lp_i)`` at each of ``t_days``."""
+    out = np.empty(t_days.size)
+    for start in range(0, t_days.size, 16):  # bounded memory: 16 x n at a time
+        t = t_days[start : start + 16, None]
+        out[start : start + 16] = _dgp.weibull_survival(t, lp[None, :], 1) @ w / w.sum()
+    return out
+
+
 def _weighted_median_time(lp: np.ndarray, w: np.ndarray) -> float:
-    lo, hi = 0.0, 5000.0
-    for _ in range(60):
+    """Solve mean S(t) = 0.5 (days): bracket on a weekly grid, then bisection."""
+    grid = 7.0 * np.arange(0, 157)  # medians here are far below 3 years
+    curve = _mean_curve(grid, lp, w)
+    j = int(np.argmax(curve <= 0.5))
+    lo, hi = grid[j - 1], grid[j]
+    for _ in range(20):  # a week / 2**20: far below a second
         mid = 0.5 * (lo + hi)
         if _wmean(_dgp.weibull_survival(mid, lp, 1), w) > 0.5:
             lo = mid
