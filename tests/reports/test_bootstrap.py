@@ -61,11 +61,11 @@ def small():
 
 @pytest.mark.slow
 def test_same_seed_same_result_whatever_n_jobs(small):
-    a = bootstrap_comparison(small, att_odds_redesign, n_boot=24, random_state=7, n_jobs=1, **KW)
-    b = bootstrap_comparison(small, att_odds_redesign, n_boot=24, random_state=7, n_jobs=2, **KW)
+    a = bootstrap_comparison(small, att_odds_redesign, n_boot=12, random_state=7, n_jobs=1, **KW)
+    b = bootstrap_comparison(small, att_odds_redesign, n_boot=12, random_state=7, n_jobs=2, **KW)
     pd.testing.assert_frame_equal(a.replicates, b.replicates)
     pd.testing.assert_frame_equal(a.table, b.table)
-    c = bootstrap_comparison(small, att_odds_redesign, n_boot=24, random_state=8, n_jobs=1, **KW)
+    c = bootstrap_comparison(small, att_odds_redesign, n_boot=12, random_state=8, n_jobs=1, **KW)
     assert not np.allclose(a.replicates["log_hr"], c.replicates["log_hr"])
 
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import clone
 
 from reports.compare import compare_arms
-from reports.errors import EstimationError
+from reports.errors import ConvergenceWarning, EstimationError
 from reports.evalue import evalue_hr, evalue_rr, hr_to_rr
 from reports.km import WeightedKM, km_estimate
 from reports.landmark import landmark_survival, test_null_rate
@@ -185,5 +185,26 @@ def test_unmatched_rows_may_have_no_cluster_when_weight_is_zero():
     ref = compare_arms(sub, time_col="t", event_col="e", weight_col="w", cluster_col="pair")
     assert full.hazard_ratio.se_log == pytest.approx(ref.hazard_ratio.se_log, rel=1e-12)
     with pytest.raises(EstimationError, match=r"column 'pair': missing cluster id .* index 2"):
-        compare_arms(d.assign(w=1.0), time_col="t", event_col="e", weight_col="w",
-                     cluster_col="pair")
+        compare_arms(
+            d.assign(w=1.0), time_col="t", event_col="e", weight_col="w", cluster_col="pair"
+        )
+
+
+def test_arm_all_censored_before_landmark():
+    d = pd.DataFrame(
+        {
+            "t": [2.0, 5, 9, 11, 3, 30, 40, 50],
+            "e": [0, 0, 0, 0, 1, 1, 0, 1],
+            "arm": ["control"] * 4 + ["trial"] * 4,
+        }
+    )
+    with pytest.warns(ConvergenceWarning):  # no events in control: the HR MLE is infinite
+        comp = compare_arms(
+            d, time_col="t", event_col="e", landmarks=[24], null_rate=0.35, rmst_tau=24
+        )
+    assert not comp.hazard_ratio.converged
+    lm = comp.landmarks[0]
+    assert lm.trial.estimable and not lm.control.estimable
+    assert "beyond the last follow-up time (11)" in lm.control.reason
+    assert not comp.rmst.control.estimable and comp.rmst.trial.estimable
+    assert comp.median_control.to_dict()["reason"].startswith("not reached")
