@@ -75,6 +75,10 @@ def _analyse(
     conf_level: float = 0.95,
 ) -> ArmComparison:
     data = _analysis_frame(frame, design, cfg)
+    # a patient with several rows (index lines) is one cluster: for the KM always, for the
+    # Cox model unless the design gives its own cluster (the match pair)
+    multi = cfg.id_col is not None and bool(data[cfg.id_col].duplicated().any())
+    cox_cluster = _CL if _CL in data.columns else (cfg.id_col if multi else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SurvivalWarning)
         return compare_arms(
@@ -84,7 +88,8 @@ def _analyse(
             arm_col=cfg.arm_col,
             treated_value=cfg.treated_value,
             weight_col=_W,
-            cluster_col=_CL if _CL in data.columns else None,
+            cluster_col=cox_cluster,
+            km_cluster_col=cfg.id_col if multi else None,
             landmarks=cfg.landmarks,
             time_unit=cfg.time_unit,
             null_rate=null_rate,

@@ -127,3 +127,15 @@ def test_bca_runs_and_bad_redesign_is_reported(small):
     assert res.ci == "bca" and np.isfinite(res.table["lower"]).any()
     with pytest.raises(EstimationError, match="weight"):
         bootstrap_comparison(small, lambda f: pd.DataFrame(index=f.index), n_boot=2, **KW)
+
+
+def test_patients_with_several_rows_are_clusters_in_the_analysis(small):
+    d = pd.concat(
+        [small, small.iloc[:10].assign(pfs_weeks=lambda f: f["pfs_weeks"] + 1)], ignore_index=True
+    )
+    res = bootstrap_comparison(
+        d, att_odds_redesign, n_boot=4, random_state=2, id_col="patient_id", **KW
+    )
+    assert "cluster=patient_id" in res.comparison.hazard_ratio.method
+    assert res.comparison.trial_curve.cluster == "patient_id"
+    assert "patients (id_col)" in res.method
