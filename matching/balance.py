@@ -98,16 +98,22 @@ def weighted_var(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.dot(w, (x - m) ** 2) / den) if den > 0 else float("nan")
 
 
-def ecdf_stats(x: np.ndarray, treated: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Mean and max |F_trial - F_control| over the observed values (weighted eCDFs)."""
-    # Evaluated at every observed value, zero-weight units included (as MatchIt does).
+def ecdf_stats(x: np.ndarray, treated: np.ndarray, w: np.ndarray,
+               order: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and max |F_trial - F_control| over the observed values (weighted eCDFs).
+
+    Evaluated at every observed value, zero-weight units included (as MatchIt does).
+    ``order`` (a stable argsort of ``x``) can be passed to share one sort between calls.
+    """
     t = treated
-    if w[t].sum() <= 0 or w[~t].sum() <= 0:
+    st, sc = w[t].sum(), w[~t].sum()
+    if st <= 0 or sc <= 0:
         return float("nan"), float("nan")
-    order = np.argsort(x, kind="stable")
+    if order is None:
+        order = np.argsort(x, kind="stable")
     xs, ts, ws = x[order], t[order], w[order]
-    ft = np.cumsum(np.where(ts, ws, 0.0)) / ws[ts].sum()
-    fc = np.cumsum(np.where(ts, 0.0, ws)) / ws[~ts].sum()
+    ft = np.cumsum(np.where(ts, ws, 0.0)) / st
+    fc = np.cumsum(np.where(ts, 0.0, ws)) / sc
     last = np.r_[xs[1:] != xs[:-1], True]  # eCDF value at each distinct x
     diff = np.abs(ft[last] - fc[last])
     return float(diff.mean()), float(diff.max())
@@ -130,15 +136,20 @@ def _denominator(x, t, binary, estimand) -> tuple[float, str]:
     return pooled, ""
 
 
-def _stats(x, t, w, binary):
-    mt, mc = weighted_mean(x[t], w[t]), weighted_mean(x[~t], w[~t])
+def _stats(x, t, w, binary, order=None):
+    """Weighted means, variance ratio, eCDF mean/max; only positive weights enter the
+    moments, so an after-matching call costs O(n_selected), not O(n)."""
+    pos = w > 0
+    xt, wt = x[t & pos], w[t & pos]
+    xc, wc = x[~t & pos], w[~t & pos]
+    mt, mc = weighted_mean(xt, wt), weighted_mean(xc, wc)
     if binary:
         vr = float("nan")
         em = ex = abs(mt - mc)
     else:
-        vc = weighted_var(x[~t], w[~t])
-        vr = weighted_var(x[t], w[t]) / vc if vc > 0 else float("nan")
-        em, ex = ecdf_stats(x, t, w)
+        vc = weighted_var(xc, wc)
+        vr = weighted_var(xt, wt) / vc if vc > 0 else float("nan")
+        em, ex = ecdf_stats(x, t, w, order)
     return mt, mc, vr, em, ex
 
 
@@ -193,8 +204,9 @@ def balance_table(
     for name, (x, kind) in cols.items():
         isbin = kind == "binary"
         den, note = _denominator(x, t, isbin, estimand)
-        b = _stats(x, t, one, isbin)
-        a = _stats(x, t, w, isbin)
+        order = None if isbin else np.argsort(x, kind="stable")
+        b = _stats(x, t, one, isbin, order)
+        a = _stats(x, t, w, isbin, order)
 
         def smd(mt, mc, den=den, x=x):
             diff = mt - mc
