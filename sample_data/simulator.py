@@ -118,7 +118,7 @@ class SimulationConfig:
     data_cutoff: str = "2024-12-31"
     trial_enrolment_start: str = "2022-03-01"
     trial_enrolment_end: str = "2023-09-30"
-    trial_cutoff: str = "2024-06-30"
+    trial_cutoff: str = "2024-03-31"
     trial_max_age: float = 80.0
     landmark_weeks: float = 24.0
     rmst_tau_weeks: float = 52.0
