@@ -366,7 +366,7 @@ def bootstrap_comparison(
 
 def _grouped_jackknife(frame, redesign, cfg, n_groups, ss) -> dict[str, np.ndarray]:
     """Delete-a-group jackknife values of each statistic (groups formed within arm)."""
-    rng = np.random.default_rng(ss.spawn(1)[0].generate_state(1)[0] + 7)
+    rng = np.random.default_rng(ss.spawn(1)[0])  # the child after the n_boot replicates
     is_trial = (frame[cfg.arm_col] == cfg.treated_value).to_numpy()
     group = np.empty(len(frame), dtype=np.int64)
     for k, mask in enumerate((is_trial, ~is_trial)):
