@@ -133,7 +133,7 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
     """Rows of the results table: quantity, trial, synthetic control, comparison."""
     rows: list[dict[str, str]] = []
     for lm in endpoint.get("landmarks", []) or []:
-        label = f"{_fmt_time(lm.get('time'))} {lm.get('unit', '')}"
+        label = f"{_fmt_g(lm.get('time'))} {lm.get('unit', '')}"
         rows.append({"quantity": f"Rate at {label}", "trial": _ci(lm.get("trial")),
                      "control": _ci(lm.get("control")),
                      "comparison": "difference " + _ci(lm.get("difference"), _pct_points)})
@@ -154,7 +154,7 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
                      "comparison": _ci(hr, fmt_num) + (f", p = {p:.3g}" if _ok(p) else "")})
     rmst = endpoint.get("rmst") or {}
     if rmst:
-        label = f"RMST to {_fmt_time(rmst.get('tau'))} {rmst.get('unit', '')}"
+        label = f"RMST to {_fmt_g(rmst.get('tau'))} {rmst.get('unit', '')}"
         rows.append({"quantity": label, "trial": _ci(rmst.get("trial"), _fmt_time),
                      "control": _ci(rmst.get("control"), _fmt_time),
                      "comparison": "difference " + _ci(rmst.get("difference"), _fmt_time)})
@@ -163,6 +163,10 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
 
 def _pct_points(x: Any) -> str:
     return f"{100 * x:+.1f} pts" if _ok(x) else "NA"
+
+
+def _fmt_g(x: Any) -> str:
+    return f"{x:g}" if _ok(x) else "NA"
 
 
 def _fmt_time(x: Any) -> str:
@@ -228,30 +232,29 @@ def attrition_flow_svg(attrition: pd.DataFrame, counts: Mapping[str, Any]) -> st
             parts.append(f'<text x="{x + 8}" y="{y + 20 + 16 * i}">{escape(line)}</text>')
         return h
 
-    def arrow(y1: int, y2: int) -> None:
-        cx = x0 + box_w // 2
-        parts.append(f'<line x1="{cx}" y1="{y1}" x2="{cx}" y2="{y2}" class="arrow"/>')
-
     first = rows[0] if rows else {"criterion": "candidates", "n_remaining": 0, "n_excluded": 0}
     n0 = int(first["n_remaining"]) + int(first["n_excluded"])
     y += box(x0, y, box_w, _wrap(f"{first['criterion']}: n = {n0}"), "pop")
+    spine_top, cx = y, x0 + box_w // 2
     for row in rows[1:]:
         if row["criterion"] == "final" or int(row["n_excluded"]) == 0:
             continue
-        arrow(y, y + gap)
         y += gap
         crit = f"Excluded: {row['criterion']}"
         reason = str(row.get("reason") or "")
         lines = [*_wrap(crit), *_wrap(f"({reason}): n = {row['n_excluded']}")]
-        parts.append(f'<line x1="{x0 + box_w // 2}" y1="{y + 12}" x2="{x0 + box_w + 20}" '
-                     f'y2="{y + 12}" class="arrow"/>')
         h = box(x0 + box_w + 20, y, side_w, lines, "excl")
+        mid = y + h // 2
+        parts.append(f'<line x1="{cx}" y1="{mid}" x2="{x0 + box_w + 20}" y2="{mid}" '
+                     'class="arrow" marker-end="url(#head)"/>')
         y += h
-    arrow(y, y + gap)
     y += gap
+    parts.append(f'<line x1="{cx}" y1="{spine_top}" x2="{cx}" y2="{y}" class="arrow" '
+                 'marker-end="url(#head)"/>')
     final = int(rows[-1]["n_remaining"]) if rows else 0
     y += box(x0, y, box_w, [f"Eligible registry pool: n = {final}"], "pop")
-    arrow(y, y + gap)
+    parts.append(f'<line x1="{cx}" y1="{y}" x2="{cx}" y2="{y + gap}" class="arrow" '
+                 'marker-end="url(#head)"/>')
     y += gap
     ess = counts.get("control_ess")
     lines = [f"Synthetic control: n = {counts.get('control_selected', 'NA')}"
@@ -264,7 +267,9 @@ def attrition_flow_svg(attrition: pd.DataFrame, counts: Mapping[str, Any]) -> st
     width = x0 + box_w + 20 + side_w + 10
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="flow" viewBox="0 0 {width} {y}" '
             f'width="{width}" height="{y}" role="img" aria-label="attrition flow diagram">'
-            + "".join(parts) + "</svg>")
+            '<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            'fill="#555"/></marker></defs>' + "".join(parts) + "</svg>")
 
 
 def _wrap(text: str, width: int = 44) -> list[str]:

@@ -133,6 +133,12 @@ class Manifest:
                 changes.append(f"{name} is missing")
             elif sha256_file(path) != digest:
                 changes.append(f"{name} changed since the design stage (SHA-256 differs)")
+        for _name, entry in sorted(self.data.get("inputs", {}).items()):
+            if "sha256" not in entry:  # the registry: its pool hash is checked by extract
+                continue
+            path = Path(entry["path"])
+            if not path.is_file() or sha256_file(path) != entry["sha256"]:
+                changes.append(f"input file {path.name} changed since the extract stage")
         if design.get("spec_design_sha256") != spec_design_hash:
             changes.append("the spec's design part (seed, eligibility, covariates, design) "
                            "changed since the design stage")

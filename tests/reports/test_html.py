@@ -8,19 +8,46 @@ import pandas as pd
 
 from reports.html import ReportContent, attrition_flow_svg, render_report, results_rows
 
-ATTRITION = pd.DataFrame([
-    {"step": 1, "criterion": "registry patients", "n_remaining": 2000, "n_excluded": 0,
-     "reason": ""},
-    {"step": 2, "criterion": "with an index line after platinum_pemetrexed", "n_remaining": 1500,
-     "n_excluded": 500, "reason": "no index line"},
-    {"step": 3, "criterion": "ecog_at_index <= 1", "n_remaining": 1200, "n_excluded": 300,
-     "reason": "fails criterion"},
-    {"step": 4, "criterion": "ecog_at_index <= 1", "n_remaining": 1150, "n_excluded": 50,
-     "reason": "missing ecog_at_index"},
-    {"step": 5, "criterion": "final", "n_remaining": 1150, "n_excluded": 0, "reason": ""},
-])
-COUNTS = {"trial": 27, "control_pool": 1150, "trial_selected": 26, "control_selected": 26,
-          "control_ess": 26.0}
+ATTRITION = pd.DataFrame(
+    [
+        {
+            "step": 1,
+            "criterion": "registry patients",
+            "n_remaining": 2000,
+            "n_excluded": 0,
+            "reason": "",
+        },
+        {
+            "step": 2,
+            "criterion": "with an index line after platinum_pemetrexed",
+            "n_remaining": 1500,
+            "n_excluded": 500,
+            "reason": "no index line",
+        },
+        {
+            "step": 3,
+            "criterion": "ecog_at_index <= 1",
+            "n_remaining": 1200,
+            "n_excluded": 300,
+            "reason": "fails criterion",
+        },
+        {
+            "step": 4,
+            "criterion": "ecog_at_index <= 1",
+            "n_remaining": 1150,
+            "n_excluded": 50,
+            "reason": "missing ecog_at_index",
+        },
+        {"step": 5, "criterion": "final", "n_remaining": 1150, "n_excluded": 0, "reason": ""},
+    ]
+)
+COUNTS = {
+    "trial": 27,
+    "control_pool": 1150,
+    "trial_selected": 26,
+    "control_selected": 26,
+    "control_ess": 26.0,
+}
 
 
 def _est(x, lo, hi, **kw):
@@ -28,30 +55,62 @@ def _est(x, lo, hi, **kw):
 
 
 ENDPOINT = {
-    "landmarks": [{"time": 24.0, "unit": "weeks", "trial": _est(0.55, 0.4, 0.7),
-                   "control": _est(0.30, 0.2, 0.45,
-                                   null_test={"p_value": 0.7, "null_rate": 0.35}),
-                   "difference": _est(0.25, 0.05, 0.45)}],
+    "landmarks": [
+        {
+            "time": 24.0,
+            "unit": "weeks",
+            "trial": _est(0.55, 0.4, 0.7),
+            "control": _est(0.30, 0.2, 0.45, null_test={"p_value": 0.7, "null_rate": 0.35}),
+            "difference": _est(0.25, 0.05, 0.45),
+        }
+    ],
     "median": {"trial": _est(30.1, 22.0, None), "control": _est(14.2, 10.0, 20.0)},
-    "hazard_ratio": {"estimate": 0.55, "lower": 0.33, "upper": 0.92, "se_log": 0.26,
-                     "p_value": 0.021, "method": "robust"},
-    "rmst": {"tau": 52.0, "unit": "weeks", "trial": _est(31.0, 26.0, 36.0),
-             "control": _est(22.0, 18.0, 26.0), "difference": _est(9.0, 3.0, 15.0)},
+    "hazard_ratio": {
+        "estimate": 0.55,
+        "lower": 0.33,
+        "upper": 0.92,
+        "se_log": 0.26,
+        "p_value": 0.021,
+        "method": "robust",
+    },
+    "rmst": {
+        "tau": 52.0,
+        "unit": "weeks",
+        "trial": _est(31.0, 26.0, 36.0),
+        "control": _est(22.0, 18.0, 26.0),
+        "difference": _est(9.0, 3.0, 15.0),
+    },
 }
 
 
 def _content(**kw) -> ReportContent:
     base = dict(
-        title="Demo <study>", summary={"Study": "Demo"}, counts=COUNTS, attrition=ATTRITION,
-        baseline=pd.DataFrame([{"variable": "age_at_index", "trial": "64.1 (8.0)",
-                                "pool": "66.0 (9.1)", "control": "64.3 (8.2)",
-                                "smd_before": "-0.220", "smd_after": "0.020"}]),
-        endpoint_name="PFS", endpoint=ENDPOINT, null_rate=0.35,
-        sensitivity={"naive": {"description": "unadjusted", **ENDPOINT},
-                     "evalue": {"point": 2.9, "ci": 1.4, "measure": "HR"}},
+        title="Demo <study>",
+        summary={"Study": "Demo"},
+        counts=COUNTS,
+        attrition=ATTRITION,
+        baseline=pd.DataFrame(
+            [
+                {
+                    "variable": "age_at_index",
+                    "trial": "64.1 (8.0)",
+                    "pool": "66.0 (9.1)",
+                    "control": "64.3 (8.2)",
+                    "smd_before": "-0.220",
+                    "smd_after": "0.020",
+                }
+            ]
+        ),
+        endpoint_name="PFS",
+        endpoint=ENDPOINT,
+        null_rate=0.35,
+        sensitivity={
+            "naive": {"description": "unadjusted", **ENDPOINT},
+            "evalue": {"point": 2.9, "ci": 1.4, "measure": "HR"},
+        },
         figures={"km": (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "svg")},
-        methods="A methods paragraph.", warnings=[{"stage": "design", "kind": "warning",
-                                                  "message": "separation <b>"}],
+        methods="A methods paragraph.",
+        warnings=[{"stage": "design", "kind": "warning", "message": "separation <b>"}],
         manifest={"seed": 1},
     )
     base.update(kw)
@@ -66,8 +125,16 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "<script" not in html and "<link" not in html
     assert "Demo &lt;study&gt;" in html and "separation &lt;b&gt;" in html
-    for heading in ("Study summary", "Attrition", "Baseline characteristics",
-                    "Results: PFS", "Sensitivity analyses", "Methods", "Warnings", "Manifest"):
+    for heading in (
+        "Study summary",
+        "Attrition",
+        "Baseline characteristics",
+        "Results: PFS",
+        "Sensitivity analyses",
+        "Methods",
+        "Warnings",
+        "Manifest",
+    ):
         assert f"<h2>{heading}" in html
     assert "@media print" in html
     assert 'id="balance-failed"' not in html and 'id="redesign"' not in html
@@ -89,13 +156,12 @@ def test_flow_diagram_shows_each_exclusion_and_final_counts():
 
 def test_results_rows_format_estimates_and_null_rate():
     rows = {r["quantity"]: r for r in results_rows(ENDPOINT, 0.35)}
-    lm = rows["Rate at 24.0 weeks"]
+    lm = rows["Rate at 24 weeks"]
     assert lm["trial"] == "55.0% (40.0% to 70.0%)"
     assert lm["comparison"] == "difference +25.0 pts (+5.0 pts to +45.0 pts)"
-    null = rows["Rate at 24.0 weeks vs design null rate 35.0%"]
+    null = rows["Rate at 24 weeks vs design null rate 35.0%"]
     assert null["control"] == "one-sided p = 0.7"
     assert null["trial"] == "above (CI excludes it)"  # no test attached: judged by the CI
-    assert rows["Hazard ratio (trial vs control)"]["comparison"] == \
-        "0.55 (0.33 to 0.92), p = 0.021"
+    assert rows["Hazard ratio (trial vs control)"]["comparison"] == "0.55 (0.33 to 0.92), p = 0.021"
     assert rows["Median"]["trial"] == "30.1 (22.0 to NA)"
-    assert rows["RMST to 52.0 weeks"]["comparison"] == "difference 9.0 (3.0 to 15.0)"
+    assert rows["RMST to 52 weeks"]["comparison"] == "difference 9.0 (3.0 to 15.0)"

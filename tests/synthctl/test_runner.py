@@ -211,3 +211,15 @@ def test_balance_failure_exits_1_and_report_says_so(tmp_path):
     assert 'id="balance-failed"' in html and "balance threshold not met" in html
     assert json.loads((tmp_path / "o" / "results.json").read_text())["design"][
         "balance_passed"] is False
+
+
+def test_analyze_refuses_when_an_input_file_changed(tmp_path):
+    """The covariates were extracted from one file; analyze must not join outcomes from
+    another version of it."""
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path)
+    run_study(spec, tmp_path / "o", stages=("extract", "design"))
+    with open(tmp_path / "data.csv", "a") as fh:
+        fh.write("X9999,60,0,0,epithelioid,10,0,3.0,0,20.0,1\n")
+    with pytest.raises(DesignChangedError, match=r"input file data\.csv changed since"):
+        run_study(spec, tmp_path / "o", stages=("analyze", "report"))
