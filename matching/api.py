@@ -124,8 +124,6 @@ def _check_frame(frame, treatment_col, treated_value, id_col):
     if id_col is not None and frame[id_col].duplicated().any():
         raise MatchingError(f"Column {id_col!r} has {int(frame[id_col].duplicated().sum())} "
                             "duplicated identifiers; one row per patient is expected.")
-    if not frame.index.is_unique:
-        raise MatchingError("The frame's index has duplicates; reset it before matching.")
     return t
 
 
@@ -163,7 +161,7 @@ def _exact_codes(frame, rows, exact):
     absent = [c for c in cols if c not in frame.columns]
     if absent:
         raise MatchingError(f"exact names {absent}, which are not columns of the frame.")
-    sub = frame.loc[rows, cols]
+    sub = frame[cols].iloc[np.flatnonzero(np.asarray(rows, dtype=bool))]
     if sub.isna().any().any():
         bad = {c: int(n) for c, n in sub.isna().sum().items() if n}
         raise MatchingError(f"exact columns have missing values: {bad}.")

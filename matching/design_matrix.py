@@ -137,7 +137,7 @@ def build_design_matrix(
                 exclusions[f"missing {c}"] = int(new.sum())
             already |= na[c]
         included = ~already
-        data = data.loc[included]
+        data = data.iloc[np.flatnonzero(included.to_numpy())]
         notes.append(f"complete_case: {int(already.sum())} patients excluded "
                      "for missing covariates")
 

@@ -49,6 +49,18 @@ def test_nearest_defaults_and_alignment():
     assert "\n" not in repr(res) and "ess_control" in repr(res)
 
 
+def test_bootstrap_replicate_with_repeated_rows():
+    """A bootstrap replicate repeats patients (same index labels, id check off): outputs are
+    aligned by position."""
+    df = _frame()
+    rep = df.sample(len(df), replace=True, random_state=3)
+    assert not rep.index.is_unique
+    rep.iloc[:5, rep.columns.get_loc("pci")] = np.nan
+    res = match_cohort(rep, COVS, id_col=None, missing="complete_case", exact="sex")
+    assert res.weights.index.equals(rep.index)
+    assert len(res.weights) == len(rep) and not res.included.iloc[:5].any()
+
+
 def test_outcomes_are_not_read():
     df = _frame()
     a = match_cohort(df, COVS)
