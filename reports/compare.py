@@ -19,10 +19,11 @@ Variance choices (all analytic; the bootstrap replaces them, see `reports.bootst
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from reports._inputs import (
     check_conf_level,
@@ -37,7 +38,7 @@ from reports.cox import HazardRatio, LogRankTest, cox_hazard_ratio
 from reports.errors import EstimationError
 from reports.estimate import Estimate
 from reports.evalue import EValue, evalue_hr, evalue_rr, landmark_risk_ratio
-from reports.km import CONF_TYPES, SurvivalCurve, km_estimate
+from reports.km import CONF_TYPES, SurvivalCurve, ij_influence_at, km_estimate
 from reports.landmark import LandmarkComparison, compare_landmark
 from reports.median import QuantileEstimate, median_survival
 from reports.rmst import rmst, rmst_difference
@@ -268,6 +269,10 @@ def compare_arms(
         compare_landmark(trial, control, float(x), null_rate=null_rate, unit=time_unit)
         for x in landmarks
     )
+    if km_cl is not None and variance == "ij":
+        lms = tuple(
+            _clustered_difference(lm, t, e, w, km_cl, is_trial, km_cluster_col) for lm in lms
+        )
     hr, lr = cox_hazard_ratio(
         t,
         e,
@@ -294,6 +299,32 @@ def compare_arms(
         time_unit,
         level,
     )
+
+
+def _clustered_difference(lm, t, e, w, cl, is_trial, name) -> LandmarkComparison:
+    """Difference SE with the covariance of clusters present in both arms (IJ)."""
+    if not lm.difference.estimable:
+        return lm
+    k = int(cl.max()) + 1
+    u = np.zeros(k)
+    for mask, sign in ((is_trial, 1.0), (~is_trial, -1.0)):
+        u += sign * np.bincount(
+            cl[mask], weights=ij_influence_at(t[mask], e[mask], w[mask], lm.time), minlength=k
+        )
+    se = float(np.sqrt(np.sum(u * u)))
+    z = norm.ppf(1 - (1 - lm.difference.conf_level) / 2)
+    est = lm.difference.estimate
+    diff = Estimate(
+        est,
+        se,
+        est - z * se,
+        est + z * se,
+        lm.difference.conf_level,
+        "difference of KM estimates, infinitesimal-jackknife SE with the "
+        f"covariance of clusters ({name}) shared by the arms, "
+        f"Wald {lm.difference.conf_level:.0%}",
+    )
+    return replace(lm, difference=diff)
 
 
 def _evalues(

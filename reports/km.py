@@ -247,6 +247,41 @@ def _ffill(x: np.ndarray) -> np.ndarray:
     return x[idx]
 
 
+def ij_influence_at(
+    time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float
+) -> np.ndarray:
+    """Per-row weighted IJ influence on S(at): ``sum_g (sum_{i in g} u_i)^2`` is var(S(at)).
+
+    ``u_i = -S(at) w_i [delta_i 1{T_i <= at} / (Y(T_i) - d(T_i)) - G(min(at, T_i))]`` with
+    ``G`` the Greenwood sum; summing ``u_i`` within clusters shared by two curves gives the
+    covariance of their landmark estimates (matched pairs span both arms).
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    ut, idx = np.unique(time, return_inverse=True)
+    m = ut.size
+    n_at = np.bincount(idx, weights=w, minlength=m)
+    d_w = np.bincount(idx, weights=w * event, minlength=m)
+    d_n = np.bincount(idx, weights=event, minlength=m)
+    y = np.cumsum(n_at[::-1])[::-1]
+    live = (d_n > 0) & (d_w > 0) & (y > d_w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        haz = np.where((d_n > 0) & (d_w > 0), d_w / y, 0.0)
+        g = np.cumsum(np.where(live, d_w / (y * (y - d_w)), 0.0))
+        a = np.where(live, 1.0 / (y - d_w), 0.0)
+    surv = np.cumprod(1.0 - haz)
+    j = np.searchsorted(ut, at, side="right") - 1  # last distinct time <= at
+    if j < 0:
+        return np.zeros_like(w)
+    s_at, g_at = surv[j], g[j]
+    if s_at == 0:
+        return np.zeros_like(w)
+    before = time <= at
+    inner = np.where(before, event * a[idx] - g[idx], -g_at)
+    return -s_at * w * inner
+
+
 def km_estimate(
     time: np.ndarray,
     event: np.ndarray,

@@ -208,3 +208,34 @@ def test_arm_all_censored_before_landmark():
     assert "beyond the last follow-up time (11)" in lm.control.reason
     assert not comp.rmst.control.estimable and comp.rmst.trial.estimable
     assert comp.median_control.to_dict()["reason"].startswith("not reached")
+
+
+def test_ij_influence_reproduces_curve_se_and_pair_covariance():
+    from reports.km import ij_influence_at
+    from tests.reports._reference import matched
+
+    md = matched("nearest_1to2_caliper02_logit")
+    ctrl = md[md["treated"] == 0]
+    t, e, w = (ctrl[c].to_numpy(float) for c in ("pfs_weeks", "pfs_event", "weights"))
+    cl = ctrl["subclass"].to_numpy()
+    curve = km_estimate(t, e, w, cl)
+    for at in (5.0, 24.0, 60.0):
+        u = np.bincount(cl, weights=ij_influence_at(t, e, w, at))
+        np.testing.assert_allclose(
+            np.sqrt(np.sum(u**2)), curve.at([at])["std_err"].iloc[0], rtol=1e-10
+        )
+    comp = compare_arms(
+        md,
+        time_col="pfs_weeks",
+        event_col="pfs_event",
+        arm_col="treated",
+        treated_value=1,
+        weight_col="weights",
+        cluster_col="subclass",
+        km_cluster_col="subclass",
+        landmarks=[24],
+    )
+    lm = comp.landmarks[0]
+    independent = np.hypot(lm.trial.se, lm.control.se)
+    assert "shared by the arms" in lm.difference.method
+    assert lm.difference.se != pytest.approx(independent, rel=1e-3)  # pairs are correlated
