@@ -97,8 +97,9 @@ class EntropyBalancer(MatchingEstimator):
     moments : {1, 2}, default=1
         Balance means (1) or means and variances (2) of every column.
     max_iter : int, default=200
-    tol : float, default=1e-8
-        Largest allowed |weighted control mean - trial mean| in SD units after the fit.
+    tol : float, default=1e-6
+        Largest allowed |weighted control mean - trial mean| in SD units after the fit
+        (1e-6 SD is exact balance for any practical purpose).
 
     Attributes
     ----------
@@ -116,7 +117,7 @@ class EntropyBalancer(MatchingEstimator):
         "tol": [Interval(float, 0, None, closed="neither")],
     }
 
-    def __init__(self, moments: int = 1, *, max_iter: int = 200, tol: float = 1e-8):
+    def __init__(self, moments: int = 1, *, max_iter: int = 200, tol: float = 1e-6):
         self.moments = moments
         self.max_iter = max_iter
         self.tol = tol
@@ -152,7 +153,7 @@ class EntropyBalancer(MatchingEstimator):
             return (C * p[:, None]).T @ C - np.outer(g, g)
 
         res = minimize(fun, np.zeros(C.shape[1]), jac=True, hess=hess, method="trust-exact",
-                       options={"maxiter": self.max_iter, "gtol": self.tol * 1e-2})
+                       options={"maxiter": self.max_iter, "gtol": self.tol * 1e-3})
         _, g, p = f(res.x)
         self.n_iter_ = int(res.nit)
         self.max_imbalance_ = float(np.abs(g).max()) if len(g) else 0.0
