@@ -420,14 +420,15 @@ def _apply(res: BootstrapResult) -> ArmComparison:
 
     hr = comp.hazard_ratio
     r = tab.loc["log_hr"]
-    hr = replace(
-        hr,
-        se_log=float(r["se"]),
-        lower=float(np.exp(r["lower"])),
-        upper=float(np.exp(r["upper"])),
-        method=m,
-        analytic=(hr.se_log, hr.lower, hr.upper),
-    )  # p_value stays the robust Wald
+    if hr.converged:  # no interval around an estimate that does not exist
+        hr = replace(
+            hr,
+            se_log=float(r["se"]),
+            lower=float(np.exp(r["lower"])),
+            upper=float(np.exp(r["upper"])),
+            method=m,
+            analytic=(hr.se_log, hr.lower, hr.upper),
+        )  # p_value stays the robust Wald
     rm = comp.rmst
     if rm is not None:
         rm = replace(
