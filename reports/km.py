@@ -203,9 +203,8 @@ def _ij_q(
 
     ``U_g(t) = -S(t) [a_g(t) - G(t) b_g(t)]`` where, for the rows ``i`` of cluster ``g``,
     ``a_g(t) = sum_{T_i <= t} w_i (delta_i A(T_i) - G(T_i))`` and ``b_g(t) = sum_{T_i > t} w_i``;
-    ``A = 1 / (Y - d)`` at event times and ``G`` is the Greenwood sum;
-    ``sum_g (a - G b)^2`` is
-    kept as three running sums updated by the rows leaving the risk set.
+    ``A = 1 / (Y - d)`` at event times and ``G`` is the Greenwood sum. ``sum_g (a - G b)^2``
+    is kept as three running sums (of a^2, ab, b^2) updated by the rows leaving the risk set.
     """
     c = w * (event * a_inc[ut_index] - g_cum[ut_index])  # per row, in sorted-time order
     if cluster is None:
