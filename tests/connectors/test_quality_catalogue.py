@@ -14,7 +14,7 @@ from connectors.quality import (
     write_quality_json,
 )
 from connectors.quality.catalogue import CATEGORIES, SEVERITIES
-from tests.connectors.test_quality_support import TODAY, sample_registry
+from tests.connectors.test_quality_support import TODAY, baseline_report, sample_registry
 
 
 def test_shipped_catalogue_is_well_formed():
@@ -28,7 +28,7 @@ def test_shipped_catalogue_is_well_formed():
 
 def test_overrides_change_threshold_severity_and_disable(tmp_path):
     url = f"sqlite:///{sample_registry()}"
-    base = validate_registry(url, today=TODAY)
+    base = baseline_report()
     pci = base["completeness.missing.diagnoses.pci"]
     assert pci.n_failed > 0 and pci.status == "passed"
     override = tmp_path / "checks.yaml"
@@ -87,7 +87,7 @@ def test_json_and_failures_csv(tmp_path):
 
 def test_centre_filter_restricts_rows():
     url = f"sqlite:///{sample_registry()}"
-    full = validate_registry(url, today=TODAY)
+    full = baseline_report()
     centre = full["conformance.domain.patients.sex"].per_centre[0]
     one = validate_registry(url, centre=centre.centre, today=TODAY)
     result = one["conformance.domain.patients.sex"]

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from connectors.quality import validate_registry
 from sample_data.writer import write_registry
 from tests.connectors.test_quality_support import (
+    NO_CAP,
     TODAY,
     Injector,
+    baseline_report,
     inject_codes,
     inject_plausibility,
     load_tables,
@@ -28,7 +30,6 @@ from tests.connectors.test_quality_support import (
 PG_URL = os.environ.get("SYNTHCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("SYNTHCTL_TEST_MARIADB",
                              "mysql+pymysql://root@127.0.0.1:3306/test")
-NO_CAP = {"failure_cap": 1_000_000}
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
@@ -62,7 +63,7 @@ def _keys(report, check_id):
 @pytest.mark.slow
 def test_server_registry_validates_like_sqlite(server):
     engine, url, schema = server
-    sqlite = validate_registry(f"sqlite:///{sample_registry()}", overrides=NO_CAP, today=TODAY)
+    sqlite = baseline_report()
     clean = validate_registry(url, schema=schema, overrides=NO_CAP, today=TODAY)
     assert clean.passed
     _assert_same_except_types(clean, sqlite)

@@ -18,8 +18,6 @@ def _ids(path) -> list[str]:
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         ids = conn.exec_driver_sql("SELECT patient_id FROM patients").scalars().all()
-        ids += [str(v) for v in conn.exec_driver_sql(
-            "SELECT line_id FROM treatment_lines WHERE line_id > 999").scalars()]
     engine.dispose()
     return ids
 
