@@ -129,7 +129,8 @@ def performance_measures(
     n_ci = int(has_ci.sum())
     if n_ci:
         covered = (lo[ok][has_ci] <= theta[has_ci]) & (theta[has_ci] <= up[ok][has_ci])
-        coverage, coverage_mcse = share_with_mcse(covered)
+        coverage = float(covered.mean())
+        coverage_mcse = float(np.sqrt(coverage * (1 - coverage) / n_ci))
     else:
         coverage = coverage_mcse = nan
     return PerformanceMeasures(

@@ -50,10 +50,11 @@ def result_notes(result: SimulationResult) -> list[str]:
         "(continuous) progression times, from the data-generating process. Observed PFS is "
         "read at assessment visits; with unequal visit schedules between the trial and the "
         "registry, even a perfect design is biased against this truth (see "
-        "docs/simulation.md)."
+        "benchmarks/README.md)."
         if spec.truth == "latent"
-        else "Truth: the counterfactual control PFS of the trial population as observed "
-        "under the scenario's assessment schedule (docs/simulation.md)."
+        else "Truth: the counterfactual PFS of the trial population with both arms observed "
+        "on the trial's imaging schedule (sample_data.truth 'trial_schedule'): the target of "
+        "a perfect design when the scenario gives the registry the trial's schedule."
     )
     return [
         truth_note,

@@ -17,6 +17,7 @@ designs:                                        # name -> keyword arguments of m
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -41,10 +42,11 @@ class SimulationSpec(BaseModel):
     scenario : dict
         Keyword overrides of ``sample_data.simulator.SimulationConfig`` (the seed is set per
         replicate and may not be given here).
-    truth : {"latent", "observed"}
-        ``latent``: the truth is the counterfactual curve of the latent progression times;
-        ``observed``: the truth of the observed (assessment-schedule) PFS. See
-        ``docs/simulation.md``.
+    truth : {"latent", "trial_schedule"}
+        ``latent``: the counterfactual curves of the latent progression times (no assessment
+        schedule); ``trial_schedule``: both arms as observed on the trial's imaging schedule,
+        the right target when the scenario gives the registry the trial's schedule. See
+        ``sample_data.truth`` and benchmarks/README.md.
     designs : dict of str to dict
         Name -> keyword arguments of ``matching.match_cohort``; ``{method: none}`` is the
         unadjusted comparison with the whole eligible pool.
@@ -57,7 +59,7 @@ class SimulationSpec(BaseModel):
     name: str = "simulation study"
     seed: int = Field(20250601, ge=0)
     scenario: dict[str, Any] = Field(default_factory=dict)
-    truth: Literal["latent", "observed"] = "latent"
+    truth: Literal["latent", "trial_schedule"] = "latent"
     covariates: list[str] = Field(min_length=1)
     eligibility: list[str] = Field(default_factory=list)
     designs: dict[str, dict[str, Any]] = Field(min_length=1)
@@ -68,9 +70,15 @@ class SimulationSpec(BaseModel):
 
     @field_validator("scenario")
     @classmethod
-    def _no_seed(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _known_scenario(cls, value: dict[str, Any]) -> dict[str, Any]:
         if "seed" in value:
             raise ValueError("scenario.seed is set per replicate from the study seed; remove it")
+        known = _config_fields()
+        unknown = sorted(set(value) - known) if known is not None else []
+        if unknown:
+            raise ValueError(
+                f"unknown SimulationConfig option(s) {unknown}; known: {sorted(known)}"
+            )
         return value
 
     @field_validator("designs")
@@ -93,6 +101,15 @@ class SimulationSpec(BaseModel):
                     f"designs.{name}: unknown or reserved match_cohort option(s) {sorted(bad)}"
                 )
         return value
+
+
+def _config_fields() -> set[str] | None:
+    """Option names of ``sample_data.simulator.SimulationConfig``."""
+    try:
+        from sample_data.simulator import SimulationConfig
+    except ImportError:  # pragma: no cover - sample_data not installed
+        return None
+    return {f.name for f in dataclasses.fields(SimulationConfig)}
 
 
 def _match_cohort_options() -> set[str] | None:

@@ -21,7 +21,7 @@ import pandas as pd
 from connectors import columns as cols
 from synthctl.simulation.metrics import performance_measures, share_with_mcse
 from synthctl.simulation.spec import NAIVE, SimulationSpec
-from synthctl.simulation.truth import TruthValues, scenario_config, truth_values
+from synthctl.simulation.truth import scenario_config, truth_mc_se, truth_values
 
 __all__ = [
     "ESTIMANDS",
@@ -53,10 +53,13 @@ class SimulationResult:
     ----------
     runs : DataFrame
         One row per replicate x design x estimand: ``replicate, design, estimand, estimate,
-        se, lower, upper, truth, balance_passed, n_trial, control_ess, error``.
+        se, lower, upper, truth, truth_mcse, balance_passed, n_trial, n_trial_analysed,
+        control_ess, error``.
     summary : DataFrame
         One row per design x estimand: the measures of ``PerformanceMeasures`` plus
-        ``balance_share`` and its MC SE, ``mean_control_ess`` and ``n_failed``.
+        ``balance_share`` and its MC SE, ``mean_control_ess``, ``mean_trial_analysed``,
+        ``n_failed`` and
+        ``truth_mcse`` (the Monte Carlo SE of the true value itself).
     """
 
     spec: SimulationSpec
@@ -155,7 +158,8 @@ def run_replicate(
     Returns one record per design x estimand (see ``SimulationResult.runs``).
     """
     data_seed, design_seed = (int(s) for s in seed_sequence.generate_state(2, dtype=np.uint32))
-    frame, truth = simulate_replicate_frame(spec, data_seed)
+    frame, raw_truth = simulate_replicate_frame(spec, data_seed)
+    truth, truth_mcse = truth_values(raw_truth, spec), truth_mc_se(raw_truth, spec)
     records: list[dict[str, Any]] = []
     smd_before: float | None = None
     for name, options in spec.designs.items():
@@ -164,12 +168,16 @@ def run_replicate(
             analysis, balance_passed, max_smd_before, control_ess = _apply_design(
                 frame, spec, options, design_seed
             )
+            n_trial_analysed = int(
+                ((analysis[cols.ARM] == cols.TRIAL) & (analysis[WEIGHT_COL] > 0)).sum()
+            )
             if max_smd_before is not None:
                 smd_before = max_smd_before
             estimates = _estimate(analysis, spec, clustered=_is_matching(options))
             error = None
         except _DESIGN_FAILURES as exc:
             estimates, balance_passed, control_ess = {}, None, float("nan")
+            n_trial_analysed = 0
             error = f"{type(exc).__name__}: {exc}"[:300]
         for key in ESTIMANDS:
             est = estimates.get(key, (np.nan,) * 4)
@@ -182,8 +190,10 @@ def run_replicate(
                     "lower": est[2],
                     "upper": est[3],
                     "truth": getattr(truth, key),
+                    "truth_mcse": truth_mcse[key],
                     "balance_passed": balance_passed,
                     "n_trial": int((frame[cols.ARM] == cols.TRIAL).sum()),
+                    "n_trial_analysed": n_trial_analysed,
                     "control_ess": control_ess,
                     "error": error,
                 }
@@ -199,15 +209,18 @@ def run_replicate(
 
 def simulate_replicate_frame(
     spec: SimulationSpec, data_seed: int
-) -> tuple[pd.DataFrame, TruthValues]:
-    """Analysis frame (trial + eligible registry pool, PFS in weeks) and the truth."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Analysis frame (trial + eligible registry pool, PFS in weeks) and the simulator's truth.
+
+    The truth depends on the scenario, not on ``data_seed`` (``sample_data.truth``).
+    """
     from sample_data.simulator import simulate_analysis_frames
 
     control, trial, truth = simulate_analysis_frames(scenario_config(spec, data_seed))
     control = _apply_eligibility(control, spec.eligibility)
     frame = pd.concat([trial, control], ignore_index=True)
     frame[TIME_COL] = cols.days_to("weeks", frame[cols.PFS_DAYS].astype(float))
-    return frame, truth_values(truth, spec)
+    return frame, truth
 
 
 def _apply_eligibility(pool: pd.DataFrame, criteria: list[str]) -> pd.DataFrame:
@@ -323,7 +336,9 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
                 "mean_control_ess": float(np.nanmean(g["control_ess"]))
                 if g["control_ess"].notna().any()
                 else float("nan"),
+                "mean_trial_analysed": float(g["n_trial_analysed"].mean()),
                 "n_failed": int(g["error"].notna().sum()),
+                "truth_mcse": float(g["truth_mcse"].mean()),
             }
         )
     return pd.DataFrame(rows)

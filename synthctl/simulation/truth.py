@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from synthctl.errors import SpecError
 
-__all__ = ["TruthValues", "scenario_config", "truth_values"]
+__all__ = ["TruthValues", "scenario_config", "truth_mc_se", "truth_values"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +32,47 @@ def scenario_config(spec: Any, seed: int) -> Any:
     from sample_data.simulator import SimulationConfig
 
     try:
-        return SimulationConfig(**{**spec.scenario, "seed": seed})
-    except TypeError as exc:
+        defaults = {"landmark_weeks": spec.landmark_weeks, "rmst_tau_weeks": spec.rmst_tau_weeks}
+        # YAML gives lists; the config is hashable (its truth is cached) so wants tuples
+        scenario = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.scenario.items()}
+        return SimulationConfig(**{**defaults, **scenario, "seed": seed})
+    except (TypeError, ValueError) as exc:
         raise SpecError(f"scenario: not a SimulationConfig option ({exc})") from exc
 
 
 def truth_values(truth: Mapping[str, Any], spec: Any) -> TruthValues:
-    """Pick the spec's estimands out of the simulator's truth."""
-    raise NotImplementedError  # wired when sample_data.simulator lands
+    """The spec's estimands out of the simulator's truth (``sample_data.truth``).
+
+    ``spec.truth`` picks the block: ``latent`` (no assessment schedule) or
+    ``trial_schedule`` (both arms observed on the trial's imaging schedule; what a perfect
+    design estimates when the registry's schedule equals the trial's).
+    """
+    if truth.get("landmark") != spec.landmark_weeks or truth.get("rmst_tau") != spec.rmst_tau_weeks:
+        raise SpecError(
+            f"the simulator's truth is for landmark {truth.get('landmark')} and tau "
+            f"{truth.get('rmst_tau')} weeks, the spec asks {spec.landmark_weeks} and "
+            f"{spec.rmst_tau_weeks}: set scenario.landmark_weeks / scenario.rmst_tau_weeks"
+        )
+    block = truth[spec.truth]
+    return TruthValues(
+        landmark_diff=float(block["landmark_difference"]),
+        log_hr=float(block["log_marginal_hr"]),
+        rmst_diff=float(block["rmst_difference"]),
+    )
+
+
+def truth_mc_se(truth: Mapping[str, Any], spec: Any) -> dict[str, float]:
+    """Monte Carlo SE of each true value (the truth is itself a Monte Carlo estimate).
+
+    The difference of the two arms' MC SEs is combined as if independent (an upper bound
+    for the latent truth, where both arms share the covariate draws).
+    """
+    block = truth[spec.truth]
+    c, t = block["control"], block["trial"]
+    return {
+        "landmark_diff": float(
+            np.hypot(c["survival_at_landmark_mc_se"], t["survival_at_landmark_mc_se"])
+        ),
+        "log_hr": float(block["log_marginal_hr_mc_se"]),
+        "rmst_diff": float(np.hypot(c["rmst_mc_se"], t["rmst_mc_se"])),
+    }

@@ -36,6 +36,7 @@ def _runs(n: int = 50, seed: int = 3) -> pd.DataFrame:
                         "truth_mcse": 0.001,
                         "balance_passed": None if failed else rep % 2 == 0,
                         "n_trial": 27,
+                        "n_trial_analysed": 0 if failed else 27,
                         "control_ess": 40.0,
                         "error": "MatchingError: no match" if failed else None,
                     }
