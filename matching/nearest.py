@@ -20,10 +20,10 @@ so how we do (our own implementation, written from reading that code):
   positions away and a right one ``b`` positions away (positions in the full sorted order,
   counting treated and used units), the left one wins iff ``a <= b``. LaLonde's tied scores
   depend on this rule.
-- Ratio > 1 with replacement takes the k nearest of the (up to 2k) side candidates. MatchIt
-  orders them with ``std::partial_sort``, whose order among exactly equal distances is that of
-  libstdc++'s heap; we break such exact ties by discovery order instead (documented difference,
-  only for exactly tied distances at ratio > 1 with replacement).
+- Ratio k with replacement collects up to k candidates per side in the order the walk reaches
+  them (a side stops once k collected candidates are strictly nearer) and keeps the k nearest
+  with C++ ``std::partial_sort``; we reproduce libstdc++'s heap order for exactly tied
+  distances (``_partial_sort_first``).
 - Caliper: ``caliper * sd(distance)`` (sample SD over all units) when ``std_caliper``; pairs
   with ``|d_t - d_c| > caliper`` are never made, so treated units can go unmatched.
 - Weights (MatchIt ``get_weights_from_subclass`` / ``get_weights_from_mm``): matched treated 1;
@@ -174,6 +174,58 @@ def _greedy_without_replacement(d, treated, codes, eligible, order, ratio, cal):
     return matches
 
 
+def _adjust_heap(a, hole, length, value, less):
+    top, child = hole, hole
+    while child < (length - 1) // 2:
+        child = 2 * (child + 1)
+        if less(a[child], a[child - 1]):
+            child -= 1
+        a[hole] = a[child]
+        hole = child
+    if length % 2 == 0 and child == (length - 2) // 2:
+        child = 2 * (child + 1)
+        a[hole] = a[child - 1]
+        hole = child - 1
+    parent = (hole - 1) // 2
+    while hole > top and less(a[parent], value):
+        a[hole] = a[parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    a[hole] = value
+
+
+def _partial_sort_first(keys: list, k: int) -> list[int]:
+    """Indices of the ``k`` smallest ``keys`` in the order C++ ``std::partial_sort`` gives.
+
+    MatchIt orders candidate controls with ``std::partial_sort``, a heap select + heap sort
+    whose order among EQUAL keys is fixed by the heap layout. This is the textbook heap
+    algorithm as GNU libstdc++ implements it (``__heap_select``, ``__adjust_heap``,
+    ``__sort_heap``), so exactly tied distances come out in MatchIt's order.
+    """
+    a = list(range(len(keys)))
+
+    def less(i, j):
+        return keys[i] < keys[j]
+
+    if k >= 2:  # make_heap on a[:k]
+        parent = (k - 2) // 2
+        while True:
+            _adjust_heap(a, parent, k, a[parent], less)
+            if parent == 0:
+                break
+            parent -= 1
+    for i in range(k, len(a)):
+        if less(a[i], a[0]):
+            value, a[i] = a[i], a[0]
+            _adjust_heap(a, 0, k, value, less)
+    last = k
+    while last > 1:
+        last -= 1
+        value, a[last] = a[last], a[0]
+        _adjust_heap(a, 0, last, value, less)
+    return a[:k]
+
+
 def _with_replacement(d, treated, codes, eligible, order, ratio, cal):
     pos, strata, _, bound = _prepare(d, treated, codes, eligible)
     matches: dict[int, list[int]] = {}
@@ -197,13 +249,21 @@ def _with_replacement(d, treated, codes, eligible, order, ratio, cal):
                 events.append((2 * gap - 1 if step < 0 else 2 * gap, dist, u))
                 k += step
         events.sort(key=lambda e: e[0])
-        kept: list[tuple[float, int]] = []
+        kept_d: list[float] = []
+        kept_u: list[int] = []
         for _, dist, u in events:  # a side stops once `ratio` kept candidates are nearer
-            if sum(1 for dd, _u in kept if dd < dist) >= ratio:
+            if sum(1 for dd in kept_d if dd < dist) >= ratio:
                 continue
-            kept.append((dist, u))
-        order_k = sorted(range(len(kept)), key=lambda j: kept[j][0])  # stable
-        matches[t] = [kept[j][1] for j in order_k[:ratio]]
+            kept_d.append(dist)
+            kept_u.append(u)
+        n_kept = len(kept_d)
+        if n_kept <= 1 or (n_kept <= ratio and kept_d == sorted(kept_d)):
+            sel = list(range(n_kept))
+        elif n_kept > ratio:
+            sel = _partial_sort_first(kept_d, ratio)
+        else:  # std::sort of <= 16 items is an insertion sort: stable
+            sel = sorted(range(n_kept), key=kept_d.__getitem__)
+        matches[t] = [kept_u[j] for j in sel]
     return matches
 
 

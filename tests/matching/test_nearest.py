@@ -172,3 +172,38 @@ def test_invariants(design, replace):
         assert m.weights_[np.unique(used)].sum() == pytest.approx(len(set(used)))
     if caliper is None and (replace or (~t).sum() >= t.sum()):
         assert m.n_matched_treated_ == t.sum()  # nobody is left out without a caliper
+
+
+# Outputs of g++ 12 / libstdc++ ``std::partial_sort`` (index vector, comparator on keys),
+# recorded with a 10-line C++ harness; ties are the point of these cases.
+PARTIAL_SORT_CASES = [
+    (6, [2, 2, 1, 2, 2, 0, 0, 0, 0], [7, 6, 8, 5, 2, 3]),
+    (8, [0, 1, 2, 0, 2, 0, 1, 2, 0], [3, 8, 0, 5, 1, 6, 7, 4]),
+    (2, [2, 0, 2, 1, 1], [1, 3]),
+    (3, [1, 1, 2, 2, 2, 2], [0, 1, 2]),
+    (3, [2, 1, 0, 2, 0, 2, 1], [2, 4, 1]),
+    (1, [1, 0, 0], [1]),
+    (5, [1, 2, 2, 2, 1, 1], [4, 5, 0, 1, 3]),
+    (2, [1, 1, 0, 2, 0, 0], [4, 2]),
+    (3, [2, 2, 0, 2], [2, 0, 1]),
+    (2, [0, 1, 2, 1, 0], [4, 0]),
+    (2, [2, 2, 0, 1, 2, 2], [2, 3]),
+    (4, [0, 2, 1, 0, 0, 1, 2], [0, 3, 4, 2]),
+]
+
+
+@pytest.mark.parametrize(("k", "keys", "expected"), PARTIAL_SORT_CASES)
+def test_partial_sort_reproduces_libstdcxx_tie_order(k, keys, expected):
+    from matching.nearest import _partial_sort_first
+
+    assert _partial_sort_first([float(x) for x in keys], k) == expected
+
+
+def test_ratio_two_with_replacement_and_tied_candidates():
+    # four controls tied at the treated unit's score: two on each side in sorted order
+    d = np.array([0.5, 0.5, 0.5, 0.5, 0.5])
+    t = np.array([False, False, True, False, False])
+    m = NearestMatcher(ratio=2, replace=True).fit(d, t)
+    # walk: left 1, right 3, left 0, right 4 -> candidates (1, 3, 0, 4) all at distance 0;
+    # g++'s partial_sort of 4 equal keys with k = 2 returns indices [0, 1] -> controls 1, 3
+    assert m.matches_[2] == [1, 3]
