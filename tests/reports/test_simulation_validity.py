@@ -65,3 +65,35 @@ def test_cox_cluster_robust_covers_true_log_hr():
         hr, _ = cox_hazard_ratio(time, event, arm, w, pair)
         hits += hr.lower <= np.exp(beta) <= hr.upper
     assert abs(hits / REPS - 0.95) < BAND, hits / REPS
+
+
+@pytest.mark.slow
+def test_paired_landmark_difference_covers_truth():
+    """Pairs share a frailty (correlated arms): the IJ difference SE with the pair covariance
+    (what compare_arms reports with ``km_cluster_col``) covers S_trial(t) - S_control(t),
+    while treating the arms as independent over-covers."""
+    from reports.km import ij_influence_at
+
+    rng = np.random.default_rng(11)
+    k, lam1, lam0, t0 = 0.5, 1 / 30.0, 1 / 15.0, 12.0
+    truth = (1 + lam1 * t0 / k) ** -k - (1 + lam0 * t0 / k) ** -k  # gamma-frailty marginals
+    n_pairs = 150
+    pair = np.arange(n_pairs)
+    hits = hits_indep = 0
+    for _ in range(REPS):
+        z = rng.gamma(k, 1 / k, n_pairs)
+        u = np.zeros(n_pairs)
+        est, var_indep = 0.0, 0.0
+        for lam, sign in ((lam1, 1.0), (lam0, -1.0)):
+            ev = rng.exponential(1 / (lam * z))
+            ce = rng.uniform(10, 60, n_pairs)
+            t, e = np.minimum(ev, ce), (ev <= ce).astype(float)
+            lm = landmark_survival(km_estimate(t, e, np.ones(n_pairs), pair), t0)
+            est += sign * lm.estimate
+            var_indep += lm.se**2
+            u += sign * np.bincount(pair, weights=ij_influence_at(t, e, np.ones(n_pairs), t0))
+        se = np.sqrt(np.sum(u * u))
+        hits += abs(est - truth) <= 1.959964 * se
+        hits_indep += abs(est - truth) <= 1.959964 * np.sqrt(var_indep)
+    assert abs(hits / REPS - 0.95) < BAND, hits / REPS
+    assert hits_indep / REPS > 0.95 + BAND, hits_indep / REPS
