@@ -64,6 +64,12 @@ class RMSTComparison:
             "difference": self.difference.to_dict(),
         }
 
+    def summary(self) -> pd.DataFrame:
+        """One row per arm plus the difference."""
+        return pd.DataFrame(
+            [{"what": k, **getattr(self, k).to_dict()} for k in ("trial", "control", "difference")]
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ArmComparison:

@@ -44,6 +44,10 @@ class NullRateTest:
             "method": self.method,
         }
 
+    def summary(self) -> pd.DataFrame:
+        """One-row DataFrame."""
+        return pd.DataFrame([self.to_dict()])
+
 
 def landmark_survival(curve: SurvivalCurve, at: float) -> Estimate:
     """Survival probability at a landmark time.
