@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from connectors.quality._engine import NotApplicable, Structural, failing_patients
 from connectors.quality._source import open_source
@@ -137,8 +138,6 @@ def run_pool_checks(
 
 
 def _run_restricted(ctx, spec: CheckSpec, ids: list[str]) -> tuple[CheckResult, set[str]]:
-    import sqlalchemy as sa
-
     try:
         check = build_check(ctx, spec)
         if isinstance(check, Structural):

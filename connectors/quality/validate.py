@@ -123,8 +123,11 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
                 }
     except NotApplicable as exc:
         return not_applicable(spec, str(exc))
-    except sa.exc.OperationalError as exc:
-        raise QualityCheckError(f"check {spec.id}: the database query failed: {exc.orig}") from exc
+    except (sa.exc.ProgrammingError, sa.exc.DataError) as exc:
+        # typically a column of the wrong type (PostgreSQL refuses to compare text with a
+        # date): conformance.types reports that column; this check cannot run meanwhile
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return not_applicable(spec, f"the query failed ({first}); see conformance.types")
     except sa.exc.DBAPIError as exc:
         raise QualityCheckError(f"check {spec.id}: the database query failed: {exc.orig}") from exc
     failures = tuple(Failure(check.table, str(k), c, spec.id, v) for k, c, v in rows)

@@ -90,3 +90,29 @@ def _assert_same_except_types(a, b) -> None:
     assert strip(a) == strip(b)
     types = [r for r in a.results if r.id.startswith("conformance.types.")]
     assert types and all(r.status == "passed" for r in types)
+
+
+@pytest.mark.db
+def test_wrongly_typed_column_is_fatal_and_dependent_checks_degrade():
+    """PostgreSQL: a date stored as text fails conformance.types; date checks cannot run."""
+    engine = sa.create_engine(PG_URL)
+    schema = f"synthctl_quality_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        write_registry(engine, load_tables(sample_registry()), schema=schema)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'ALTER TABLE "{schema}".patients ALTER COLUMN birth_date '
+                                 "TYPE varchar(10)")
+        report = validate_registry(PG_URL, schema=schema, today=TODAY)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+    types = report["conformance.types.patients"]
+    assert types.status == "failed" and [f.key for f in types.failures] == ["birth_date"]
+    assert types.n_failed == types.n_checked > 0  # every row: the column cannot be trusted
+    age = report["plausibility.age_impossible"]
+    assert age.status == "not_applicable" and "conformance.types" in age.note
+    assert report["plausibility.line_start_before_end"].status == "passed"
+    assert not report.passed
