@@ -79,10 +79,67 @@ def _nulls_last(col: ColumnElement, *, descending: bool = False) -> list[ColumnE
     return [flag, col.desc() if descending else col]
 
 
-def index_lines(t: Mapping[str, sa.Table], rule: IndexRule) -> FromClause:
-    """Subquery of index lines: patient_id, line_id, index_date, ecog_at_start, platinum_end."""
-    line = t["treatment_lines"].alias("l")
-    plat = t["treatment_lines"].alias("p")
+def _lines_with_history(t: Mapping[str, sa.Table]) -> FromClause:
+    """Every treatment line with the number of lines, and of immunotherapy lines, before it.
+
+    "Before" is a strictly earlier start date (lines without a start date are neither counted
+    nor candidates); window aggregates over the patient's dated lines, so no self-join.
+    """
+    lines = t["treatment_lines"]
+    classes = sa.func.lower(sa.func.replace(sa.func.coalesce(lines.c.drug_classes, ""), " ", ""))
+    is_io = (sa.literal(";") + classes + sa.literal(";")).like(
+        sa.bindparam("io_pattern", f"%;{IO_DRUG_CLASS};%", type_=sa.String)
+    )
+    io = sa.case((is_io, 1), else_=0)
+    undated = sa.case((lines.c.start_date.is_(None), 1), else_=0)
+    patient = [lines.c.patient_id, undated]
+    # RANK() - 1 counts rows with a strictly earlier start (peers share a rank); the running
+    # sum includes same-day peers, so subtract them
+    return sa.select(
+        lines.c.patient_id,
+        lines.c.line_id,
+        lines.c.line_number,
+        lines.c.start_date,
+        lines.c.ecog_at_start,
+        (sa.func.rank().over(partition_by=patient, order_by=lines.c.start_date) - 1).label(
+            "n_prior"
+        ),
+        (
+            sa.func.sum(io).over(partition_by=patient, order_by=lines.c.start_date)
+            - sa.func.sum(io).over(partition_by=[*patient, lines.c.start_date])
+        ).label("n_io_prior"),
+    ).subquery("lines_history")
+
+
+def _first_surgeries(t: Mapping[str, sa.Table]) -> FromClause:
+    """Per patient, the first dated CRS and the first dated CRS with HIPEC."""
+    s = t["surgeries"]
+    crs = s.c.crs == sa.true()
+    return (
+        sa.select(
+            s.c.patient_id,
+            sa.func.min(sa.case((crs, s.c.surgery_date))).label("first_crs"),
+            sa.func.min(sa.case((sa.and_(crs, s.c.hipec == sa.true()), s.c.surgery_date))).label(
+                "first_crs_hipec"
+            ),
+        )
+        .group_by(s.c.patient_id)
+        .subquery("first_surgeries")
+    )
+
+
+def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
+    """One row per index line with the covariates at index (analysis-frame column names).
+
+    Every join happens before the ROW_NUMBER filters and nothing is joined after them:
+    PostgreSQL estimates ``row_number() = 1`` filters at a fraction of a percent and would
+    otherwise pick nested loops that are quadratic in the pool size.
+    """
+    line = _lines_with_history(t)
+    plat = t["treatment_lines"].alias("platinum")
+    pat = t["patients"]
+    diag = t["diagnoses"]
+    surg = _first_surgeries(t)
     regimen = sa.bindparam("after_regimen", rule.after_regimen, type_=sa.String)
     follows = sa.and_(
         plat.c.patient_id == line.c.patient_id,
@@ -90,140 +147,77 @@ def index_lines(t: Mapping[str, sa.Table], rule: IndexRule) -> FromClause:
         plat.c.regimen == regimen,
         sa.or_(line.c.start_date > plat.c.end_date, line.c.line_number > plat.c.line_number),
     )
-    rn_platinum = sa.func.row_number().over(
+    # one row per candidate line: its most recent platinum line, the earliest diagnosis
+    rn_reference = sa.func.row_number().over(
         partition_by=line.c.line_id,
         order_by=[
             *_nulls_last(plat.c.start_date, descending=True),
             *_nulls_last(plat.c.line_number, descending=True),
             plat.c.line_id.desc(),
+            *_nulls_last(diag.c.diagnosis_date),
+            diag.c.diagnosis_id,
         ],
     )
-    pairs = (
+    ranked = (
         sa.select(
-            line.c.patient_id,
-            line.c.line_id,
-            line.c.line_number,
-            line.c.start_date.label("index_date"),
-            line.c.ecog_at_start,
-            plat.c.end_date.label("platinum_end"),
-            rn_platinum.label("rn_platinum"),
+            line.c.patient_id, line.c.line_id, line.c.line_number,
+            line.c.start_date.label("index_date"), line.c.ecog_at_start, line.c.n_prior,
+            line.c.n_io_prior, plat.c.end_date.label("platinum_end"),
+            pat.c.centre_id, pat.c.sex, pat.c.birth_date,
+            diag.c.diagnosis_date, diag.c.disease, diag.c.histology, diag.c.pci,
+            diag.c.ki67_percent, diag.c.bap1_status,
+            surg.c.first_crs, surg.c.first_crs_hipec,
+            rn_reference.label("rn_reference"),
         )
-        .select_from(line.join(plat, follows))
+        .select_from(
+            line.join(plat, follows)
+            .join(pat, pat.c.patient_id == line.c.patient_id)
+            .outerjoin(diag, diag.c.patient_id == line.c.patient_id)
+            .outerjoin(surg, surg.c.patient_id == line.c.patient_id)
+        )
         .where(line.c.start_date.is_not(None))
-        .subquery("candidate_pairs")
+        .subquery("ranked")
     )
     rn_line = sa.func.row_number().over(
-        partition_by=pairs.c.patient_id,
-        order_by=[pairs.c.index_date, *_nulls_last(pairs.c.line_number), pairs.c.line_id],
+        partition_by=ranked.c.patient_id,
+        order_by=[ranked.c.index_date, *_nulls_last(ranked.c.line_number), ranked.c.line_id],
     )
-    candidates = (
-        sa.select(
-            pairs.c.patient_id,
-            pairs.c.line_id,
-            pairs.c.index_date,
-            pairs.c.ecog_at_start,
-            pairs.c.platinum_end,
-            rn_line.label("rn_line"),
-        )
-        .where(pairs.c.rn_platinum == 1)
-        .subquery("candidate_lines")
+    cand = (
+        sa.select(ranked, rn_line.label("rn_line"))
+        .where(ranked.c.rn_reference == 1)
+        .subquery("candidates")
     )
+
+    def days_to_index(start) -> ColumnElement:
+        return days_between(start, cand.c.index_date)
+
+    year = sa.literal(DAYS_PER_YEAR, sa.Float)
+    month = sa.literal(DAYS_PER_MONTH, sa.Float)
     sel = sa.select(
-        candidates.c.patient_id,
-        candidates.c.line_id,
-        candidates.c.index_date,
-        candidates.c.ecog_at_start,
-        candidates.c.platinum_end,
+        cand.c.patient_id.label(cn.PATIENT_ID),
+        cand.c.line_id.label(cn.LINE_ID),
+        cand.c.centre_id.label(cn.CENTRE_ID),
+        cand.c.index_date.label(cn.INDEX_DATE),
+        cand.c.disease.label(cn.DISEASE),
+        (days_to_index(cand.c.birth_date) / year).label(cn.AGE),
+        cand.c.sex.label(cn.SEX),
+        cand.c.ecog_at_start.label(cn.ECOG),
+        cand.c.histology.label(cn.HISTOLOGY),
+        cand.c.pci.label(cn.PCI),
+        sa.func.coalesce(cand.c.first_crs < cand.c.index_date, False).label(cn.PRIOR_CRS),
+        sa.func.coalesce(cand.c.first_crs_hipec < cand.c.index_date, False).label(
+            cn.CRS_HIPEC
+        ),
+        (days_to_index(cand.c.platinum_end) / month).label(cn.PFI_MONTHS),
+        cand.c.n_prior.label(cn.PRIOR_LINES),
+        (cand.c.n_io_prior > 0).label(cn.PRIOR_IMMUNOTHERAPY),
+        (days_to_index(cand.c.diagnosis_date) / month).label(cn.MONTHS_SINCE_DIAGNOSIS),
+        cand.c.ki67_percent.label(cn.KI67),
+        cand.c.bap1_status.label(cn.BAP1),
     )
     if rule.selection == "first":
-        sel = sel.where(candidates.c.rn_line == 1)
-    return sel.subquery("index_lines")
-
-
-def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
-    """One row per index line with the covariates at index (analysis-frame column names)."""
-    idx = index_lines(t, rule)
-    pat = t["patients"]
-    d = t["diagnoses"]
-    rn_diag = sa.func.row_number().over(
-        partition_by=d.c.patient_id,
-        order_by=[*_nulls_last(d.c.diagnosis_date), d.c.diagnosis_id],
-    )
-    diag_ranked = sa.select(
-        d.c.patient_id, d.c.diagnosis_date, d.c.disease, d.c.histology, d.c.pci,
-        d.c.ki67_percent, d.c.bap1_status, rn_diag.label("rn"),
-    ).subquery("diag_ranked")
-    diag = sa.select(diag_ranked).where(diag_ranked.c.rn == 1).subquery("diag")
-
-    s = t["surgeries"]
-    crs = s.c.crs == sa.true()
-    surg = (
-        sa.select(
-            idx.c.line_id,
-            sa.func.max(sa.case((crs, 1), else_=0)).label("any_crs"),
-            sa.func.max(sa.case((sa.and_(crs, s.c.hipec == sa.true()), 1), else_=0)).label(
-                "any_crs_hipec"
-            ),
-        )
-        .select_from(
-            idx.join(s, sa.and_(s.c.patient_id == idx.c.patient_id,
-                                s.c.surgery_date < idx.c.index_date))
-        )
-        .group_by(idx.c.line_id)
-        .subquery("surg")
-    )
-
-    prior_line = t["treatment_lines"].alias("prior_line")
-    classes = sa.func.lower(sa.func.replace(sa.func.coalesce(prior_line.c.drug_classes, ""),
-                                            " ", ""))
-    is_io = (sa.literal(";") + classes + sa.literal(";")).like(
-        sa.bindparam("io_pattern", f"%;{IO_DRUG_CLASS};%", type_=sa.String)
-    )
-    prior = (
-        sa.select(
-            idx.c.line_id,
-            sa.func.count(prior_line.c.line_id).label("n_prior"),
-            sa.func.max(sa.case((is_io, 1), else_=0)).label("any_io"),
-        )
-        .select_from(
-            idx.join(prior_line, sa.and_(prior_line.c.patient_id == idx.c.patient_id,
-                                         prior_line.c.start_date < idx.c.index_date))
-        )
-        .group_by(idx.c.line_id)
-        .subquery("prior")
-    )
-
-    def years(start) -> ColumnElement:
-        return days_between(start, idx.c.index_date) / sa.literal(DAYS_PER_YEAR, sa.Float)
-
-    def months(start) -> ColumnElement:
-        return days_between(start, idx.c.index_date) / sa.literal(DAYS_PER_MONTH, sa.Float)
-
-    return sa.select(
-        idx.c.patient_id.label(cn.PATIENT_ID),
-        idx.c.line_id.label(cn.LINE_ID),
-        pat.c.centre_id.label(cn.CENTRE_ID),
-        idx.c.index_date.label(cn.INDEX_DATE),
-        diag.c.disease.label(cn.DISEASE),
-        years(pat.c.birth_date).label(cn.AGE),
-        pat.c.sex.label(cn.SEX),
-        idx.c.ecog_at_start.label(cn.ECOG),
-        diag.c.histology.label(cn.HISTOLOGY),
-        diag.c.pci.label(cn.PCI),
-        (sa.func.coalesce(surg.c.any_crs, 0) == 1).label(cn.PRIOR_CRS),
-        (sa.func.coalesce(surg.c.any_crs_hipec, 0) == 1).label(cn.CRS_HIPEC),
-        months(idx.c.platinum_end).label(cn.PFI_MONTHS),
-        sa.func.coalesce(prior.c.n_prior, 0).label(cn.PRIOR_LINES),
-        (sa.func.coalesce(prior.c.any_io, 0) == 1).label(cn.PRIOR_IMMUNOTHERAPY),
-        months(diag.c.diagnosis_date).label(cn.MONTHS_SINCE_DIAGNOSIS),
-        diag.c.ki67_percent.label(cn.KI67),
-        diag.c.bap1_status.label(cn.BAP1),
-    ).select_from(
-        idx.join(pat, pat.c.patient_id == idx.c.patient_id)
-        .outerjoin(diag, diag.c.patient_id == idx.c.patient_id)
-        .outerjoin(surg, surg.c.line_id == idx.c.line_id)
-        .outerjoin(prior, prior.c.line_id == idx.c.line_id)
-    )
+        sel = sel.where(cand.c.rn_line == 1)
+    return sel
 
 
 def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the registry
-KEY_CHUNK = 2_000  # line ids per IN (...) list in `outcomes`
+KEY_CHUNK = 10_000  # line ids per IN (...) list in `outcomes` (SQLite allows 32766)
 
 FRAME_COLUMNS = (
     cn.PATIENT_ID, cn.ARM, cn.LINE_ID, cn.CENTRE_ID, cn.INDEX_DATE, cn.DISEASE,
@@ -245,18 +245,13 @@ class RegistryConnector:
         conditions = [c.to_sql(pool.c) for c in criteria]
         if conditions:
             eligible = eligible.where(sa.and_(*conditions))
+        stmt = eligible.order_by(pool.c[cn.PATIENT_ID], pool.c[cn.LINE_ID])
+        frame = _finish_frame(self._fetch(stmt))
         if include_outcomes:
-            elig = eligible.cte("eligible")
-            outc = outcome_select(self._tables, elig).subquery("outcomes")
-            stmt = sa.select(elig, *(outc.c[k] for k in RAW_OUTCOME_COLUMNS)).select_from(
-                elig.join(outc, outc.c.line_id == elig.c[cn.LINE_ID])
-            ).order_by(elig.c[cn.PATIENT_ID], elig.c[cn.LINE_ID])
-        else:
-            stmt = eligible.order_by(pool.c[cn.PATIENT_ID], pool.c[cn.LINE_ID])
-        raw = self._fetch(stmt)
-        frame = _finish_frame(raw)
-        if include_outcomes:
-            frame = pd.concat([frame, derive_endpoints(raw)], axis=1)
+            # keyed by line id (IN lists), not joined to the pool query: the database then
+            # knows how many index lines it is dealing with and plans hash joins
+            ends = self.outcomes(frame[[cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]])
+            frame = pd.concat([frame, ends[list(cn.OUTCOME_COLUMNS)]], axis=1)
         if len(frame) != attrition.n_final:
             raise ConnectorError(  # would mean a bug in the SQL, never silently lose rows
                 f"{self._where()}: pool has {len(frame)} rows, attrition says "
