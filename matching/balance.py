@@ -103,14 +103,15 @@ def ecdf_stats(x: np.ndarray, treated: np.ndarray, w: np.ndarray,
     """Mean and max |F_trial - F_control| over the observed values (weighted eCDFs).
 
     Evaluated at every observed value, zero-weight units included (as MatchIt does).
-    ``order`` (a stable argsort of ``x``) can be passed to share one sort between calls.
+    ``order`` (an argsort of ``x``; the order within ties is irrelevant since the eCDFs are
+    read at the last element of each run of equal values) can be passed to share one sort.
     """
     t = treated
     st, sc = w[t].sum(), w[~t].sum()
     if st <= 0 or sc <= 0:
         return float("nan"), float("nan")
     if order is None:
-        order = np.argsort(x, kind="stable")
+        order = np.argsort(x)
     xs, ts, ws = x[order], t[order], w[order]
     ft = np.cumsum(np.where(ts, ws, 0.0)) / st
     fc = np.cumsum(np.where(ts, 0.0, ws)) / sc
@@ -204,7 +205,7 @@ def balance_table(
     for name, (x, kind) in cols.items():
         isbin = kind == "binary"
         den, note = _denominator(x, t, isbin, estimand)
-        order = None if isbin else np.argsort(x, kind="stable")
+        order = None if isbin else np.argsort(x)  # tie order is irrelevant to the eCDF
         b = _stats(x, t, one, isbin, order)
         a = _stats(x, t, w, isbin, order)
 

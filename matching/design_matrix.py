@@ -153,27 +153,29 @@ def build_design_matrix(
             binary[c] = True
         elif _is_categorical(s) and not ptypes.is_bool_dtype(s):
             levels = _levels(s)
-            obj = s.astype(object)
-            if s.isna().any():  # only reachable with missing="indicator"
-                obj = obj.where(s.notna(), MISSING_LEVEL)
+            # integer codes: comparing object arrays level by level is 10x slower on 1M rows
+            codes = pd.Categorical(s, categories=levels).codes.astype(np.int64)
+            if (codes < 0).any():  # only reachable with missing="indicator"
+                codes = np.where(codes < 0, len(levels), codes)
                 levels = [*levels, MISSING_LEVEL]
                 notes.append(f"{c}: {int(s.isna().sum())} missing coded as level {MISSING_LEVEL!r}")
-            present = [lv for lv in levels if (obj == lv).any()]
-            dropped = [lv for lv in levels if lv not in present]
+            counts = np.bincount(codes, minlength=len(levels))
+            present = [j for j in range(len(levels)) if counts[j] > 0]
+            dropped = [levels[j] for j in range(len(levels)) if counts[j] == 0]
             if dropped:
                 notes.append(f"{c}: levels {dropped} have no patient and are left out")
             if len(present) < 2:
                 raise MatchingError(
-                    f"Covariate {c!r} takes a single value ({present}) in the analysed sample; "
-                    "it carries no information: remove it from covariates."
+                    f"Covariate {c!r} takes a single value ({[levels[j] for j in present]}) in "
+                    "the analysed sample; it carries no information: remove it from covariates."
                 )
-            refs[c] = present[0]
-            for j, lv in enumerate(present):
-                x = (obj == lv).to_numpy(dtype=float)
-                name = f"{c}_{lv}"
+            refs[c] = levels[present[0]]
+            for i, j in enumerate(present):
+                x = (codes == j).astype(float)
+                name = f"{c}_{levels[j]}"
                 bal_cols[name] = x
                 binary[name] = True
-                if j > 0:
+                if i > 0:
                     model_cols[name] = x
         elif ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s):
             x = s.to_numpy(dtype=float, na_value=np.nan)
