@@ -8,15 +8,16 @@ with 1:1 matching, a real effect that the full run in benchmarks/README.md repor
 the large-sample validity this test is about); the truth by Monte Carlo on a smaller pool
 (its own MC SE, about 0.005 on the log HR, enters the bias test).
 
-Number of replicates, N = 100 (about 30 s on 2 idle cores; the data generation dominates):
+Number of replicates, N = 100 (0.27 s of CPU per replicate for the six designs, so about
+15 s on 2 idle cores plus worker start-up; the data generation dominates). Figures from a
+200-replicate pilot of this scenario (seed 8):
 - bias: |bias| < 3 x MC SE has a 0.3% false-alarm rate per design for an unbiased design;
-  with the empirical SE of the log HR about 0.2, the MC SE is about 0.02, so a bias of
-  0.1 (10% on the HR scale) is caught with power > 90%;
+  the empirical SE of the log HR is 0.15-0.19, so the MC SE at N = 100 is about 0.017 and a
+  bias of 0.1 (10% on the HR scale) is caught with power > 99%;
 - coverage: the exact binomial 99% band around 0.95 for N = 100 is [0.90, 0.99]; a true
   coverage of 0.85 falls below it with power about 90%;
-- naive: its bias on the log HR in this scenario is about -0.16 (the trial is selected toward
-  a better prognosis), i.e. about 7 MC SEs at N = 100, so "detectably biased" (> 3 MC SEs)
-  has power > 99%.
+- naive: its bias on the log HR is -0.145 (the trial is selected toward a better prognosis),
+  about 10 MC SEs at N = 100, so "detectably biased" (> 3 MC SEs) has power > 99%.
 """
 
 from __future__ import annotations
