@@ -295,6 +295,8 @@ def derive_endpoints(raw: pd.DataFrame) -> pd.DataFrame:
     os_days = np.where(os_days >= 0, os_days, np.nan)
     os_event = pd.array(np.where(has_death, 1, 0), dtype="Int64")
     os_event[np.isnan(os_days)] = pd.NA
+    if not os_event.isna().any():  # plain int64 like pfs_event unless an OS is missing
+        os_event = os_event.astype("int64")
     return pd.DataFrame(
         {
             cn.PFS_DAYS: pfs_days.astype(float),
