@@ -161,7 +161,7 @@ def _exact_codes(frame, rows, exact):
     absent = [c for c in cols if c not in frame.columns]
     if absent:
         raise MatchingError(f"exact names {absent}, which are not columns of the frame.")
-    sub = frame[cols].iloc[np.flatnonzero(np.asarray(rows, dtype=bool))]
+    sub = frame[cols].iloc[np.flatnonzero(rows)]
     if sub.isna().any().any():
         bad = {c: int(n) for c, n in sub.isna().sum().items() if n}
         raise MatchingError(f"exact columns have missing values: {bad}.")
@@ -271,75 +271,87 @@ def match_cohort(
     dm = build_design_matrix(frame, covariates, missing=missing)
     rows = dm.included.to_numpy()
     t = t_all[rows]
-    exclusions = []
-    for reason, _n in dm.exclusions.items():
-        col = reason.removeprefix("missing ")
-        na = frame[col].isna().to_numpy()
-        first = na & ~_earlier_missing(frame, list(covariates), col)
-        for arm_name, mask in (("trial", t_all), ("control", ~t_all)):
-            k = int((first & mask).sum())
-            if k:
-                exclusions.append({"arm": arm_name, "reason": reason, "n": k})
+    exclusions = _missing_exclusions(frame, list(covariates), dm.exclusions, t_all)
     if not t.any() or t.all():
         raise MatchingError("After excluding patients with missing covariates one arm is empty.")
 
-    ps_est = PS_MODELS[ps_model]
-    kwargs = {} if ps_model == "logistic" else {"random_state": random_state}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = ps_est(**kwargs).fit(dm.model, t)
-    msgs = [str(w.message) for w in caught if issubclass(w.category, MatchingWarning)]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    model, msgs = _fit_ps(ps_model, dm.model, t, random_state)
     ps = np.asarray(model.ps_, dtype=float)
     msgs += _check_overlap(ps, t)
-    distance = model.linear_predictor_ if caliper_scale == "logit" else ps
-    ctx = _Context(ps=ps, distance=np.asarray(distance, dtype=float), treated=t,
-                   exact=_exact_codes(frame, dm.included, opts["exact"]), X=dm.balance,
+    distance = np.asarray(model.linear_predictor_ if caliper_scale == "logit" else ps,
+                          dtype=float)
+    ctx = _Context(ps=ps, distance=distance, treated=t,
+                   exact=_exact_codes(frame, rows, opts["exact"]), X=dm.balance,
                    opts=opts, random_state=random_state)
     out = METHODS[method](ctx)
-    msgs += out.warnings + option_msgs
-    exclusions += out.exclusions
     w = out.weights
     bal = balance_table(dm.balance, t, weights=w, binary=dm.binary, distance=distance,
                         estimand=estimand, threshold=balance_threshold)
-    idx = frame.index
-
-    def full(values, fill, dtype=float):
-        s = pd.Series(fill, index=idx, dtype=dtype)
-        s.iloc[np.flatnonzero(rows)] = values
-        return s
-
+    pos = np.flatnonzero(rows)
+    weights_s = _on_frame(frame.index, pos, w, 0.0, float)
     mid = pd.array(np.where(out.match_id >= 0, out.match_id, 0), dtype="Int64")
     mid[out.match_id < 0] = pd.NA
-    match_id = pd.Series(pd.NA, index=idx, dtype="Int64")
-    match_id.iloc[np.flatnonzero(rows)] = mid
-    weights_s = full(w, 0.0)
-    ps_model_info = {"name": ps_model, "n_features": dm.model.shape[1],
-                     "features": list(dm.model.columns),
-                     "reference_levels": {k: str(v) for k, v in dm.reference_levels.items()}}
-    if hasattr(model, "coef_"):
-        ps_model_info.update(coefficients={k: float(v) for k, v in model.coef_.items()},
-                             n_iter=model.n_iter_, converged=model.converged_,
-                             deviance=model.deviance_, aliased=model.aliased_)
-    if hasattr(model, "C_"):
-        ps_model_info["C"] = model.C_
+    match_id = _on_frame(frame.index, pos, mid, pd.NA, "Int64")
     return DesignResult(
-        ps=full(ps, np.nan), distance=full(distance, np.nan), weights=weights_s,
-        match_id=match_id, included=weights_s > 0,
-        treated=pd.Series(t_all, index=idx), balance=bal,
+        ps=_on_frame(frame.index, pos, ps, np.nan, float),
+        distance=_on_frame(frame.index, pos, distance, np.nan, float),
+        weights=weights_s, match_id=match_id, included=weights_s > 0,
+        treated=pd.Series(t_all, index=frame.index), balance=bal,
         ess={"trial": kish_ess(w[t]), "control": kish_ess(w[~t])},
-        warnings=msgs, method=method, estimand=estimand,
+        warnings=msgs + out.warnings + option_msgs, method=method, estimand=estimand,
         options={**opts, "method": method, "estimand": estimand, "ps_model": ps_model,
                  "missing": missing, "balance_threshold": balance_threshold,
                  "covariates": list(covariates)},
-        ps_model=ps_model_info,
+        ps_model=_ps_model_info(ps_model, model, dm),
         counts={"trial": int(t.sum()), "control": int((~t).sum()),
                 "trial_selected": int((t & (w > 0)).sum()),
                 "control_selected": int((~t & (w > 0)).sum())},
-        exclusions=exclusions,
+        exclusions=exclusions + out.exclusions,
         details={**out.details, "design_notes": dm.notes},
     )
+
+
+def _on_frame(index, pos, values, fill, dtype) -> pd.Series:
+    """A Series on the frame's index with ``values`` at the analysed positions."""
+    s = pd.Series(fill, index=index, dtype=dtype)
+    s.iloc[pos] = values
+    return s
+
+
+def _fit_ps(ps_model, X, t, random_state):
+    """Fit the PS model; its warnings are re-emitted and returned as messages."""
+    kwargs = {} if ps_model == "logistic" else {"random_state": random_state}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PS_MODELS[ps_model](**kwargs).fit(X, t)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, [str(w.message) for w in caught if issubclass(w.category, MatchingWarning)]
+
+
+def _ps_model_info(name, model, dm) -> dict:
+    info = {"name": name, "n_features": dm.model.shape[1], "features": list(dm.model.columns),
+            "reference_levels": {k: str(v) for k, v in dm.reference_levels.items()}}
+    if hasattr(model, "coef_"):
+        info.update(coefficients={k: float(v) for k, v in model.coef_.items()},
+                    n_iter=model.n_iter_, converged=model.converged_,
+                    deviance=model.deviance_, aliased=model.aliased_)
+    if hasattr(model, "C_"):
+        info["C"] = model.C_
+    return info
+
+
+def _missing_exclusions(frame, covariates, counts, t_all) -> list:
+    """complete_case exclusions per arm (a patient counted under its first missing covariate)."""
+    out = []
+    for reason in counts:
+        col = reason.removeprefix("missing ")
+        first = frame[col].isna().to_numpy() & ~_earlier_missing(frame, covariates, col)
+        for arm_name, mask in (("trial", t_all), ("control", ~t_all)):
+            k = int((first & mask).sum())
+            if k:
+                out.append({"arm": arm_name, "reason": reason, "n": k})
+    return out
 
 
 def _earlier_missing(frame, covariates, col) -> np.ndarray:
