@@ -167,7 +167,6 @@ def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: floa
     eta = np.log(mu / (1.0 - mu))
     beta = np.zeros(Zt.shape[0])
     n_ctrl = int((y == 0).sum())
-    it0 = 0
     if len(y) > _WARM_START_ROWS and n_ctrl > _WARM_START_ROWS // 2:
         f = (_WARM_START_ROWS // 2) / n_ctrl
         rng = np.random.default_rng(0)  # fixed: only the starting point depends on it
@@ -180,8 +179,7 @@ def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: floa
             beta = bs
             eta = _linear_predictor(Zt, beta)
             mu = _linkinv(eta)
-            it0 = 0
-    beta, eta, mu, it, converged, dev = _newton(Zt, y, beta, eta, mu, max_iter - it0, tol)
+    beta, eta, mu, it, converged, dev = _newton(Zt, y, beta, eta, mu, max_iter, tol)
     slope = beta[1:] / scale
     intercept = beta[0] - float(np.sum(slope * centre))
     return intercept, slope, mu, eta, it, converged, dev
