@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.eligibility import FRAME_COLUMN_KINDS, parse_criterion
 from connectors.errors import CriterionError
@@ -172,3 +174,69 @@ def test_evaluate_reports_bad_values_in_the_frame():
         parse_criterion("ecog < 2", ["ecog"]).evaluate(pd.DataFrame({"ecog": ["one", 1]}))
     with pytest.raises(CriterionError, match="no column 'ecog'"):
         parse_criterion("ecog < 2", ["ecog"]).evaluate(pd.DataFrame({"x": [1]}))
+
+
+# -- property: SQL and DataFrame agree on random criteria ----------------------------------
+
+_ATOMS = st.one_of(
+    st.builds("age_at_index {} {}".format, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+              st.sampled_from([17, 18, 50.0, 64.5, 70])),
+    st.builds("ecog_at_index {} {}".format, st.sampled_from(["<", "<=", "==", "!="]),
+              st.integers(0, 2)),
+    st.builds("histology {} {}".format, st.sampled_from(["in", "not in"]),
+              st.lists(st.sampled_from(["epithelioid", "biphasic", "other"]), min_size=1,
+                       max_size=2)),
+    st.sampled_from(["prior_immunotherapy", "ki67 == None", "sex != None", "sex == 'F'",
+                     "0 <= ecog_at_index <= 1", "10 < ki67 <= 20"]),
+)
+_EXPRS = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.builds("not ({})".format, inner),
+        st.builds("({}) and ({})".format, inner, inner),
+        st.builds("({}) or ({})".format, inner, inner),
+    ),
+    max_leaves=5,
+)
+
+
+@pytest.fixture(scope="module")
+def sqlite_frame():
+    df = pd.DataFrame(
+        {
+            "age_at_index": [17.0, 50.0, np.nan, 70.0, 18.0, 64.5, np.nan, 40.0],
+            "ecog_at_index": pd.array([0, 2, 1, None, 1, 0, None, 2], dtype="Int64"),
+            "histology": ["epithelioid", "biphasic", None, "other", "sarcomatoid",
+                          "epithelioid", None, "biphasic"],
+            "prior_immunotherapy": pd.array([True, False, None, False, False, True, None,
+                                             True], "boolean"),
+            "ki67": [5.0, np.nan, 30.0, 10.0, 20.0, 19.9, np.nan, 15.0],
+            "sex": ["F", "M", "M", None, "F", "M", None, "F"],
+        }
+    )
+    engine = sa.create_engine("sqlite://")
+    md = sa.MetaData()
+    t = sa.Table("f", md, sa.Column("i", sa.Integer, primary_key=True),
+                 sa.Column("age_at_index", sa.Float), sa.Column("ecog_at_index", sa.Integer),
+                 sa.Column("histology", sa.String), sa.Column("prior_immunotherapy", sa.Boolean),
+                 sa.Column("ki67", sa.Float), sa.Column("sex", sa.String))
+    md.create_all(engine)
+    rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+    with engine.begin() as con:
+        con.execute(t.insert(), [{"i": i, **r} for i, r in enumerate(rows)])
+    yield df, engine, t
+    engine.dispose()
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=_EXPRS)
+def test_random_criteria_agree_between_sql_and_dataframe(sqlite_frame, text):
+    df, engine, t = sqlite_frame
+    crit = parse_criterion(text)
+    expr = crit.to_sql(t.c)
+    status = sa.case((expr, 1), (sa.not_(expr), 0), else_=None)
+    with engine.connect() as con:
+        in_sql = [None if v is None else bool(v)
+                  for (v,) in con.execute(sa.select(status).order_by(t.c.i))]
+    in_frame = [None if pd.isna(v) else bool(v) for v in crit.evaluate(df)]
+    assert in_sql == in_frame, text

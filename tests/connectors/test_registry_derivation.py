@@ -242,3 +242,23 @@ def test_empty_pool(conn):
     pool = conn.candidate_pool(eligibility=["age_at_index > 200"])
     assert len(pool.frame) == 0 and list(pool.frame.columns) == list(FRAME_COLUMNS)
     assert pool.attrition.n_final == 0
+
+
+def test_empty_pool_with_outcomes(conn):
+    pool = conn.candidate_pool(eligibility=["age_at_index > 200"], include_outcomes=True)
+    assert len(pool.frame) == 0
+    assert list(pool.frame.columns) == [*FRAME_COLUMNS, *cn.OUTCOME_COLUMNS]
+
+
+def test_index_rule_is_validated():
+    with pytest.raises(ConnectorError, match="'first' or 'all'"):
+        IndexRule(selection="last")
+    with pytest.raises(ConnectorError, match="regimen code"):
+        IndexRule(after_regimen="")
+
+
+def test_unknown_column_in_a_criterion_is_refused_before_any_query(conn):
+    from connectors.errors import CriterionError
+
+    with pytest.raises(CriterionError, match="unknown column 'ecog'.*known columns: "):
+        conn.candidate_pool(eligibility=["ecog <= 1"])
