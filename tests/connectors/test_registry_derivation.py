@@ -260,5 +260,5 @@ def test_index_rule_is_validated():
 def test_unknown_column_in_a_criterion_is_refused_before_any_query(conn):
     from connectors.errors import CriterionError
 
-    with pytest.raises(CriterionError, match="unknown column 'ecog'.*known columns: "):
+    with pytest.raises(CriterionError, match=r"unknown column 'ecog'.*known columns: "):
         conn.candidate_pool(eligibility=["ecog <= 1"])
