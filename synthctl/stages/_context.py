@@ -69,6 +69,8 @@ def stage_errors(stage: str, loaded: LoadedSpec, where: str = "") -> Iterator[No
     Messages are scrubbed of every value substituted from the environment (passwords).
     """
     from connectors.errors import ConnectorError, CriterionError, RegistryUnavailableError
+    from matching import MatchingError
+    from reports.errors import EstimationError
 
     prefix = f"{stage} stage" + (f" ({where})" if where else "")
     try:
@@ -82,7 +84,5 @@ def stage_errors(stage: str, loaded: LoadedSpec, where: str = "") -> Iterator[No
         raise SpecError(f"{prefix}: eligibility: {loaded.scrub(str(exc))}") from exc
     except ConnectorError as exc:
         raise DataError(f"{prefix}: {loaded.scrub(str(exc))}") from exc
-    except ValueError as exc:
-        if type(exc).__name__ in {"MatchingError", "EstimationError"}:
-            raise DataError(f"{prefix}: {loaded.scrub(str(exc))}") from exc
-        raise
+    except (MatchingError, EstimationError) as exc:
+        raise DataError(f"{prefix}: {loaded.scrub(str(exc))}") from exc

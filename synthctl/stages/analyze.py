@@ -69,7 +69,7 @@ def run_analyze(ctx: StageContext) -> int:
             boot = _bootstrap(ctx, frame[~no_outcome], spec)
             primary = boot.apply().to_dict()
         naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
-        sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive)
+        sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive, ctx.manifest)
         figures = _km(ctx, comp, naive, spec)
     counts = _counts(ctx, cohort, design)
     results = {
@@ -198,25 +198,26 @@ def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
 
 
 def _sensitivity(eligible: pd.DataFrame, spec: StudySpec, primary: dict[str, Any],
-                 naive) -> dict[str, Any]:
-    """Naive comparison, the alternative design family, and the E-value of the HR."""
+                 naive, manifest) -> dict[str, Any]:
+    """Naive comparison, the alternative design family, and the E-value of the HR.
+
+    A sensitivity analysis that cannot be estimated (e.g. the alternative design does not
+    converge) is recorded with its error and a warning; it never stops the primary analysis.
+    """
+    from matching import MatchingError
+    from reports.errors import EstimationError
+
     out: dict[str, Any] = {}
     out["naive"] = {"description": "unadjusted: every eligible registry patient, unweighted",
                     **naive.to_dict()}
     alt_design = _alternative_design(spec)
-    res = fit_design(eligible.reset_index(drop=True), spec, alt_design)
-    alt = eligible.reset_index(drop=True).assign(
-        **{WEIGHT: np.asarray(res.weights, dtype=float),
-           CLUSTER: pd.Series(res.match_id).to_numpy()})
-    alt = alt[np.asarray(res.included, dtype=bool)]
-    is_matching = alt_design.method in MATCHING_METHODS
-    out["alternative_design"] = {
-        "description": _describe_design(alt_design),
-        "design": alt_design.model_dump(mode="json"),
-        "max_abs_smd": float(res.max_abs_smd),
-        "ess": {k: float(v) for k, v in dict(res.ess).items()},
-        **_compare(alt, spec, cluster=is_matching).to_dict(),
-    }
+    try:
+        out["alternative_design"] = _alternative(eligible, spec, alt_design)
+    except (MatchingError, EstimationError) as exc:
+        out["alternative_design"] = {"description": _describe_design(alt_design),
+                                     "error": str(exc)}
+        manifest.warn("analyze", f"sensitivity analysis {_describe_design(alt_design)} "
+                      f"failed: {exc}")
     hr = primary.get("hazard_ratio") or {}
     if hr.get("estimate") is not None:
         from reports.evalue import evalue_hr
@@ -225,6 +226,22 @@ def _sensitivity(eligible: pd.DataFrame, spec: StudySpec, primary: dict[str, Any
                          for k in ("estimate", "lower", "upper")))
         out["evalue"] = ev.to_dict() if hasattr(ev, "to_dict") else ev
     return out
+
+
+def _alternative(eligible: pd.DataFrame, spec: StudySpec, alt_design) -> dict[str, Any]:
+    res = fit_design(eligible.reset_index(drop=True), spec, alt_design)
+    alt = eligible.reset_index(drop=True).assign(
+        **{WEIGHT: np.asarray(res.weights, dtype=float),
+           CLUSTER: pd.Series(res.match_id).to_numpy()})
+    alt = alt[np.asarray(res.included, dtype=bool)]
+    is_matching = alt_design.method in MATCHING_METHODS
+    return {
+        "description": _describe_design(alt_design),
+        "design": alt_design.model_dump(mode="json"),
+        "max_abs_smd": float(res.max_abs_smd),
+        "ess": {k: float(v) for k, v in dict(res.ess).items()},
+        **_compare(alt, spec, cluster=is_matching).to_dict(),
+    }
 
 
 def _alternative_design(spec: StudySpec):

@@ -16,11 +16,11 @@ cli = CliRunner()
 
 @pytest.fixture
 def quick_demo(tmp_path: Path, monkeypatch) -> Path:
-    """The shipped demo spec with 20 bootstrap replicates instead of 200 (test time)."""
+    """The shipped demo spec with 5 bootstrap replicates instead of 200 (test time)."""
     import sample_data.paths as paths
 
-    text = paths.DEMO_SPEC.read_text().replace("bootstrap: 200", "bootstrap: 20")
-    assert "bootstrap: 20\n" in text
+    text = paths.DEMO_SPEC.read_text().replace("bootstrap: 200", "bootstrap: 5")
+    assert "bootstrap: 5\n" in text
     for name in ("trial_adsl.csv", "trial_adtte.csv"):
         text = text.replace(f": {name}", f": {paths.SAMPLE_DIR / name}")
     text = text.replace("sqlite:///renape_sample.sqlite", f"sqlite:///{paths.SAMPLE_REGISTRY}")
@@ -40,7 +40,7 @@ def test_demo_runs_end_to_end(quick_demo: Path, tmp_path: Path):
     results = json.loads((out / "results.json").read_text())
     assert summary["results"] == results
     assert results["counts"]["trial"] == 27
-    assert results["bootstrap"]["n_boot"] == 20
+    assert results["bootstrap"]["n_boot"] == 5
     # bootstrap-primary limits with the analytic ones kept aside (ARCHITECTURE.md)
     control = results["endpoints"]["PFS"]["landmarks"][0]["control"]
     assert "bootstrap" in control["method"] and set(control["analytic"]) == {"se", "lower",
