@@ -240,13 +240,16 @@ class RegistryConnector:
         criteria = parse_criteria(list(eligibility), FRAME_COLUMN_KINDS)
         self.check_schema(DESIGN_TABLES + (OUTCOME_TABLES if include_outcomes else ()))
         pool = design_select(self._tables, rule).subquery("pool")
-        attrition = self._attrition(pool, rule, criteria)
         eligible = sa.select(pool)
         conditions = [c.to_sql(pool.c) for c in criteria]
         if conditions:
             eligible = eligible.where(sa.and_(*conditions))
         stmt = eligible.order_by(pool.c[cn.PATIENT_ID], pool.c[cn.LINE_ID])
-        frame = _finish_frame(self._fetch(stmt))
+        with self._connect() as con:
+            if con.dialect.name != "sqlite":  # counts and rows from one snapshot
+                con = con.execution_options(isolation_level="REPEATABLE READ")
+            attrition = self._attrition(con, pool, rule, criteria)
+            frame = _finish_frame(self._fetch(con, stmt))
         if include_outcomes:
             # keyed by line id (IN lists), not joined to the pool query: the database then
             # knows how many index lines it is dealing with and plans hash joins
@@ -259,7 +262,9 @@ class RegistryConnector:
             )
         return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
 
-    def _attrition(self, pool, rule: IndexRule, criteria: list[Criterion]) -> Attrition:
+    def _attrition(
+        self, con: sa.Connection, pool, rule: IndexRule, criteria: list[Criterion]
+    ) -> Attrition:
         status = []
         for i, crit in enumerate(criteria):
             expr = crit.to_sql(pool.c)
@@ -277,9 +282,11 @@ class RegistryConnector:
             aggregates.append(sa.func.sum(sa.case((sa.and_(before, s.is_(None)), 1), else_=0)))
             passed.append(s == 1)
         n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
-        with self._connect() as con:
+        try:
             total = int(con.execute(n_registry).scalar_one())
             row = con.execute(sa.select(*aggregates)).one()
+        except SQLAlchemyError as exc:
+            raise self._query_failed(exc) from exc
         counts = [int(v or 0) for v in row]
         n_rows, n_patients = counts[0], counts[1]
         builder = AttritionBuilder("registry patients", total)
@@ -367,19 +374,24 @@ class RegistryConnector:
 
     # -- fetching -------------------------------------------------------------------------
 
-    def _fetch(self, stmt: sa.Select) -> pd.DataFrame:
+    def _query_failed(self, exc: SQLAlchemyError) -> ConnectorError:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return ConnectorError(
+            f"{self._where()}: extraction query failed: {type(exc).__name__}: {first}"
+        )
+
+    def _fetch(self, con: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
+        """Stream the result in chunks: memory follows the rows returned, not the registry."""
         parts: list[pd.DataFrame] = []
         try:
-            with self._connect() as con:
-                result = con.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
-                    stmt
-                )
-                names = list(result.keys())
-                for chunk in result.partitions():
-                    parts.append(pd.DataFrame.from_records(chunk, columns=names))
+            result = con.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
+                stmt
+            )
+            names = list(result.keys())
+            for chunk in result.partitions():
+                parts.append(pd.DataFrame.from_records(chunk, columns=names))
         except SQLAlchemyError as exc:
-            raise ConnectorError(f"{self._where()}: extraction query failed: "
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+            raise self._query_failed(exc) from exc
         if not parts:
             return pd.DataFrame(columns=names)
         return pd.concat(parts, ignore_index=True)
