@@ -30,17 +30,25 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 STAGES = ("extract", "design", "analyze", "report")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
-_STAGE_CHILD = """
+_VM_HWM = """
+def vm_hwm_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+_STAGE_CHILD = _VM_HWM + """
 import json, sys, time
 t0 = time.perf_counter()
 from synthctl.runner import run_study
 t_import = time.perf_counter() - t0
 res = run_study(sys.argv[1], sys.argv[2], stages=(sys.argv[3],))
 stage = res.manifest["stages"][sys.argv[3]]
-print(json.dumps({"stage_seconds": stage.get("seconds"), "import_seconds": t_import}))
+print(json.dumps({"stage_seconds": stage.get("seconds"), "import_seconds": t_import,
+                  "peak_rss_mib": vm_hwm_mib()}))
 """
 
 
@@ -60,10 +68,13 @@ def _run_child(code: str, *args: str) -> dict:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode not in (0, 1):  # 1: a declared check failed (balance), still timed
+    if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{stderr[-3000:]}")
     info = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
-    info.update(wall_seconds=wall, peak_rss_mib=usage.ru_maxrss / 1024)
+    # Linux keeps the parent's RSS at fork time in the child's ru_maxrss across exec, so
+    # the child reports its own high-water mark (VmHWM of its post-exec address space)
+    info.setdefault("peak_rss_mib", usage.ru_maxrss / 1024)
+    info.update(wall_seconds=wall)
     return info
 
 
@@ -191,11 +202,12 @@ def _r_design_seconds(out: Path, spec_path: Path, workdir: Path) -> float | None
     return float(proc.stdout.split()[-1])
 
 
-_BOOT_CHILD = """
+_BOOT_CHILD = _VM_HWM + """
 import json, sys
 sys.path.insert(0, "benchmarks")
 from bench_end_to_end import time_bootstrap
-print(json.dumps(time_bootstrap(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
+res = time_bootstrap(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+print(json.dumps({**res, "peak_rss_mib": vm_hwm_mib()}))
 """
 
 
@@ -225,6 +237,7 @@ def time_bootstrap(workdir: str, n_boot: int, n_jobs: int) -> dict:
         run_study(loaded, folder, stages=("extract", "design"))
     spec = loaded.spec
     ctx = StageContext(loaded, folder, Manifest.load_or_new(folder))
+    ctx.manifest.start_stage("analyze")  # the outcome checks record into the analyze stage
     covs = pd.read_parquet(folder / COVARIATES)
     days, event = _outcomes(ctx, covs)
     frame = covs.copy()
