@@ -82,7 +82,10 @@ def _make_registry(n: int, workdir: Path, seed: int) -> tuple[dict, Path, float]
     from sample_data.simulator import SimulationConfig, simulate_scenario
 
     t0 = time.perf_counter()
-    sc = simulate_scenario(SimulationConfig(seed=seed, n_registry=n))
+    # the truth (Monte Carlo, not needed here) on a token pool to save minutes
+    sc = simulate_scenario(
+        SimulationConfig(seed=seed, n_registry=n, truth_pool=1000, truth_draws=1000)
+    )
     trial_dir = workdir / f"trial_{n}"
     trial_dir.mkdir(parents=True, exist_ok=True)
     sc.trial_adsl.to_csv(trial_dir / "trial_adsl.csv", index=False)

@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.equal_schedules:
         spec = spec.model_copy(
             update={
-                "name": spec.name.replace("latent truth", "") + " equal schedules, "
-                "trial-schedule truth",
+                "name": "sample scenario, equal schedules, trial-schedule truth",
                 "scenario": {
                     **spec.scenario,
                     "registry_interval_weeks": [6.0, 6.0],
