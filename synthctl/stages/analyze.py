@@ -70,6 +70,9 @@ def run_analyze(ctx: StageContext) -> int:
             primary = boot.apply().to_dict()
         naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
         sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive, ctx.manifest)
+        if spec.registry is not None and spec.registry.index.selection == "first":
+            with ctx.progress.step("sensitivity: every eligible index line"):
+                sensitivity["all_lines"] = _all_lines(ctx)
         figures = _km(ctx, comp, naive, spec)
     counts = _counts(ctx, cohort, design)
     results = {
@@ -242,6 +245,51 @@ def _alternative(eligible: pd.DataFrame, spec: StudySpec, alt_design) -> dict[st
         "ess": {k: float(v) for k, v in dict(res.ess).items()},
         **_compare(alt, spec, cluster=is_matching).to_dict(),
     }
+
+
+def _all_lines(ctx: StageContext) -> dict[str, Any]:
+    """Every eligible index line of a registry patient instead of the first one.
+
+    Same eligibility, covariates and design; a patient may contribute several lines, so the
+    Cox and KM variances are clustered on the patient. Registry validation exclusions of the
+    primary pool are not re-applied here (the manifest lists them).
+    """
+    from connectors.errors import ConnectorError
+    from connectors.registry import IndexRule, RegistryConnector
+    from connectors.trial import load_trial_arm
+    from matching import MatchingError
+    from reports.compare import compare_arms
+    from reports.errors import EstimationError
+
+    spec = ctx.spec
+    reg, tri = spec.registry, spec.trial
+    assert reg is not None and tri is not None
+    description = "every eligible index line of each registry patient (not only the first)"
+    try:
+        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+            pool = conn.candidate_pool(
+                IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
+                eligibility=list(spec.eligibility), include_outcomes=True,
+            ).frame
+        trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
+                               variable_map=tri.variable_map)
+        frame = pd.concat([trial, pool], ignore_index=True)
+        time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
+        frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
+        frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
+        frame[EVENT] = frame[event_col].astype(int)
+        res = fit_design(frame, spec, id_col=None)
+        frame[WEIGHT] = np.asarray(res.weights, dtype=float)
+        frame = frame[np.asarray(res.included, dtype=bool)]
+        comp = compare_arms(frame, weight_col=WEIGHT, cluster_col=cn.PATIENT_ID,
+                            km_cluster_col=cn.PATIENT_ID, **_compare_kwargs(spec))
+    except (ConnectorError, MatchingError, EstimationError) as exc:
+        ctx.manifest.warn("analyze", f"sensitivity analysis (all index lines) failed: "
+                          f"{ctx.loaded.scrub(str(exc))}")
+        return {"description": description, "error": ctx.loaded.scrub(str(exc))}
+    return {"description": description, "n_lines": len(pool),
+            "n_patients": int(pool[cn.PATIENT_ID].nunique()),
+            "max_abs_smd": float(res.max_abs_smd), **comp.to_dict()}
 
 
 def _alternative_design(spec: StudySpec):

@@ -77,6 +77,9 @@ def test_registry_study_runs_end_to_end(full_run):
     n = res["counts"]
     assert n["trial"] == 27 and 0 < n["control_selected"] <= n["control_pool"]
     assert res["endpoints"]["PFS"]["landmarks"][0]["unit"] == "weeks"
+    all_lines = res["sensitivity"]["all_lines"]
+    assert all_lines["n_lines"] >= all_lines["n_patients"] >= n["control_pool"]
+    assert "cluster=patient_id" in all_lines["hazard_ratio"]["method"]
     reg = full_run.manifest["inputs"]["registry"]
     assert reg["url"].startswith("sqlite:///") and len(reg["pool_sha256"]) == 64
     attrition = pd.read_csv(full_run.folder / "attrition.csv")
