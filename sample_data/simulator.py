@@ -157,6 +157,19 @@ class Scenario:
     truth: dict[str, Any]
     config: SimulationConfig
 
+    def summary(self) -> str:
+        """A few lines: table sizes and the headline truth (latent and trial-schedule PFS)."""
+        sizes = ", ".join(f"{k} {len(v)}" for k, v in self.registry_tables.items())
+        lat, obs = self.truth["latent"], self.truth["trial_schedule"]
+        lm = self.truth["landmark"]
+        return "\n".join([
+            f"seed {self.config.seed}: registry {sizes}; trial {len(self.trial_adsl)} patients",
+            f"truth S({lm:g} wk) control/trial: latent {lat['control']['survival_at_landmark']:.3f}"
+            f"/{lat['trial']['survival_at_landmark']:.3f}, trial schedule "
+            f"{obs['control']['survival_at_landmark']:.3f}/{obs['trial']['survival_at_landmark']:.3f}",
+            f"marginal HR {lat['marginal_hr']:.3f} (conditional {self.truth['conditional_hr']:g})",
+        ])
+
 
 def simulate_scenario(config: SimulationConfig | None = None) -> Scenario:
     """Simulate the registry, the trial and the truth of ``config`` (default: the sample)."""
@@ -194,6 +207,17 @@ def simulate_analysis_frames(
         _trial.trial_frame(trial.adsl, trial.adtte),
         compute_truth(config),
     )
+
+
+def __getattr__(name: str) -> Any:
+    # TRUTH: the truth of the shipped sample (read from truth.json, not recomputed)
+    if name == "TRUTH":
+        import json
+
+        from sample_data.paths import TRUTH_JSON
+
+        return json.loads(TRUTH_JSON.read_text(encoding="utf-8"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- orchestration ---------------------------------------------------------------------------

@@ -136,6 +136,9 @@ def _compute(cfg) -> dict[str, Any]:
             "weeks": weeks.tolist(),
             "control_latent": _mean_curve(7 * weeks, lp0, w).tolist(),
             "trial_latent": _mean_curve(7 * weeks, lp1, w).tolist(),
+            "control_trial_schedule": [float((obs0 > 7 * t).mean()) for t in weeks],
+            "trial_trial_schedule": [float((obs1 > 7 * t).mean()) for t in weeks],
+            "control_registry_schedule": [float((obs_reg > 7 * t).mean()) for t in weeks],
         },
         "registry_second_line": {
             "description": (

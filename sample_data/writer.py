@@ -78,7 +78,9 @@ def write_registry(
     if chunk_size < 1:
         raise RegistryWriteError(f"chunk_size must be >= 1, got {chunk_size}")
     _check_tables(tables)
-    metadata, sa_tables = _registry_metadata(mapping, schema)
+    postgres = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+    # PostgreSQL checks foreign keys row by row during COPY: add them after the load instead
+    metadata, sa_tables = _registry_metadata(mapping, schema, foreign_keys=not postgres)
     inspector = sa.inspect(engine)
     existing = [t.name for t in sa_tables.values() if inspector.has_table(t.name, schema=schema)]
     if existing and if_exists == "fail":
@@ -89,17 +91,20 @@ def write_registry(
     counts: dict[str, int] = {}
     try:
         with engine.begin() as conn:
-            if existing:
-                metadata.drop_all(conn)
+            if existing:  # drop with the foreign keys known, so in dependency order
+                _registry_metadata(mapping, schema)[0].drop_all(conn, checkfirst=True)
             metadata.create_all(conn)
             for name in LOGICAL_SCHEMA:  # declaration order respects the foreign keys
                 table = sa_tables[name]
                 columns = _native_columns(name, tables[name])
-                if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+                if postgres:
                     _copy_postgres(conn, table, columns)
                 else:
                     _executemany(conn, table, columns, chunk_size)
                 counts[name] = len(tables[name])
+            if postgres:
+                for fk in _foreign_keys(sa_tables):
+                    conn.execute(sa.schema.AddConstraint(fk))
     except Exception:
         # MySQL/MariaDB DDL is not transactional: leave no half-written registry behind.
         if engine.dialect.name in ("mysql", "mariadb"):
@@ -160,7 +165,7 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
 
 
 def _registry_metadata(
-    mapping: Mapping[str, TableMapping] | None, schema: str | None
+    mapping: Mapping[str, TableMapping] | None, schema: str | None, *, foreign_keys: bool = True
 ) -> tuple[sa.MetaData, dict[str, sa.Table]]:
     """`build_metadata` with keys and NOT NULLs attached through Column objects.
 
@@ -176,13 +181,26 @@ def _registry_metadata(
         table.append_constraint(
             sa.PrimaryKeyConstraint(*(table.c[s.name] for s in specs if s.primary_key))
         )
+    if foreign_keys:
+        _foreign_keys(tables)
+    return metadata, tables
+
+
+def _foreign_keys(tables: dict[str, sa.Table]) -> list[sa.ForeignKeyConstraint]:
+    """Attach the schema's foreign keys to ``tables`` (Column objects); return them."""
+    out = []
+    for name, specs in LOGICAL_SCHEMA.items():
         for spec in specs:
             if spec.foreign_key:
                 ref_table, ref_col = spec.foreign_key.split(".")
-                table.append_constraint(
-                    sa.ForeignKeyConstraint([table.c[spec.name]], [tables[ref_table].c[ref_col]])
+                fk = sa.ForeignKeyConstraint(
+                    [tables[name].c[spec.name]],
+                    [tables[ref_table].c[ref_col]],
+                    name=f"fk_{tables[name].name}_{tables[name].c[spec.name].name}",
                 )
-    return metadata, tables
+                tables[name].append_constraint(fk)
+                out.append(fk)
+    return out
 
 
 def _native_columns(name: str, frame: pd.DataFrame) -> dict[str, list]:

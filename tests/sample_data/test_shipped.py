@@ -55,6 +55,16 @@ def test_registry_holds_the_simulated_tables():
         assert sorted(_rows(paths.SAMPLE_REGISTRY, table), key=repr) == sorted(expected, key=repr)
 
 
+def test_truth_constant_is_the_shipped_truth():
+    import json
+
+    from sample_data import simulator
+
+    shipped = json.loads(paths.TRUTH_JSON.read_text())
+    assert shipped == simulator.TRUTH
+    assert {k: v for k, v in shipped.items() if k != "config"} == simulate_scenario().truth
+
+
 def test_demo_spec_points_at_the_shipped_files():
     spec = yaml.safe_load(paths.DEMO_SPEC.read_text())
     assert spec["registry"]["url"] == "sqlite:///renape_sample.sqlite"

@@ -150,6 +150,11 @@ def test_postgres_copy_round_trip(mapping):
     try:
         write_registry(engine, _toy(), schema=schema, mapping=mapping)
         assert _read_back(engine, mapping, schema) == EXPECTED
+        write_registry(engine, _toy(), schema=schema, mapping=mapping, if_exists="replace")
+        assert _read_back(engine, mapping, schema) == EXPECTED
+        fks = sa.inspect(engine).get_foreign_keys(MAPPING["diagnoses"].table if mapping
+                                                  else "diagnoses", schema=schema)
+        assert [fk["referred_columns"] for fk in fks] == [["pid" if mapping else "patient_id"]]
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
