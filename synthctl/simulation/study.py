@@ -117,9 +117,7 @@ def run_simulation(
         records.extend(chunk)
         if progress is not None:
             progress(done)
-    runs = pd.DataFrame.from_records(records).sort_values(
-        ["replicate", "design", "estimand"], kind="stable", ignore_index=True
-    )
+    runs = pd.DataFrame.from_records(records)
     runs["design"] = pd.Categorical(runs["design"], categories=list(spec.designs), ordered=True)
     runs = runs.sort_values(["replicate", "design", "estimand"], ignore_index=True)
     summary = summarise_runs(runs)
@@ -298,26 +296,28 @@ def _estimate(
             conf_level=spec.conf_level,
         )
     d = comp.to_dict()
-    land = d["landmarks"][0]["difference"]
-    hr = d["hazard_ratio"]
-    rmst = d["rmst"]["difference"]
-    return {
-        "landmark_diff": _four(land),
-        "log_hr": (
-            float(np.log(hr["estimate"])),
-            float(hr["se_log"]),
-            float(np.log(hr["lower"])),
-            float(np.log(hr["upper"])),
-        ),
-        "rmst_diff": _four(rmst),
-    }
+    # an estimate the data cannot give (RMST with follow-up shorter than tau, a landmark
+    # beyond the last time) is None in results.json: NaN here, counted as not valid
+    land = (d["landmarks"][0] if d["landmarks"] else {}).get("difference") or {}
+    hr = d.get("hazard_ratio") or {}
+    rmst = (d.get("rmst") or {}).get("difference") or {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_hr = (
+            float(np.log(_num(hr.get("estimate")))),
+            _num(hr.get("se_log")),
+            float(np.log(_num(hr.get("lower")))),
+            float(np.log(_num(hr.get("upper")))),
+        )
+    return {"landmark_diff": _four(land), "log_hr": log_hr, "rmst_diff": _four(rmst)}
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _four(d: dict[str, Any]) -> tuple[float, float, float, float]:
-    return tuple(
-        float(d.get(k, np.nan) if d.get(k) is not None else np.nan)
-        for k in ("estimate", "se", "lower", "upper")
-    )  # type: ignore[return-value]
+    """(estimate, se, lower, upper) of a results.json estimate object, None -> NaN."""
+    return (_num(d.get("estimate")), _num(d.get("se")), _num(d.get("lower")), _num(d.get("upper")))
 
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
