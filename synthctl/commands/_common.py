@@ -107,7 +107,7 @@ def print_summary(result, *, as_json: bool, quiet: bool) -> None:
         return
     from rich.console import Console
 
-    console = Console()
+    console = Console(highlight=False)
     console.print(f"[bold]{result.manifest.get('study', '')}[/bold]: stages "
                   f"{', '.join(result.stages)} done in {result.folder}")
     res = result.results

@@ -68,7 +68,9 @@ def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = Non
     extra = [c for c in (design.exact or []) if c not in cols]
     blind = frame[cols + extra]
     kwargs = design_kwargs(design, spec.study.seed)
-    kwargs["id_col"] = id_col
+    # patient x line rows (index selection "all") repeat the patient id by design
+    multi = spec.registry is not None and spec.registry.index.selection == "all"
+    kwargs["id_col"] = None if multi else id_col
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MatchingWarning)
         return match_cohort(blind, list(spec.covariates), **kwargs)

@@ -203,3 +203,19 @@ def test_analyze_outcomes_equal_the_connectors_own_pool_outcomes(study, full_run
     assert expected["patient_id"].tolist() == covs["patient_id"].tolist()
     np.testing.assert_array_equal(expected["pfs_days"].to_numpy(dtype=float), days)
     np.testing.assert_array_equal(expected["pfs_event"].to_numpy(dtype=float), event)
+
+
+def test_all_index_lines_as_primary_selection(study, full_run, tmp_path):
+    """selection: all gives patient x line rows: cohort.csv then carries line_id."""
+    spec = _copy_study(study, tmp_path)
+    spec.write_text(spec.read_text().replace("selection: first", "selection: all"))
+    res = run_study(spec, tmp_path / "o")
+    cohort = pd.read_csv(tmp_path / "o" / "cohort.csv", dtype=str, keep_default_na=False)
+    assert list(cohort.columns) == ["patient_id", "line_id", "arm", "ps", "weight", "match_id",
+                                    "included"]
+    control = cohort[cohort["arm"] == "control"]
+    assert control["patient_id"].duplicated().any()  # several lines for some patients
+    assert (cohort.loc[cohort["arm"] == "trial", "line_id"] == "").all()
+    assert res.results["counts"]["control_pool"] == len(control)
+    assert res.results["counts"]["control_pool"] > full_run.results["counts"]["control_pool"]
+    assert "all_lines" not in res.results["sensitivity"]
