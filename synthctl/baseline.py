@@ -42,7 +42,9 @@ def _columns(frame: pd.DataFrame, cov: str) -> list[tuple[str, np.ndarray, bool]
         pd.api.types.is_numeric_dtype(s) and set(s.dropna().unique()) <= {0, 1}
         and s.nunique(dropna=True) == 2
     ):
-        return [(cov, pd.to_numeric(s.astype("Float64"), errors="coerce")
+        # a 0/1 number shows the share of 1s; say so, it is not a mean of a scale
+        label = cov if pd.api.types.is_bool_dtype(s) else f"{cov} = 1"
+        return [(label, pd.to_numeric(s.astype("Float64"), errors="coerce")
                  .astype(float).to_numpy(), True)]
     if pd.api.types.is_numeric_dtype(s):
         return [(cov, pd.to_numeric(s, errors="coerce").astype(float).to_numpy(), False)]
@@ -89,7 +91,8 @@ def baseline_table(
             st, sp = _wsd(t, ones[is_t]), _wsd(p, ones[~is_t])
             denom = st if estimand == "ATT" else np.sqrt((st ** 2 + sp ** 2) / 2)
             bal = balance or {}
-            known = bal.get(label) or bal.get(label.replace(": ", "_"))
+            known = (bal.get(label) or bal.get(label.replace(": ", "_"))
+                     or (bal.get(cov) if label == f"{cov} = 1" else None))
             if known:
                 smd_b, smd_a = known.get("smd_before"), known.get("smd_after")
             else:
@@ -101,15 +104,15 @@ def baseline_table(
                 "trial": fmt(mt, st), "pool": fmt(mp, sp), "control": fmt(mc, _wsd(c, w_sel)),
                 "smd_before": _fmt_smd(smd_b), "smd_after": _fmt_smd(smd_a),
             })
-            miss = np.isnan(x)
-            if miss.any():
-                rows.append({
-                    "variable": f"{label}: missing",
-                    "trial": _fmt_prop(miss[is_t].mean(), 0), "pool": _fmt_prop(
-                        miss[~is_t].mean(), 0),
-                    "control": _fmt_prop(_wmean(miss.astype(float), w_sel), 0),
-                    "smd_before": "", "smd_after": "",
-                })
+        miss = frame[cov].isna().to_numpy().astype(float)
+        if miss.any():
+            rows.append({
+                "variable": f"{cov}: missing",
+                "trial": _fmt_prop(miss[is_t].mean(), 0),
+                "pool": _fmt_prop(miss[~is_t].mean(), 0),
+                "control": _fmt_prop(_wmean(miss, w_sel), 0),
+                "smd_before": "", "smd_after": "",
+            })
     return pd.DataFrame(rows, columns=["variable", "trial", "pool", "control", "smd_before",
                                        "smd_after"])
 
