@@ -91,6 +91,7 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
         figures={k: _data_uri(*v) for k, v in content.figures.items()},
         flow=Markup(attrition_flow_svg(content.attrition, content.counts)),
         results=results_rows(content.endpoint, content.null_rate),
+        estimate_methods=estimate_methods(content.endpoint),
         sensitivity=sensitivity_rows(content.sensitivity),
         baseline=content.baseline.to_dict(orient="records"),
         attrition=content.attrition.to_dict(orient="records"),
@@ -159,6 +160,25 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
                      "control": _ci(rmst.get("control"), _fmt_time),
                      "comparison": "difference " + _ci(rmst.get("difference"), _fmt_time)})
     return rows
+
+
+def estimate_methods(endpoint: Mapping[str, Any]) -> list[str]:
+    """The distinct ``method`` texts of the endpoint's estimates (how SEs/limits were got)."""
+    found: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, Mapping):
+            m = obj.get("method")
+            if isinstance(m, str) and m and m not in found:
+                found.append(m)
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk({k: endpoint.get(k) for k in ("landmarks", "median", "hazard_ratio", "rmst")})
+    return found
 
 
 def _pct_points(x: Any) -> str:

@@ -165,3 +165,12 @@ def test_results_rows_format_estimates_and_null_rate():
     assert rows["Hazard ratio (trial vs control)"]["comparison"] == "0.55 (0.33 to 0.92), p = 0.021"
     assert rows["Median"]["trial"] == "30.1 (22.0 to NA)"
     assert rows["RMST to 52 weeks"]["comparison"] == "difference 9.0 (3.0 to 15.0)"
+
+
+def test_estimate_methods_listed_once_each():
+    from reports.html import estimate_methods
+
+    ep = {**ENDPOINT, "hazard_ratio": {**ENDPOINT["hazard_ratio"], "method": "robust Cox"}}
+    assert estimate_methods(ep) == ["m", "robust Cox"]
+    html = render_report(_content(endpoint=ep))
+    assert "<li>robust Cox</li>" in html
