@@ -22,8 +22,9 @@ so how we do (our own implementation, written from reading that code):
   depend on this rule.
 - Ratio k with replacement collects up to k candidates per side in the order the walk reaches
   them (a side stops once k collected candidates are strictly nearer) and keeps the k nearest
-  with C++ ``std::partial_sort``; we reproduce libstdc++'s heap order for exactly tied
-  distances (``_partial_sort_first``).
+  with C++ ``std::partial_sort``; we reproduce GNU libstdc++'s heap order for exactly tied
+  distances (``_partial_sort_first``; R on Linux is built with it, while a macOS build uses
+  libc++, whose order among exact ties may differ).
 - Caliper: ``caliper * sd(distance)`` (sample SD over all units) when ``std_caliper``; pairs
   with ``|d_t - d_c| > caliper`` are never made, so treated units can go unmatched.
 - Weights (MatchIt ``get_weights_from_subclass`` / ``get_weights_from_mm``): matched treated 1;

@@ -20,7 +20,6 @@ outside the other arm's PS range. Truncation (``truncate=q``) caps each arm's we
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +28,7 @@ from scipy.optimize import minimize
 
 from ._base import MatchingEstimator
 from ._validation import Interval, check_params
-from .errors import MatchingConvergenceWarning, MatchingError
+from .errors import MatchingError
 
 WEIGHT_KINDS = ("att_odds", "ate", "overlap", "matching", "entropy")
 
@@ -201,9 +200,7 @@ def compute_weights(ps, treated, *, kind: str, stabilized: bool = False, trim=No
     if kind == "entropy":
         if X is None:
             raise MatchingError("entropy balancing needs the covariate matrix X.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", MatchingConvergenceWarning)
-            eb = EntropyBalancer().fit(X.to_numpy()[keep], t[keep])
+        eb = EntropyBalancer().fit(X.to_numpy()[keep], t[keep])  # MatchingError if infeasible
         w[keep] = eb.weights_
         details["entropy"] = {"converged": eb.converged_, "n_iter": eb.n_iter_,
                               "max_standardized_imbalance": eb.max_imbalance_}
