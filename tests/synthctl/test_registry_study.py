@@ -219,3 +219,13 @@ def test_all_index_lines_as_primary_selection(study, full_run, tmp_path):
     assert res.results["counts"]["control_pool"] == len(control)
     assert res.results["counts"]["control_pool"] > full_run.results["counts"]["control_pool"]
     assert "all_lines" not in res.results["sensitivity"]
+
+
+def test_registry_reruns_with_bootstrap_are_byte_identical(study, tmp_path):
+    spec = _copy_study(study, tmp_path)
+    spec.write_text(spec.read_text().replace("rmst_tau: 52}", "rmst_tau: 52, bootstrap: 3}"))
+    a = run_study(spec, tmp_path / "a")
+    b = run_study(spec, tmp_path / "b")
+    assert a.results["bootstrap"]["n_boot"] == 3
+    for name in ("results.json", "cohort.csv", "design.json"):
+        assert (a.folder / name).read_bytes() == (b.folder / name).read_bytes(), name
