@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from synthctl.simulation.metrics import binomial_band
 
@@ -49,6 +50,7 @@ def performance_figure(summary: pd.DataFrame, *, nominal: float = 0.95) -> Figur
             ax.set_yticks(y, designs if ax is ax_b else [""] * len(designs))
             ax.invert_yaxis()
             ax.grid(axis="x", alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
     axes[-1][0].set_xlabel("estimate - truth (mean over replicates), error bars 1.96 MC SE")
     axes[-1][1].set_xlabel("share of intervals containing the truth")
     return fig
