@@ -100,3 +100,32 @@ def test_default_spec_is_shipped_and_valid():
         "entropy_balancing",
     }
     assert (spec.landmark_weeks, spec.rmst_tau_weeks) == (24, 52)
+
+
+def _fake_truth(landmark=24.0):
+    arm = {"survival_at_landmark_mc_se": 0.003, "rmst_mc_se": 0.04}
+    block = {
+        "control": arm,
+        "trial": arm,
+        "landmark_difference": 0.2,
+        "rmst_difference": 8.0,
+        "log_marginal_hr": -0.6,
+        "log_marginal_hr_mc_se": 0.002,
+    }
+    other = {**block, "landmark_difference": 0.1, "rmst_difference": 7.0, "log_marginal_hr": -0.5}
+    return {"landmark": landmark, "rmst_tau": 52.0, "latent": block, "trial_schedule": other}
+
+
+def test_truth_values_pick_the_block_the_spec_names():
+    from synthctl.simulation.truth import truth_mc_se, truth_values
+
+    spec = load_simulation_spec()
+    assert truth_values(_fake_truth(), spec).log_hr == -0.6
+    sched = spec.model_copy(update={"truth": "trial_schedule"})
+    tv = truth_values(_fake_truth(), sched)
+    assert (tv.landmark_diff, tv.log_hr, tv.rmst_diff) == (0.1, -0.5, 7.0)
+    mcse = truth_mc_se(_fake_truth(), spec)
+    assert mcse["landmark_diff"] == pytest.approx(0.003 * 2**0.5)
+    assert mcse["log_hr"] == 0.002
+    with pytest.raises(SpecError, match="landmark 12"):
+        truth_values(_fake_truth(landmark=12.0), spec)
