@@ -14,7 +14,6 @@ from .errors import (
     PositivityWarning,
     SeparationWarning,
 )
-from .figures import love_plot, ps_overlap_plot
 from .nearest import NearestMatcher
 from .optimal import OptimalMatcher
 from .propensity import GBMPropensity, L2LogisticPropensity, LogisticPropensity
@@ -47,3 +46,12 @@ __all__ = [
     "ps_overlap_plot",
     "ps_weights",
 ]
+
+
+def __getattr__(name: str):
+    # figures import matplotlib: load them only when asked for
+    if name in ("love_plot", "ps_overlap_plot"):
+        from . import figures
+
+        return getattr(figures, name)
+    raise AttributeError(f"module 'matching' has no attribute {name!r}")

@@ -15,7 +15,6 @@ raises :class:`MatchingError` (use ``method="nearest"`` for very large registrie
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ._base import MatchingEstimator
 from ._validation import BOOL, NONE, Interval, check_params
@@ -91,6 +90,8 @@ class OptimalMatcher(MatchingEstimator):
         return self
 
     def _solve(self, d, tr, co, matches) -> float:
+        from scipy.optimize import linear_sum_assignment
+
         k = self.ratio
         co = co[_candidate_controls(d[tr], d[co], k * len(tr))]
         rows = np.repeat(tr, k)

@@ -17,10 +17,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ._base import MatchingEstimator
 from ._validation import SEED, Interval, check_params, check_random_state
@@ -306,12 +302,16 @@ class L2LogisticPropensity(MatchingEstimator):
     def fit(self, X, y) -> L2LogisticPropensity:
         check_params(self, self._constraints)
         Xa, ya, names = _check_xy(X, y)
+        from sklearn.linear_model import LogisticRegressionCV
         from sklearn.model_selection import StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
         seed = int(check_random_state(self.random_state).integers(2**31 - 1))
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=seed)
         model = make_pipeline(StandardScaler(), LogisticRegressionCV(
-            Cs=self.Cs, cv=folds, scoring="neg_log_loss", max_iter=1000, **_l2_kwargs()))
+            Cs=self.Cs, cv=folds, scoring="neg_log_loss", max_iter=1000,
+            **_l2_kwargs(LogisticRegressionCV)))
         model.fit(Xa, ya.astype(int))
         self.model_ = model
         self.C_ = float(np.ravel(model[-1].C_)[0])
@@ -322,9 +322,9 @@ class L2LogisticPropensity(MatchingEstimator):
         return self
 
 
-def _l2_kwargs() -> dict:
+def _l2_kwargs(cls) -> dict:
     """Pure-L2 arguments without deprecation warnings across scikit-learn 1.4-1.9+."""
-    params = inspect.signature(LogisticRegressionCV).parameters
+    params = inspect.signature(cls).parameters
     if params["l1_ratios"].default == "warn":  # 1.8+: penalty deprecated, L2 = l1_ratios (0,)
         out = {"l1_ratios": (0.0,)}
         if "use_legacy_attributes" in params:
@@ -358,6 +358,8 @@ class GBMPropensity(MatchingEstimator):
     def fit(self, X, y) -> GBMPropensity:
         check_params(self, self._constraints)
         Xa, ya, names = _check_xy(X, y)
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         seed = int(check_random_state(self.random_state).integers(2**31 - 1))
         model = HistGradientBoostingClassifier(max_iter=self.max_iter,
                                                learning_rate=self.learning_rate,

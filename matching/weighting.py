@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from ._base import MatchingEstimator
 from ._validation import Interval, check_params
@@ -124,6 +123,8 @@ class EntropyBalancer(MatchingEstimator):
     def fit(self, X, treated) -> EntropyBalancer:
         """Fit on covariates ``X`` (n_patients, n_features) and boolean ``treated``."""
         check_params(self, self._constraints)
+        from scipy.optimize import minimize
+
         Xa = np.asarray(X, dtype=float)
         t = np.asarray(treated, dtype=bool)
         sd = Xa.std(axis=0)
