@@ -94,6 +94,14 @@ class OptimalMatcher(MatchingEstimator):
 
         k = self.ratio
         co = co[_candidate_controls(d[tr], d[co], k * len(tr))]
+        if np.isfinite(self.caliper_abs_):  # controls beyond every trial unit's caliper
+            st = np.sort(d[tr])
+            j = np.clip(np.searchsorted(st, d[co]), 1, len(st) - 1) if len(st) > 1 else 0
+            near = np.minimum(np.abs(d[co] - st[j - 1 if len(st) > 1 else 0]),
+                              np.abs(d[co] - st[j]))
+            co = co[near <= self.caliper_abs_]
+            if len(co) == 0:
+                return 0.0
         rows = np.repeat(tr, k)
         if len(rows) * len(co) > self.max_cells:
             raise MatchingError(
