@@ -160,4 +160,4 @@ def save_svg(fig, path) -> None:
     import matplotlib
 
     with matplotlib.rc_context({"svg.hashsalt": "synthctl", "svg.fonttype": "none"}):
-        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(path, format="svg", metadata={"Date": None})
