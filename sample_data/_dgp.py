@@ -8,7 +8,7 @@ are in days. The model and its constants are documented in ``docs/sample_data.md
 Progression model (line k, standard of care), proportional-hazards Weibull:
 ``S_k(t | x) = exp(-(t / scale_k) ** shape_k * exp(lp_k(x)))``, t in days from line start,
 for the *latent* time to progression or death, whichever comes first. A share of these
-events are deaths without progression (`_p_death_first`); the others are progressions that
+events are deaths without progression (`p_death_first`); the others are progressions that
 the registry or trial only sees at the next tumour assessment (or earlier, as a clinical
 progression).
 """
@@ -45,11 +45,12 @@ _R = {code: i for i, code in enumerate(REGIMEN_CODES)}
 IO_REGIMENS = np.array(["immune_checkpoint_inhibitor" in REGIMENS[c][0] for c in REGIMEN_CODES])
 PLAT_PEM = _R["platinum_pemetrexed"]
 
-# Weibull shape and scale (days) of the latent PFS. Line-1 scale gives a registry latent
-# median of ~6.5 months on platinum-pemetrexed; the line-2 scale was calibrated (200,000
-# simulated registry patients) so that the latent median PFS of registry patients on
-# standard second-line therapy after platinum-pemetrexed is 3.3 months (RAMES control arm;
-# see docs/sample_data.md). Lines 3-4 add +0.2 to the linear predictor.
+# Weibull shape and scale (days) of the latent PFS. Line 1: latent median ~8 months on
+# platinum-pemetrexed (half of the patients had CRS, most of them CC-0/1). Lines >= 2 (calibrated on 200,000 simulated
+# histories): the scale makes the latent median PFS of registry patients on a second line
+# after platinum-pemetrexed 3.3 months (RAMES control arm; docs/sample_data.md), and the shape
+# 1.7 (with the selection model of `_trial`) puts the trial population's control PFS at
+# 24 weeks near 35% (the Simon H0). Lines 3-4 add +0.2 to the linear predictor.
 SHAPE = (1.30, 1.70, 1.70, 1.70)
 SCALE_DAYS = (330.0, 110.0, 110.0, 110.0)
 
@@ -124,7 +125,7 @@ END_REASONS = ("completed", "progression", "toxicity", "death", "patient_choice"
 RESPONSES = ("CR", "PR", "SD", "PD", "NE")
 
 
-def baseline(rng: np.random.Generator, n: int, cfg, centre_p: np.ndarray, day0: int, day1: int):
+def baseline(rng: np.random.Generator, n: int, centre_p: np.ndarray, day0: int, day1: int):
     """Patients at diagnosis: demographics, tumour, surgery (a `Cohort` without lines)."""
     centre = rng.choice(len(centre_p), size=n, p=centre_p)
     female = rng.random(n) < 0.45
@@ -384,7 +385,7 @@ def simulate_cohort(
     days). Lines 0..last_line-1 are run to their end; line ``last_line`` (if < MAX_LINES) is only
     *started*: regimen, ECOG and standard-of-care linear predictor set, outcome not drawn.
     """
-    c = Cohort(**baseline(rng, n, cfg, centre_p, *day_range), horizon=np.zeros(n, np.int64))
+    c = Cohort(**baseline(rng, n, centre_p, *day_range), horizon=np.zeros(n, np.int64))
     if callable(horizon):  # of the diagnosis day
         horizon = horizon(c.diag_day)
     c.horizon = np.broadcast_to(np.asarray(horizon, np.int64), (n,)).copy()
