@@ -91,7 +91,11 @@ class Registry(_Model):
             rest = value[len(prefix):]
             if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
                 path, sep, query = rest.partition("?")
-                return prefix + str((Path(base) / path).resolve()) + sep + query
+                value = prefix + str((Path(base) / path).resolve()) + sep + query
+        if (info.context or {}).get("check_files", True) and value.startswith(prefix):
+            path = value[len(prefix):].partition("?")[0]
+            if path and not path.startswith(":memory:") and not Path(path).is_file():
+                raise ValueError(f"SQLite registry file not found: {path}")
         return value
 
 

@@ -105,7 +105,7 @@ def test_missing_required_key_names_parent(tmp_path: Path):
 def test_registry_and_flat_together_rejected(flat_study: Path):
     text = flat_study.read_text() + 'registry: {url: "sqlite:///x.sqlite"}\n'
     with pytest.raises(SpecError, match="either 'data'"):
-        load_spec(_write(flat_study.parent, text))
+        load_spec(_write(flat_study.parent, text), check_files=False)
 
 
 def test_env_substitution_and_missing_variable(tmp_path: Path, monkeypatch):
@@ -143,3 +143,13 @@ def test_design_hash_tracks_design_part_only(flat_study: Path, tmp_path: Path):
     assert same.design_hash() == base.design_hash()
     changed = flat_study.read_text().replace("caliper: 0.2", "caliper: 0.1")
     assert load_spec(_write(flat_study.parent, changed)).spec.design_hash() != base.design_hash()
+
+
+def test_missing_sqlite_registry_names_the_line(tmp_path: Path):
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("x\n")
+    text = ('study: {name: s, seed: 1}\ntrial: {adsl: a.csv, adtte: b.csv}\n'
+            'registry: {url: "sqlite:///gone.sqlite"}\ncovariates: [age_at_index]\n')
+    with pytest.raises(SpecError, match=r"study.yaml:3: registry.url: .*SQLite registry file "
+                                        r"not found: .*gone.sqlite"):
+        load_spec(_write(tmp_path, text))
