@@ -14,6 +14,8 @@ Patients (index = first line after a platinum_pemetrexed line):
 - P08: plat L1, L2 (index), L3 platinum rechallenge, L4: with selection="all" three rows, L4's
   PFI from L3's end; L2 has a line-number-only follower; PD on the index day is baseline.
 - P09: 16 years old at index (fails age >= 18); death dated before index -> OS missing.
+- P10: L2 (immunotherapy) and L3 start on the same day after platinum: index L2 (lower line
+  number); neither counts as "prior" for the other (strictly earlier start only).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def registry_tables() -> dict[str, pd.DataFrame]:
             ("P07", "C1", None, D(1959, 7, 7)),
             ("P08", "C2", "F", D(1962, 8, 8)),
             ("P09", "C1", "M", D(2003, 5, 1)),
+            ("P10", "C2", "F", D(1970, 10, 10)),
         ],
         columns=["patient_id", "centre_id", "sex", "birth_date"],
     )
@@ -62,6 +65,7 @@ def registry_tables() -> dict[str, pd.DataFrame]:
             (8, "P07", D(2018, 6, 1), pm, None, 15, 12.0, "retained"),
             (9, "P08", D(2018, 3, 3), pm, "epithelioid", 7, 8.0, "lost"),
             (10, "P09", D(2018, 9, 9), pm, "other", 5, 1.0, "retained"),
+            (11, "P10", D(2018, 11, 1), pm, "epithelioid", 10, 3.0, "lost"),
         ],
         columns=["diagnosis_id", "patient_id", "diagnosis_date", "disease", "histology", "pci",
                  "ki67_percent", "bap1_status"],
@@ -105,6 +109,10 @@ def registry_tables() -> dict[str, pd.DataFrame]:
              None, 1),
             (901, "P09", 1, pp, pa, D(2018, 10, 1), D(2019, 2, 1), "completed", 0),
             (902, "P09", 2, "gemcitabine", "antimetabolite", D(2019, 4, 1), None, None, 0),
+            (1001, "P10", 1, pp, pa, D(2019, 1, 1), D(2019, 4, 1), "completed", 0),
+            (1002, "P10", 2, "nivolumab", "immune_checkpoint_inhibitor", D(2019, 6, 1), None,
+             None, 1),
+            (1003, "P10", 3, "gemcitabine", "antimetabolite", D(2019, 6, 1), None, None, 1),
         ],
         columns=["line_id", "patient_id", "line_number", "regimen", "drug_classes", "start_date",
                  "end_date", "end_reason", "ecog_at_start"],
@@ -146,6 +154,7 @@ def registry_tables() -> dict[str, pd.DataFrame]:
             ("P07", D(2019, 12, 31), "alive", None),
             ("P08", D(2020, 4, 1), "alive", None),
             ("P09", D(2019, 1, 1), "dead", D(2019, 1, 1)),  # death before index: bad data
+            ("P10", D(2019, 12, 1), "alive", None),
         ],
         columns=["patient_id", "last_contact_date", "vital_status", "death_date"],
     )

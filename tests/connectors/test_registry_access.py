@@ -232,4 +232,4 @@ def test_missing_mapping_file(tmp_path):
 
 def test_engine_is_what_the_connector_uses(tiny_sqlite):
     with RegistryConnector(tiny_sqlite) as conn, conn.engine.connect() as c:
-        assert c.execute(sa.text("SELECT count(*) FROM patients")).scalar_one() == 9
+        assert c.execute(sa.text("SELECT count(*) FROM patients")).scalar_one() == 10

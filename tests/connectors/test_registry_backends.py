@@ -46,7 +46,7 @@ def _assert_same(got, want):
         pd.testing.assert_frame_equal(g.frame, w.frame, check_exact=True)
         pd.testing.assert_frame_equal(g.attrition.table, w.attrition.table)
     pd.testing.assert_frame_equal(got[2], want[2], check_exact=True)
-    assert len(want[0].frame) > 0 and len(want[1].frame) == 10
+    assert len(want[0].frame) > 0 and len(want[1].frame) == 12
 
 
 def test_postgresql_equals_sqlite(pg_schema, tiny_tables, sqlite_reference):
@@ -83,7 +83,7 @@ def _assert_read_only(url, schema, admin, raw_error_check):
         finally:
             raw.close()
     with admin.connect() as c:
-        assert c.exec_driver_sql(f"SELECT count(*) FROM {schema}.patients").scalar_one() == 9
+        assert c.exec_driver_sql(f"SELECT count(*) FROM {schema}.patients").scalar_one() == 10
 
 
 def test_postgresql_session_is_read_only(pg_schema, tiny_tables):

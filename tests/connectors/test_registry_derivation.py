@@ -49,6 +49,9 @@ COVARIATES = [
     ("P09", 902, D(2019, 4, 1), days(D(2003, 5, 1), D(2019, 4, 1)) / YEAR, 0, "other",
      5, False, False, days(D(2019, 2, 1), D(2019, 4, 1)) / MONTH, 1, False,
      days(D(2018, 9, 9), D(2019, 4, 1)) / MONTH, 1.0, "retained"),
+    ("P10", 1002, D(2019, 6, 1), days(D(1970, 10, 10), D(2019, 6, 1)) / YEAR, 1, "epithelioid",
+     10, False, False, days(D(2019, 4, 1), D(2019, 6, 1)) / MONTH, 1, False,
+     days(D(2018, 11, 1), D(2019, 6, 1)) / MONTH, 3.0, "lost"),
 ]
 COV_COLS = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, cn.AGE, cn.ECOG, cn.HISTOLOGY, cn.PCI,
             cn.PRIOR_CRS, cn.CRS_HIPEC, cn.PFI_MONTHS, cn.PRIOR_LINES, cn.PRIOR_IMMUNOTHERAPY,
@@ -70,6 +73,8 @@ OUTCOMES = [
      "PD on the index day is baseline, the next PD is the event"),
     ("P09", days(D(2019, 4, 1), D(2019, 6, 1)), 0, None, None,
      "death dated before index: ignored for PFS, OS missing"),
+    ("P10", 0, 0, days(D(2019, 6, 1), D(2019, 12, 1)), 0,
+     "no assessment at all: PFS censored at day 0"),
 ]
 
 
@@ -146,6 +151,9 @@ def test_all_lines_selection(conn):
     f = pool.frame.set_index(cn.LINE_ID)
     assert f.loc[f[cn.PATIENT_ID] == "P08"].index.tolist() == [802, 803, 804]
     assert f.loc[f[cn.PATIENT_ID] == "P01"].index.tolist() == [102, 103]
+    # same-day lines are not "prior" to each other (L1002 is immunotherapy)
+    assert f.loc[f[cn.PATIENT_ID] == "P10"].index.tolist() == [1002, 1003]
+    assert f.loc[1003, cn.PRIOR_LINES] == 1 and not f.loc[1003, cn.PRIOR_IMMUNOTHERAPY]
     # L804 follows the platinum rechallenge L803: PFI from L803's end, three prior lines
     assert f.loc[804, cn.PFI_MONTHS] == days(D(2019, 9, 1), D(2019, 12, 1)) / MONTH
     assert f.loc[804, cn.PRIOR_LINES] == 3
@@ -153,18 +161,18 @@ def test_all_lines_selection(conn):
     assert f.loc[803, cn.PFI_MONTHS] == days(D(2018, 10, 1), D(2019, 5, 1)) / MONTH
     t = pool.attrition.table
     assert pool.attrition.unit == "patient-lines"
-    assert t["n_remaining"].tolist() == [9, 7, 10, 10]
-    assert len(pool.frame) == 10
+    assert t["n_remaining"].tolist() == [10, 8, 12, 12]
+    assert len(pool.frame) == 12
 
 
 def test_index_regimen_is_configurable(conn):
     pool = conn.candidate_pool(IndexRule(after_regimen="gemcitabine"))
     got = dict(zip(pool.frame[cn.PATIENT_ID], pool.frame[cn.LINE_ID], strict=True))
-    # lines after a gemcitabine line: P01 L103, P08 L803 (P03/P04/P05 have none after it)
+    # lines after a gemcitabine line: P01 L103, P08 L803 (P03/P04/P05/P09/P10: none after it)
     assert got == {"P01": 103, "P08": 803}
     t = pool.attrition.table
     assert t.loc[1, "criterion"] == "with an index line after gemcitabine"
-    assert t.loc[1, "n_excluded"] == 7
+    assert t.loc[1, "n_excluded"] == 8
 
 
 def test_attrition_with_criteria_by_hand(conn):
@@ -173,15 +181,15 @@ def test_attrition_with_criteria_by_hand(conn):
                      "disease == 'peritoneal_mesothelioma'"]
     )
     t = pool.attrition.table
-    # 9 patients; P05, P06 no index line; P09 age 16 fails; P02 ECOG missing, P03 ECOG 2
+    # 10 patients; P05, P06 no index line; P09 age 16 fails; P02 ECOG missing, P03 ECOG 2
     # fails; histology: P07 missing; disease: all remaining are mesothelioma
     assert t["n_excluded"].tolist() == [0, 2, 1, 0, 1, 1, 0, 1, 0, 0, 0]
-    assert t["n_remaining"].tolist() == [9, 7, 6, 6, 5, 4, 4, 3, 3, 3, 3]
+    assert t["n_remaining"].tolist() == [10, 8, 7, 7, 6, 5, 5, 4, 4, 4, 4]
     assert t["reason"].tolist()[1:6] == [
         "no line starting after a platinum_pemetrexed line", "fails criterion",
         "missing age_at_index", "fails criterion", "missing ecog_at_index",
     ]
-    assert pool.frame[cn.PATIENT_ID].tolist() == ["P01", "P04", "P08"]
+    assert pool.frame[cn.PATIENT_ID].tolist() == ["P01", "P04", "P08", "P10"]
     assert pool.criteria[0] == "age_at_index >= 18"
 
 
@@ -209,7 +217,7 @@ def test_design_pool_survives_without_outcome_tables_or_index_line_ends(tiny_tab
 
     path = tmp_path / "r.sqlite"
     tables = {k: v.copy() for k, v in tiny_tables.items()}
-    index_lines = [102, 203, 302, 402, 702, 802, 902]
+    index_lines = [102, 203, 302, 402, 702, 802, 902, 1002]
     lines = tables["treatment_lines"]
     changed = lines["line_id"].isin(index_lines)
     lines.loc[changed, "end_date"] = date(2030, 1, 1)
