@@ -46,11 +46,12 @@ IO_REGIMENS = np.array(["immune_checkpoint_inhibitor" in REGIMENS[c][0] for c in
 PLAT_PEM = _R["platinum_pemetrexed"]
 
 # Weibull shape and scale (days) of the latent PFS. Line 1: latent median ~8 months on
-# platinum-pemetrexed (half of the patients had CRS, most of them CC-0/1). Lines >= 2 (calibrated on 200,000 simulated
-# histories): the scale makes the latent median PFS of registry patients on a second line
-# after platinum-pemetrexed 3.3 months (RAMES control arm; docs/sample_data.md), and the shape
-# 1.7 (with the selection model of `_trial`) puts the trial population's control PFS at
-# 24 weeks near 35% (the Simon H0). Lines 3-4 add +0.2 to the linear predictor.
+# platinum-pemetrexed (half of the patients had CRS, most of them CC-0/1). Lines >= 2
+# (calibrated on 200,000 simulated histories): the scale makes the latent median PFS of
+# registry patients on a second line after platinum-pemetrexed 3.3 months (RAMES control arm;
+# docs/sample_data.md), and the shape 1.7 (with the selection model of `_trial`) puts the
+# trial population's control PFS at 24 weeks near 35% (the Simon H0). Lines 3-4 add +0.2 to
+# the linear predictor.
 SHAPE = (1.30, 1.70, 1.70, 1.70)
 SCALE_DAYS = (330.0, 110.0, 110.0, 110.0)
 

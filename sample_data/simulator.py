@@ -127,6 +127,14 @@ class SimulationConfig:
     truth_draws: int = 300_000
 
     def __post_init__(self) -> None:
+        # YAML gives lists: keep the config hashable (the truth is cached per config)
+        interval = self.registry_interval_weeks
+        if not isinstance(interval, tuple | list) or len(interval) != 2:
+            raise ValueError(
+                "SimulationConfig.registry_interval_weeks: must be (low, high), "
+                f"got {interval!r}"
+            )
+        object.__setattr__(self, "registry_interval_weeks", tuple(float(w) for w in interval))
         _check(self)
 
     def to_dict(self) -> dict[str, Any]:

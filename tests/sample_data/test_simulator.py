@@ -53,6 +53,9 @@ def test_config_errors_name_the_parameter():
         SimulationConfig(registry_interval_weeks=(16.0, 8.0))
     with pytest.raises(ValueError, match="ecog_missing"):
         SimulationConfig(ecog_missing=1.5)
+    # a YAML list is accepted and the config stays hashable (the truth cache needs it)
+    cfg = SimulationConfig(registry_interval_weeks=[6, 6])
+    assert cfg.registry_interval_weeks == (6.0, 6.0) and hash(cfg)
 
 
 def test_tables_follow_the_schema(default_scenario):
