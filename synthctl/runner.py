@@ -140,7 +140,10 @@ def _check_outcomes_not_seen(previous: Manifest, loaded: LoadedSpec, order: list
 
 def _enforce_design_lock(ctx: StageContext, fns) -> list[str]:
     """Before analyze reads outcomes: the locked design must be unchanged (or re-run)."""
+    from synthctl.stages.extract import registry_pool_changes
+
     changes = ctx.manifest.check_design_lock(ctx.folder, ctx.spec.design_hash())
+    changes += registry_pool_changes(ctx)
     if not changes:
         return []
     if not ctx.allow_redesign:

@@ -89,9 +89,8 @@ def _apply_eligibility(frame: pd.DataFrame, criteria, label: str):
 
 
 def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    from connectors.trial import load_trial_arm
-
     from connectors.registry import IndexRule, RegistryConnector
+    from connectors.trial import load_trial_arm
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -148,3 +147,27 @@ def _info(trial: pd.DataFrame, control: pd.DataFrame, trial_attrition, *,
     if trial_attrition is not None:
         info["trial_attrition"] = trial_attrition.to_dict(orient="records")
     return info
+
+
+def registry_pool_changes(ctx: StageContext) -> list[str]:
+    """Whether the registry's candidate pool changed since extract (re-queried, blind).
+
+    Compares the SHA-256 of the pool rows (covariates at index, no outcomes) with the one the
+    extract stage recorded; an empty list means unchanged (or no registry source).
+    """
+    from connectors.registry import IndexRule, RegistryConnector
+
+    reg = ctx.spec.registry
+    recorded = ctx.manifest.data.get("inputs", {}).get("registry", {}).get("pool_sha256")
+    if reg is None or recorded is None:
+        return []
+    with stage_errors("analyze", ctx.loaded, f"registry {mask_url(reg.url)}"), \
+            RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+        pool = conn.candidate_pool(
+            IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
+            eligibility=list(ctx.spec.eligibility), include_outcomes=False,
+        )
+    if pool.content_hash() != recorded:
+        return ["the registry's candidate pool (covariates at index) changed since the "
+                "extract stage"]
+    return []

@@ -229,3 +229,15 @@ def test_registry_reruns_with_bootstrap_are_byte_identical(study, tmp_path):
     assert a.results["bootstrap"]["n_boot"] == 3
     for name in ("results.json", "cohort.csv", "design.json"):
         assert (a.folder / name).read_bytes() == (b.folder / name).read_bytes(), name
+
+
+def test_analyze_refuses_when_the_registry_pool_changed(study, tmp_path):
+    spec = _copy_study(study, tmp_path)
+    run_study(spec, tmp_path / "o", stages=("extract", "design"))
+    con = sqlite3.connect(tmp_path / "registry.sqlite")
+    con.execute("UPDATE treatment_lines SET ecog_at_start = 0 WHERE ecog_at_start = 1")
+    con.commit()
+    con.close()
+    res = cli.invoke(app, ["analyze", str(spec), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "candidate pool" in res.output, res.output
+    assert not (tmp_path / "o" / "results.json").exists()
