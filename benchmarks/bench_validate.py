@@ -56,17 +56,18 @@ def measure(url: str, schema: str | None) -> dict:
     import connectors.quality as quality  # imports before the baseline RSS
 
     base = _rss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = quality.validate_registry(url, schema=schema)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _rss_mib()
     patients = report["conformance.unique_key.patients"].n_checked
     return {
         "registry_patients": patients,
         "rows_checked": sum(r.n_checked for r in report.results),
         "checks": len(report.results),
-        "failed": report.counts["failed"],
+        "failed": sorted(r.id for r in report.results if r.status == "failed"),
         "seconds": round(seconds, 1),
+        "client_cpu_seconds": round(cpu, 1),  # SQLite: the whole work; servers: the client
         "peak_rss_mib": round(peak, 1),
         "validation_rss_mib": round(peak - base, 1),
     }

@@ -155,8 +155,9 @@ def cc_hipec_without_crs(ctx: Context, spec: CheckSpec) -> RowCheck:
 def duplicates(ctx: Context, spec: CheckSpec) -> RowCheck:
     """Patients sharing the ``match`` values (window counts: no self-join, one sort)."""
     match = list(spec.parameters["match"])
+    required = list(spec.parameters.get("required", match))  # the others match NULL = NULL
     across = bool(spec.parameters.get("across_centres", False))
-    diag_cols = [c for c in match if c in ("disease", "histology")]
+    diag_cols = [c for c in match if c not in ("sex", "birth_date", "diagnosis_date")]
     patients = ctx.table("patients", "patient_id", "centre_id", "sex", "birth_date")
     diag = ctx.table("diagnoses", "diagnosis_id", "patient_id", "diagnosis_date", *diag_cols)
     # one diagnosis per patient: the first dated one (ties: lowest record id)
@@ -186,7 +187,7 @@ def duplicates(ctx: Context, spec: CheckSpec) -> RowCheck:
         sa.func.max(record.c.centre_id).over(partition_by=group).label("centre_max"),
     ).subquery("dup_groups")
     w = windowed.c
-    complete = sa.and_(*(w[c].is_not(None) for c in match))
+    complete = sa.and_(*(w[c].is_not(None) for c in required))
     duplicated = w.centre_min != w.centre_max if across else w.n_same > 1
     return RowCheck(
         "patients", windowed, w.patient_id, sa.and_(complete, duplicated), w.centre_id,

@@ -249,13 +249,15 @@ def _add_assessment(inj: Injector, pid: str, date: dt.date) -> str:
 
 def _first_diagnosis(inj: Injector, pid: str):
     return inj.all(
-        "SELECT diagnosis_id, diagnosis_date, disease, histology FROM {t[diagnoses]} "
-        "WHERE patient_id = :pid ORDER BY diagnosis_date, diagnosis_id", pid=pid
+        "SELECT diagnosis_id, diagnosis_date, disease, histology, pci, ki67_percent, "
+        "bap1_status FROM {t[diagnoses]} WHERE patient_id = :pid "
+        "ORDER BY diagnosis_date, diagnosis_id", pid=pid
     )[0]
 
 
 def _copy_patient(inj: Injector, pid: str, new_id: str, *, other_centre: bool,
                   histology: str | None = None) -> None:
+    """Enter patient ``pid`` again as ``new_id`` (patient row and first diagnosis)."""
     centre, sex, birth = inj.all(
         "SELECT centre_id, sex, birth_date FROM {t[patients]} WHERE patient_id = :pid", pid=pid
     )[0]
@@ -267,12 +269,12 @@ def _copy_patient(inj: Injector, pid: str, new_id: str, *, other_centre: bool,
         "INSERT INTO {t[patients]} (patient_id, centre_id, sex, birth_date) "
         "VALUES (:p, :c, :s, :b)", p=new_id, c=centre, s=sex, b=inj.d(as_date(birth))
     )
-    _, ddate, disease, histo = _first_diagnosis(inj, pid)
+    _, ddate, disease, histo, pci, ki67, bap1 = _first_diagnosis(inj, pid)
     inj.run(
         "INSERT INTO {t[diagnoses]} (diagnosis_id, patient_id, diagnosis_date, disease, "
-        "histology) VALUES (:i, :p, :d, :dis, :h)",
+        "histology, pci, ki67_percent, bap1_status) VALUES (:i, :p, :d, :dis, :h, :pci, :k, :b)",
         i=_next_id(inj, "diagnoses", "diagnosis_id"), p=new_id, d=inj.d(as_date(ddate)),
-        dis=disease, h=histology or histo,
+        dis=disease, h=histology or histo, pci=pci, k=ki67, b=bap1,
     )
 
 
