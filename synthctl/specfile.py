@@ -201,27 +201,32 @@ def _locate(path: Path, root: yaml.Node | None, loc: tuple, msg: str, *,
 
 
 def _walk(root: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, tuple]:
-    """Follow ``loc`` down the node tree; return the deepest node reached and the loc used."""
-    node, used = root, ()
+    """Follow ``loc`` down the node tree.
+
+    Returns the node whose line to report (the key of the deepest mapping entry reached, or
+    the deepest sequence item) and the part of ``loc`` that was found.
+    """
+    node, mark_node, used = root, root, ()
     aliases = {"schema_": "schema"}
     for part in loc:
         key = aliases.get(part, part) if isinstance(part, str) else part
-        nxt = _child(node, key)
-        if nxt is None:
+        found = _child(node, key)
+        if found is None:
             break
-        node, used = nxt, (*used, key)
-    return node, used
+        mark_node, node = found
+        used = (*used, key)
+    return mark_node, used
 
 
-def _child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
+def _child(node: yaml.Node | None, key: Any) -> tuple[yaml.Node, yaml.Node] | None:
+    """(node to report, node to descend into) of ``key`` in a mapping or sequence node."""
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if k.value == key:
-                # an unknown key is best shown at the key itself
-                return v if not isinstance(v, yaml.ScalarNode) or v.value != "" else k
+                return k, v
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
+        return node.value[key], node.value[key]
     return None
 
 

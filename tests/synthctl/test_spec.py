@@ -153,3 +153,10 @@ def test_missing_sqlite_registry_names_the_line(tmp_path: Path):
     with pytest.raises(SpecError, match=r"study.yaml:3: registry.url: .*SQLite registry file "
                                         r"not found: .*gone.sqlite"):
         load_spec(_write(tmp_path, text))
+
+
+def test_unknown_nested_block_key_reports_the_key_line(flat_study: Path):
+    text = flat_study.read_text() + "extras:\n  deep:\n    a: 1\n"
+    with pytest.raises(SpecError) as err:
+        load_spec(_write(flat_study.parent, text))
+    assert f"study.yaml:{_line_of(text, 'extras:')}: extras: unknown key" in str(err.value)
