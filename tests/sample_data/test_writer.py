@@ -135,6 +135,10 @@ def test_bad_tables_are_named(tmp_path):
     with pytest.raises(RegistryWriteError, match="'diagnoses', column 'pci'"):
         write_registry_sqlite(tables, tmp_path / "c.sqlite")
     tables = _toy()
+    tables["surgeries"]["surgery_date"] = ["2020-02-31"]
+    with pytest.raises(RegistryWriteError, match="'surgeries', column 'surgery_date'"):
+        write_registry_sqlite(tables, tmp_path / "e.sqlite")
+    tables = _toy()
     tables["patients"]["centre_id"] = ["C01", None]
     with pytest.raises(RegistryWriteError, match="'patients', column 'centre_id': missing"):
         write_registry_sqlite(tables, tmp_path / "d.sqlite")
