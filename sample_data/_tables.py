@@ -127,7 +127,8 @@ def registry_tables(c: _dgp.Cohort, cfg) -> dict[str, pd.DataFrame]:
     )
     ki67_na = rng.random(n) < cfg.ki67_missing
     bap1_na = rng.random(n) < cfg.bap1_missing
-    pci_na = rng.random(n) < cfg.pci_missing
+    # PCI is scored during cytoreductive surgery: rarely missing then (1%)
+    pci_na = rng.random(n) < np.where(c.crs, 0.01, cfg.pci_missing)
     diagnoses = pd.DataFrame(
         {
             "diagnosis_id": np.arange(1, n + 1),

@@ -75,7 +75,8 @@ class SimulationConfig:
     registry_visit_window_days : int
         Jitter of registry visits around their nominal dates.
     ecog_missing, ki67_missing, bap1_missing, pci_missing : float
-        Missing-completely-at-random shares in the registry.
+        Missing-completely-at-random shares in the registry (PCI: among patients without
+        CRS; with CRS, where it is scored at surgery, 1%).
     trial_ki67_missing, trial_bap1_missing : float
         Same, in the trial (ECOG and PCI are complete in the trial).
     clinical_progression_rate : float
@@ -109,11 +110,11 @@ class SimulationConfig:
     ecog_missing: float = 0.10
     ki67_missing: float = 0.55
     bap1_missing: float = 0.45
-    pci_missing: float = 0.08
+    pci_missing: float = 0.15
     trial_ki67_missing: float = 0.20
     trial_bap1_missing: float = 0.30
     clinical_progression_rate: float = 0.08
-    loss_to_follow_up_per_year: float = 0.03
+    loss_to_follow_up_per_year: float = 0.02
     diagnosis_start: str = "2010-01-01"
     data_cutoff: str = "2024-12-31"
     trial_enrolment_start: str = "2022-03-01"
