@@ -105,3 +105,19 @@ def test_connector_extraction_equals_reference_frame():
             pd.testing.assert_series_equal(a.astype(float), b, check_names=False, atol=1e-9)
         else:
             assert (a.astype(str) == b.astype(str)).all(), col
+
+
+def test_trial_loader_equals_reference_frame():
+    """`connectors.trial.load_trial_arm` reads the shipped ADaM files as the simulator means."""
+    trial = pytest.importorskip("connectors.trial")
+    from sample_data._trial import trial_frame
+
+    got = trial.load_trial_arm(paths.TRIAL_ADSL, paths.TRIAL_ADTTE)
+    got = got.sort_values("patient_id").reset_index(drop=True)
+    ref = trial_frame(pd.read_csv(paths.TRIAL_ADSL), pd.read_csv(paths.TRIAL_ADTTE))
+    ref = ref.sort_values("patient_id").reset_index(drop=True)
+    assert len(got) == len(ref) == 27
+    for col in ref.columns.drop("disease"):
+        a, b = got[col], ref[col]
+        same = (a.astype(str) == b.astype(str)) | (a.isna() & b.isna())
+        assert same.all(), col
