@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import special
@@ -37,10 +37,13 @@ from scipy import special
 from sample_data import _dgp
 from sample_data._tables import Structure, fixed_schedule
 
+if TYPE_CHECKING:
+    from sample_data.simulator import SimulationConfig
+
 TRUTH_SCHEMA_VERSION = 1
 
 
-def compute_truth(cfg) -> dict[str, Any]:
+def compute_truth(cfg: SimulationConfig) -> dict[str, Any]:
     """The truth of ``cfg`` (a JSON-ready dict; see the module docstring and docs)."""
     key = dataclasses.replace(cfg, seed=0, n_registry=1, n_trial=1)
     return copy.deepcopy(_truth(key))
