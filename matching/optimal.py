@@ -24,7 +24,7 @@ from .nearest import _caliper_abs, _check_inputs, _subclasses, matchit_weights
 
 def _candidate_controls(dt: np.ndarray, dc: np.ndarray, n_keep: int) -> np.ndarray:
     """Indices into ``dc`` of the ``n_keep`` nearest controls of any treated unit."""
-    order = np.argsort(dc, kind="stable")
+    order = np.argsort(dc)
     s = dc[order]
     at = np.searchsorted(s, dt)
     lo = np.clip(at - n_keep, 0, len(s))

@@ -207,3 +207,13 @@ def test_ratio_two_with_replacement_and_tied_candidates():
     # walk: left 1, right 3, left 0, right 4 -> candidates (1, 3, 0, 4) all at distance 0;
     # g++'s partial_sort of 4 equal keys with k = 2 returns indices [0, 1] -> controls 1, 3
     assert m.matches_[2] == [1, 3]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 0.25, 0.5, 1.0, 2.0, -1.5]), min_size=1,
+                max_size=60) | st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=60))
+def test_stable_argsort_is_r_order(values):
+    from matching.nearest import stable_argsort
+
+    d = np.array(values, dtype=float)
+    assert stable_argsort(d).tolist() == np.argsort(d, kind="stable").tolist()
