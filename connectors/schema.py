@@ -163,9 +163,9 @@ def build_metadata(
                 fk_table, fk_column = spec.foreign_key.split(".")
                 fk_map = mapping.get(fk_table)
                 fk_physical_table = fk_map.table if fk_map else fk_table
-                fk_physical_col = fk_map.columns.get(fk_column, fk_column) if fk_map else fk_column
                 prefix = f"{schema}." if schema else ""
-                args.append(sa.ForeignKey(f"{prefix}{fk_physical_table}.{fk_physical_col}"))
+                # SQLAlchemy resolves "table.column" against column *keys*: the logical name
+                args.append(sa.ForeignKey(f"{prefix}{fk_physical_table}.{fk_column}"))
             sa_columns.append(
                 sa.Column(
                     col_map.get(spec.name, spec.name),
