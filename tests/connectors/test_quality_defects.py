@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from connectors.quality import load_catalogue, validate_registry
 from tests.connectors.test_quality_support import (
     NO_CAP,
-    SAMPLE_QUIRKS,
     TODAY,
     Injector,
     as_date,
@@ -52,10 +51,9 @@ def _assert_found(report, baseline, injected):
         assert report[check_id].n_failed == len(expected), check_id
 
 
-def test_clean_sample_registry_passes_every_check_but_its_documented_quirks(baseline):
+def test_clean_sample_registry_passes_every_check(baseline):
     failed = {r.id for r in baseline.results if r.status == "failed"}
-    assert failed == SAMPLE_QUIRKS
-    assert all(baseline[c].severity == "warning" for c in SAMPLE_QUIRKS)
+    assert failed == set()
     assert baseline.passed
     applicable = {r.id for r in baseline.results if r.status != "not_applicable"}
     # everything runs except the derived-pool checks (study pipeline only) and text-only types

@@ -191,12 +191,6 @@ class Injector:
 _CACHE: dict[str, object] = {}
 NO_CAP = {"failure_cap": 1_000_000}  # keep every failing row to compare key sets
 
-# Warning checks the shipped sample fails on purpose: the simulator draws realistic registry
-# imperfections (PCI not recorded at some CRS; alive patients lost to follow-up), see
-# docs/sample_data.md. No fatal or error check fails on the sample.
-SAMPLE_QUIRKS = frozenset({"completeness.crs_pci", "completeness.follow_up_stale"})
-
-
 def sample_registry() -> Path:
     """The shipped sample registry (never modified: copy it before injecting defects)."""
     from sample_data.paths import SAMPLE_REGISTRY
@@ -485,7 +479,8 @@ def inject_completeness(inj: Injector, cutoff: dt.date) -> dict[str, set[str]]:
     pid = inj.patient("f.vital_status = 'dead'")
     inj.run("DELETE FROM {t[follow_up]} WHERE patient_id = :p", p=pid)
     out["completeness.patient_follow_up"] = {pid}
-    pid = inj.patient()
+    pid = inj.patient("NOT EXISTS (SELECT 1 FROM {t[surgeries]} s WHERE s.patient_id = "
+                      "p.patient_id AND s.crs = :t)", t=True)  # (else crs_pci fails too)
     inj.run("DELETE FROM {t[diagnoses]} WHERE patient_id = :p", p=pid)
     out["completeness.patient_diagnosis"] = {pid}
     # an alive patient last seen 400 days before the cut-off
