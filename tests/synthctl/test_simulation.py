@@ -2,11 +2,11 @@
 
 Scenario (``CI_SPEC``): the sample DGP with the registry imaged on the trial's schedule
 (every 6 weeks, +/- 3 days), so the observed-PFS truth ``trial_schedule`` of
-``sample_data.truth`` is what an unconfounded comparison estimates; 60 trial patients (the
-sample's 27 give a finite-sample bias of the Cox log HR away from the null of about -0.07
-with 1:1 matching, a real effect that the full run in benchmarks/README.md reports, but not
-the large-sample validity this test is about); the truth by Monte Carlo on a smaller pool
-(its own MC SE, about 0.005 on the log HR, enters the bias test).
+``sample_data.truth`` is what an unconfounded comparison estimates; 60 trial patients (with
+the sample's 27, 1:1 matching leaves a finite-sample bias of the Cox log HR away from the
+null, -0.031 with MC SE 0.013 in the 500-replicate run of benchmarks/README.md: real, and
+reported there, but not the large-sample validity this test is about); the truth by Monte
+Carlo on a smaller pool (its own MC SE, about 0.005 on the log HR, enters the bias test).
 
 Number of replicates, N = 100 (0.27 s of CPU per replicate for the six designs, so about
 15 s on 2 idle cores plus worker start-up; the data generation dominates). Figures from a
