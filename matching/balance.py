@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import MatchingError
+
 COLUMNS = (
     "covariate", "type", "mean_trial_before", "mean_control_before", "mean_trial_after",
     "mean_control_after", "smd_before", "smd_after", "variance_ratio_before",
@@ -120,38 +122,63 @@ def ecdf_stats(x: np.ndarray, treated: np.ndarray, w: np.ndarray,
     return float(diff.mean()), float(diff.max())
 
 
-def _arm_sd(x: np.ndarray, binary: bool) -> float:
+def _ecdf_before_after(x, t, w) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``ecdf_stats`` with unit weights and with ``w``, sharing one sort of ``x``."""
+    order = np.argsort(x)  # the order within ties is irrelevant (read at run ends)
+    xs, ts = x[order], t[order]
+    last = np.r_[xs[1:] != xs[:-1], True]
+    n_t = int(ts.sum())
+    ft = np.cumsum(ts)[last] / n_t
+    fc = np.cumsum(~ts)[last] / (len(ts) - n_t)
+    d = np.abs(ft - fc)
+    before = (float(d.mean()), float(d.max()))
+    ws = w[order]
+    wt = np.where(ts, ws, 0.0)
+    st, sc = wt.sum(), ws.sum() - wt.sum()
+    if st <= 0 or sc <= 0:
+        return before, (float("nan"), float("nan"))
+    d = np.abs(np.cumsum(wt)[last] / st - np.cumsum(ws - wt)[last] / sc)
+    return before, (float(d.mean()), float(d.max()))
+
+
+def _column_stats(x, t, it, w, sel, binary):
+    """Before (unit weights) and after (``w``) statistics of one column.
+
+    Before-sample moments use the trial rows ``it`` and whole-column sums, so a registry of
+    1,000,000 rows costs a few passes per column; after-sample moments use only the rows
+    with positive weight (``sel``).
+    """
+    n, n_t = len(x), len(it)
+    n_c = n - n_t
+    xt = x[it]
+    mt = float(xt.mean())
+    mc = float((x.sum() - xt.sum()) / n_c)
+    xs, ts, ws = x[sel], t[sel], w[sel]
+    mt_a = weighted_mean(xs[ts], ws[ts])
+    mc_a = weighted_mean(xs[~ts], ws[~ts])
     if binary:
-        p = float(x.mean())
-        return float(np.sqrt(p * (1.0 - p)))
-    return float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
+        sd_t, sd_c = np.sqrt(mt * (1 - mt)), np.sqrt(mc * (1 - mc))
+        diff_b, diff_a = abs(mt - mc), abs(mt_a - mc_a)
+        return (mt, mc, float("nan"), diff_b, diff_b), (mt_a, mc_a, float("nan"), diff_a,
+                                                        diff_a), (sd_t, sd_c)
+    vt = float(xt.var(ddof=1)) if n_t > 1 else float("nan")
+    dev = x - mc
+    dt = xt - mc
+    vc = float((np.dot(dev, dev) - np.dot(dt, dt)) / (n_c - 1)) if n_c > 1 else float("nan")
+    vc_a = weighted_var(xs[~ts], ws[~ts])
+    vr_a = weighted_var(xs[ts], ws[ts]) / vc_a if vc_a > 0 else float("nan")
+    eb, ea = _ecdf_before_after(x, t, w)
+    return ((mt, mc, vt / vc if vc > 0 else float("nan"), *eb), (mt_a, mc_a, vr_a, *ea),
+            (np.sqrt(vt), np.sqrt(vc)))
 
 
-def _denominator(x, t, binary, estimand) -> tuple[float, str]:
-    st, sc = _arm_sd(x[t], binary), _arm_sd(x[~t], binary)
-    pooled = float(np.sqrt((st**2 + sc**2) / 2.0))
+def _denominator(sd_t: float, sd_c: float, estimand: str) -> tuple[float, str]:
+    pooled = float(np.sqrt((sd_t**2 + sd_c**2) / 2.0))
     if estimand == "ATT":
-        if st > 0:
-            return st, ""
+        if sd_t > 0:
+            return float(sd_t), ""
         return pooled, "trial-arm SD is 0: pooled SD used"
     return pooled, ""
-
-
-def _stats(x, t, w, binary, order=None):
-    """Weighted means, variance ratio, eCDF mean/max; only positive weights enter the
-    moments, so an after-matching call costs O(n_selected), not O(n)."""
-    pos = w > 0
-    xt, wt = x[t & pos], w[t & pos]
-    xc, wc = x[~t & pos], w[~t & pos]
-    mt, mc = weighted_mean(xt, wt), weighted_mean(xc, wc)
-    if binary:
-        vr = float("nan")
-        em = ex = abs(mt - mc)
-    else:
-        vc = weighted_var(xc, wc)
-        vr = weighted_var(xt, wt) / vc if vc > 0 else float("nan")
-        em, ex = ecdf_stats(x, t, w, order)
-    return mt, mc, vr, em, ex
 
 
 def balance_table(
@@ -191,8 +218,11 @@ def balance_table(
     """
     t = np.asarray(treated, dtype=bool)
     n = len(t)
+    if not t.any() or t.all():
+        raise MatchingError("balance_table needs patients in both arms.")
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    one = np.ones(n)
+    if w.shape != t.shape or not np.isfinite(w).all() or (w < 0).any():
+        raise MatchingError("weights must be finite, non-negative, one per patient.")
     cols = {}
     if distance is not None:
         cols["distance"] = (np.asarray(distance, dtype=float), "distance")
@@ -202,12 +232,12 @@ def balance_table(
             np.isin(x, (0.0, 1.0)).all())
         cols[c] = (x, "binary" if isbin else "continuous")
     rows = []
+    it = np.flatnonzero(t)
+    sel = np.flatnonzero(w > 0)
     for name, (x, kind) in cols.items():
         isbin = kind == "binary"
-        den, note = _denominator(x, t, isbin, estimand)
-        order = None if isbin else np.argsort(x)  # tie order is irrelevant to the eCDF
-        b = _stats(x, t, one, isbin, order)
-        a = _stats(x, t, w, isbin, order)
+        b, a, (sd_t, sd_c) = _column_stats(x, t, it, w, sel, isbin)
+        den, note = _denominator(sd_t, sd_c, estimand)
 
         def smd(mt, mc, den=den, x=x):
             diff = mt - mc
