@@ -145,7 +145,8 @@ def _newton(Zt, y, beta, eta, mu, max_iter, tol):
     return beta, eta, mu, it, converged, dev
 
 
-_WARM_START_ROWS = 200_000
+_WARM_START_ROWS = 200_000  # above this many rows, start from a subsample fit
+_WARM_SAMPLE_CONTROLS = 50_000  # controls in that subsample (all trial rows are kept)
 
 
 def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: float):
@@ -163,8 +164,8 @@ def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: floa
     eta = np.log(mu / (1.0 - mu))
     beta = np.zeros(Zt.shape[0])
     n_ctrl = int((y == 0).sum())
-    if len(y) > _WARM_START_ROWS and n_ctrl > _WARM_START_ROWS // 2:
-        f = (_WARM_START_ROWS // 2) / n_ctrl
+    if len(y) > _WARM_START_ROWS and n_ctrl > 2 * _WARM_SAMPLE_CONTROLS:
+        f = _WARM_SAMPLE_CONTROLS / n_ctrl
         rng = np.random.default_rng(0)  # fixed: only the starting point depends on it
         sub = (y > 0) | (rng.random(len(y)) < f)
         ys = y[sub]
