@@ -52,7 +52,7 @@ def run_analyze(ctx: StageContext) -> int:
     frame[TIME] = cn.days_to(unit, days)
     frame[EVENT] = event
     frame[WEIGHT] = cohort["weight"].to_numpy(dtype=float)
-    frame[CLUSTER] = cohort["match_id"].replace("", np.nan).to_numpy()
+    frame[CLUSTER] = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
     frame["included"] = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
     no_outcome = frame[TIME].isna() | frame[EVENT].isna()
     if (no_outcome & frame["included"]).any():
