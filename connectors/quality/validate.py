@@ -20,7 +20,12 @@ from connectors.quality._engine import (
     failing_rows,
 )
 from connectors.quality._source import Source, open_source
-from connectors.quality.catalogue import Catalogue, CheckSpec, load_catalogue
+from connectors.quality.catalogue import (
+    Catalogue,
+    CheckSpec,
+    QualityConfigError,
+    load_catalogue,
+)
 from connectors.quality.report import CentreCount, CheckResult, Failure, QualityReport
 
 BUILDERS = {
@@ -143,6 +148,12 @@ def make_context(source: Source, centre: str | None, cutoff_date: dt.date | None
                  today: dt.date | None) -> Context:
     today = today or dt.date.today()
     present = present_columns(source)
+    if centre is not None and "centre_id" in present.get("patients", {}):
+        col = source.tables["patients"].c.centre_id
+        with source.engine.connect() as conn:
+            found = conn.execute(sa.select(col).where(col == centre).limit(1)).first()
+        if found is None:
+            raise QualityConfigError(f"centre {centre!r}: no patient of the registry has it")
     cutoff = cutoff_date or default_cutoff(source, present, today)
     return Context(source, present, centre, cutoff, today)
 

@@ -88,6 +88,9 @@ def test_bad_inputs_exit_2_without_traceback(tmp_path):
     result = runner.invoke(app, ["validate", "--registry", f"sqlite:///{sample_registry()}",
                                  "--cutoff", "31/12/2024"])
     assert result.exit_code == 2 and "--cutoff" in result.output
+    result = runner.invoke(app, ["validate", "--registry", f"sqlite:///{sample_registry()}",
+                                 "--out", str(tmp_path / "q"), "--centre", "NOWHERE"])
+    assert result.exit_code == 2 and "centre 'NOWHERE'" in result.output
 
 
 def test_centre_option(tmp_path):
