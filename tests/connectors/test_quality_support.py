@@ -365,6 +365,21 @@ def inject_plausibility(inj: Injector, today: dt.date) -> dict[str, set[str]]:
     inj.run("UPDATE {t[surgeries]} SET crs = :f, cc_score = 1 WHERE surgery_id = :i",
             f=False, i=sid)
     add("plausibility.cc_hipec_without_crs", sid)
+    k2 = inj.patient(has_surgery)
+    sid = inj.value("SELECT min(surgery_id) FROM {t[surgeries]} WHERE patient_id = :p", p=k2)
+    inj.run("UPDATE {t[surgeries]} SET crs = NULL, cc_score = NULL, hipec = :t "
+            "WHERE surgery_id = :i", t=True, i=sid)
+    add("plausibility.cc_hipec_without_crs", sid)
+    # a surgery 100 days after death (after the last contact too when that is earlier)
+    k3 = inj.patient(dead + " AND " + has_surgery)
+    last_contact, _, death = _fu(inj, k3)
+    sid = inj.value("SELECT min(surgery_id) FROM {t[surgeries]} WHERE patient_id = :p", p=k3)
+    when = as_date(death) + 100 * DAY
+    inj.run("UPDATE {t[surgeries]} SET surgery_date = :d WHERE surgery_id = :i",
+            d=inj.d(when), i=sid)
+    add("plausibility.after_death.surgeries", sid)
+    if last_contact is not None and when > as_date(last_contact):
+        add("plausibility.after_last_contact.surgeries", sid)
     # an assessment in the future (after the extraction date; also after last contact)
     o = inj.patient(alive)
     aid = _add_assessment(inj, o, today + 30 * DAY)
