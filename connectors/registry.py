@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,9 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the registry
-KEY_CHUNK = 10_000  # line ids per IN (...) list in `outcomes` (SQLite allows 32766)
+# line ids per IN (...) list in `outcomes`: each list costs one pass over the assessments, so
+# as long as the drivers allow (PostgreSQL/MariaDB 65,535 parameters; SQLite its own limit)
+KEY_CHUNK = 50_000
 
 FRAME_COLUMNS = (
     cn.PATIENT_ID, cn.ARM, cn.LINE_ID, cn.CENTRE_ID, cn.INDEX_DATE, cn.DISEASE,
@@ -240,16 +243,37 @@ class RegistryConnector:
         criteria = parse_criteria(list(eligibility), FRAME_COLUMN_KINDS)
         self.check_schema(DESIGN_TABLES + (OUTCOME_TABLES if include_outcomes else ()))
         pool = design_select(self._tables, rule).subquery("pool")
-        eligible = sa.select(pool)
-        conditions = [c.to_sql(pool.c) for c in criteria]
-        if conditions:
-            eligible = eligible.where(sa.and_(*conditions))
-        stmt = eligible.order_by(pool.c[cn.PATIENT_ID], pool.c[cn.LINE_ID])
+        status, count_exprs = _status_and_counts(pool, criteria)
+        # one pass: the counts ride along as window aggregates over *all* candidates, the
+        # WHERE (applied after the windows) returns only the eligible rows
+        counted = sa.select(
+            status, *(e.over().label(f"_count{j}") for j, e in enumerate(count_exprs))
+        ).subquery("counted")
+        passes = [counted.c[f"_status{i}"] == 1 for i in range(len(criteria))]
+        stmt = (
+            sa.select(counted)
+            .where(sa.and_(sa.true(), *passes))
+            .order_by(counted.c[cn.PATIENT_ID], counted.c[cn.LINE_ID])
+        )
+        n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
         with self._connect() as con:
             if con.dialect.name != "sqlite":  # counts and rows from one snapshot
                 con = con.execution_options(isolation_level="REPEATABLE READ")
-            attrition = self._attrition(con, pool, rule, criteria)
-            frame = _finish_frame(self._fetch(con, stmt))
+            try:
+                total = int(con.execute(n_registry).scalar_one())
+            except SQLAlchemyError as exc:
+                raise self._query_failed(exc) from exc
+            raw = self._fetch(con, stmt)
+            if len(raw):
+                counts = [int(raw[f"_count{j}"].iloc[0]) for j in range(len(count_exprs))]
+            else:  # no eligible row to carry the counts: ask for them
+                try:
+                    row = con.execute(sa.select(*count_exprs).select_from(status)).one()
+                except SQLAlchemyError as exc:
+                    raise self._query_failed(exc) from exc
+                counts = [int(v or 0) for v in row]
+        attrition = _build_attrition(total, counts, rule, criteria)
+        frame = _finish_frame(raw)
         if include_outcomes:
             # keyed by line id (IN lists), not joined to the pool query: the database then
             # knows how many index lines it is dealing with and plans hash joins
@@ -261,46 +285,6 @@ class RegistryConnector:
                 f"{attrition.n_final}"
             )
         return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
-
-    def _attrition(
-        self, con: sa.Connection, pool, rule: IndexRule, criteria: list[Criterion]
-    ) -> Attrition:
-        status = []
-        for i, crit in enumerate(criteria):
-            expr = crit.to_sql(pool.c)
-            status.append(sa.case((expr, 1), (sa.not_(expr), 0), else_=None).label(f"s{i}"))
-        st = sa.select(pool.c[cn.PATIENT_ID], *status).subquery("status")
-        aggregates = [
-            sa.func.count().label("n_rows"),
-            sa.func.count(sa.distinct(st.c[cn.PATIENT_ID])).label("n_patients"),
-        ]
-        passed: list[sa.ColumnElement] = []
-        for i in range(len(criteria)):
-            s = st.c[f"s{i}"]
-            before = sa.and_(sa.true(), *passed)
-            aggregates.append(sa.func.sum(sa.case((sa.and_(before, s == 0), 1), else_=0)))
-            aggregates.append(sa.func.sum(sa.case((sa.and_(before, s.is_(None)), 1), else_=0)))
-            passed.append(s == 1)
-        n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
-        try:
-            total = int(con.execute(n_registry).scalar_one())
-            row = con.execute(sa.select(*aggregates)).one()
-        except SQLAlchemyError as exc:
-            raise self._query_failed(exc) from exc
-        counts = [int(v or 0) for v in row]
-        n_rows, n_patients = counts[0], counts[1]
-        builder = AttritionBuilder("registry patients", total)
-        builder.add_population(
-            f"with an index line after {rule.after_regimen}",
-            n_patients,
-            f"no line starting after a {rule.after_regimen} line",
-        )
-        if rule.selection == "all":
-            builder.recount("candidate index lines (all kept)", n_rows,
-                            "from here on, counts are patient-lines", unit="patient-lines")
-        for i, crit in enumerate(criteria):
-            builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
-        return builder.build()
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -343,8 +327,9 @@ class RegistryConnector:
         unique_ids = sorted({int(v) for v in line_ids})
         parts = []
         with self._connect() as con:
-            for start in range(0, len(unique_ids), KEY_CHUNK):
-                chunk = unique_ids[start : start + KEY_CHUNK]
+            size = _key_chunk(con)
+            for start in range(0, len(unique_ids), size):
+                chunk = unique_ids[start : start + size]
                 res = con.execute(stmt, {"line_ids": chunk})
                 parts.append(pd.DataFrame(res.fetchall(), columns=list(res.keys())))
         raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
@@ -396,6 +381,60 @@ class RegistryConnector:
             return pd.DataFrame(columns=names)
         return pd.concat(parts, ignore_index=True)
 
+
+
+def _key_chunk(con: sa.Connection) -> int:
+    if con.dialect.name == "sqlite":
+        raw = con.connection.driver_connection
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(raw, "getlimit") \
+            else 999
+        return max(1, min(KEY_CHUNK, limit - 10))
+    return KEY_CHUNK
+
+
+def _status_and_counts(pool, criteria: list[Criterion]):
+    """The pool with each criterion's status (1 true, 0 false, NULL unknown) and the counts.
+
+    Returns the status subquery and the aggregate expressions of the attrition, in order:
+    rows, patients, then per criterion (failing, unknown) among rows passing the previous ones.
+    """
+    status = []
+    for i, crit in enumerate(criteria):
+        expr = crit.to_sql(pool.c)
+        status.append(sa.case((expr, 1), (sa.not_(expr), 0), else_=None).label(f"_status{i}"))
+    first_line = sa.func.row_number().over(
+        partition_by=pool.c[cn.PATIENT_ID], order_by=pool.c[cn.LINE_ID]
+    )
+    st = sa.select(
+        pool, *status, sa.case((first_line == 1, 1), else_=0).label("_first_line")
+    ).subquery("status")
+    counts: list[sa.ColumnElement] = [sa.func.count(), sa.func.sum(st.c._first_line)]
+    passed: list[sa.ColumnElement] = []
+    for i in range(len(criteria)):
+        s = st.c[f"_status{i}"]
+        before = sa.and_(sa.true(), *passed)
+        counts.append(sa.func.sum(sa.case((sa.and_(before, s == 0), 1), else_=0)))
+        counts.append(sa.func.sum(sa.case((sa.and_(before, s.is_(None)), 1), else_=0)))
+        passed.append(s == 1)
+    return st, counts
+
+
+def _build_attrition(
+    total: int, counts: list[int], rule: IndexRule, criteria: list[Criterion]
+) -> Attrition:
+    n_rows, n_patients = counts[0], counts[1]
+    builder = AttritionBuilder("registry patients", total)
+    builder.add_population(
+        f"with an index line after {rule.after_regimen}",
+        n_patients,
+        f"no line starting after a {rule.after_regimen} line",
+    )
+    if rule.selection == "all":
+        builder.recount("candidate index lines (all kept)", n_rows,
+                        "from here on, counts are patient-lines", unit="patient-lines")
+    for i, crit in enumerate(criteria):
+        builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
+    return builder.build()
 
 def _finish_frame(raw: pd.DataFrame) -> pd.DataFrame:
     """Types of the analysis frame, identical whatever the database returned."""

@@ -270,3 +270,13 @@ def test_unknown_column_in_a_criterion_is_refused_before_any_query(conn):
 
     with pytest.raises(CriterionError, match=r"unknown column 'ecog'.*known columns: "):
         conn.candidate_pool(eligibility=["ecog <= 1"])
+
+
+def test_outcomes_in_several_key_chunks(conn, monkeypatch):
+    import connectors.registry as registry
+
+    pool = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
+    monkeypatch.setattr(registry, "KEY_CHUNK", 3)
+    again = conn.outcomes(pool.frame[[cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]])
+    pd.testing.assert_frame_equal(again[list(cn.OUTCOME_COLUMNS)],
+                                  pool.frame[list(cn.OUTCOME_COLUMNS)])
