@@ -325,15 +325,19 @@ class RegistryConnector:
         )
         stmt = outcome_select(self._tables, idx)
         unique_ids = sorted({int(v) for v in line_ids})
-        parts = []
+        rows: list = []
+        names = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, *RAW_OUTCOME_COLUMNS]
         with self._connect() as con:
             size = _key_chunk(con)
             for start in range(0, len(unique_ids), size):
                 chunk = unique_ids[start : start + size]
-                res = con.execute(stmt, {"line_ids": chunk})
-                parts.append(pd.DataFrame(res.fetchall(), columns=list(res.keys())))
-        raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=[cn.PATIENT_ID, cn.LINE_ID, *RAW_OUTCOME_COLUMNS, "index_date"])
+                try:
+                    res = con.execute(stmt, {"line_ids": chunk})
+                    names = list(res.keys())
+                    rows.extend(res.fetchall())
+                except SQLAlchemyError as exc:
+                    raise self._query_failed(exc) from exc
+        raw = pd.DataFrame.from_records(rows, columns=names)
         raw[cn.LINE_ID] = raw[cn.LINE_ID].astype("int64")
         raw = raw.set_index(cn.LINE_ID)
         order = [int(v) for v in line_ids]
