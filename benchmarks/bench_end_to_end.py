@@ -249,14 +249,18 @@ def time_bootstrap(workdir: str, n_boot: int, n_jobs: int) -> dict:
     eligible = frame[frame[TIME].notna() & frame[EVENT].notna()].reset_index(drop=True)
 
     def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
-        res = fit_design(replicate.reset_index(drop=True), spec)
+        # as the analyze stage: resampled patients repeat, so no id check in the design
+        res = fit_design(replicate, spec, spec.design, id_col=None)
+        match_id = pd.Series(res.match_id).astype("Float64")
         return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
-                             "cluster": pd.Series(res.match_id).to_numpy()},
+                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
                             index=replicate.index)
 
     t0 = time.perf_counter()
-    bootstrap_comparison(eligible, redesign, n_boot=n_boot, random_state=spec.study.seed,
-                         n_jobs=n_jobs, **_compare_kwargs(spec))
+    boot = bootstrap_comparison(eligible, redesign, n_boot=n_boot, random_state=spec.study.seed,
+                                n_jobs=n_jobs, **_compare_kwargs(spec))
+    if boot.n_failed:  # a benchmark of failing replicates would time nothing useful
+        raise RuntimeError(f"{boot.n_failed} of {n_boot} bootstrap replicates failed")
     return {"seconds": time.perf_counter() - t0, "n_rows": len(eligible)}
 
 
