@@ -251,7 +251,10 @@ class RegistryConnector:
         ).subquery("counted")
         passes = [counted.c[f"_status{i}"] == 1 for i in range(len(criteria))]
         stmt = (
-            sa.select(counted)
+            sa.select(
+                *(counted.c[c.name] for c in pool.c),
+                *(counted.c[f"_count{j}"] for j in range(len(count_exprs))),
+            )
             .where(sa.and_(sa.true(), *passes))
             .order_by(counted.c[cn.PATIENT_ID], counted.c[cn.LINE_ID])
         )
@@ -263,9 +266,10 @@ class RegistryConnector:
                 total = int(con.execute(n_registry).scalar_one())
             except SQLAlchemyError as exc:
                 raise self._query_failed(exc) from exc
-            raw = self._fetch(con, stmt)
-            if len(raw):
-                counts = [int(raw[f"_count{j}"].iloc[0]) for j in range(len(count_exprs))]
+            count_names = [f"_count{j}" for j in range(len(count_exprs))]
+            frame, first = self._fetch(con, stmt, carried=count_names)
+            if first is not None:
+                counts = [int(v) for v in first]
             else:  # no eligible row to carry the counts: ask for them
                 try:
                     row = con.execute(sa.select(*count_exprs).select_from(status)).one()
@@ -273,7 +277,6 @@ class RegistryConnector:
                     raise self._query_failed(exc) from exc
                 counts = [int(v or 0) for v in row]
         attrition = _build_attrition(total, counts, rule, criteria)
-        frame = _finish_frame(raw)
         if include_outcomes:
             # keyed by line id (IN lists), not joined to the pool query: the database then
             # knows how many index lines it is dealing with and plans hash joins
@@ -369,22 +372,32 @@ class RegistryConnector:
             f"{self._where()}: extraction query failed: {type(exc).__name__}: {first}"
         )
 
-    def _fetch(self, con: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
-        """Stream the result in chunks: memory follows the rows returned, not the registry."""
+    def _fetch(
+        self, con: sa.Connection, stmt: sa.Select, *, carried: Sequence[str] = ()
+    ) -> tuple[pd.DataFrame, list | None]:
+        """Stream the pool in chunks, typed chunk by chunk: memory follows the rows returned.
+
+        ``carried`` columns (the attrition counts, identical on every row) are dropped from
+        each chunk; their values on the first row are returned (None when no row).
+        """
         parts: list[pd.DataFrame] = []
+        first: list | None = None
         try:
             result = con.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
                 stmt
             )
             names = list(result.keys())
             for chunk in result.partitions():
-                parts.append(pd.DataFrame.from_records(chunk, columns=names))
+                raw = pd.DataFrame.from_records(chunk, columns=names)
+                if first is None and len(raw):
+                    first = raw.loc[0, list(carried)].tolist()
+                parts.append(_finish_frame(raw.drop(columns=list(carried))))
         except SQLAlchemyError as exc:
             raise self._query_failed(exc) from exc
         if not parts:
-            return pd.DataFrame(columns=names)
-        return pd.concat(parts, ignore_index=True)
-
+            empty = pd.DataFrame(columns=[n for n in names if n not in carried])
+            return _finish_frame(empty), None
+        return pd.concat(parts, ignore_index=True), first
 
 
 def _key_chunk(con: sa.Connection) -> int:

@@ -280,3 +280,14 @@ def test_outcomes_in_several_key_chunks(conn, monkeypatch):
     again = conn.outcomes(pool.frame[[cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]])
     pd.testing.assert_frame_equal(again[list(cn.OUTCOME_COLUMNS)],
                                   pool.frame[list(cn.OUTCOME_COLUMNS)])
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_streaming_in_small_chunks_gives_the_same_pool(conn, monkeypatch):
+    import connectors.registry as registry
+
+    want = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
+    monkeypatch.setattr(registry, "CHUNK_ROWS", 2)
+    got = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
+    pd.testing.assert_frame_equal(got.frame, want.frame)
+    pd.testing.assert_frame_equal(got.attrition.table, want.attrition.table)
