@@ -18,9 +18,9 @@ Rules (also in ``docs/data_dictionary.md``); ``t0`` is the index date:
   ``immune_checkpoint_inhibitor`` among its ';'-separated drug classes.
 - Units: years = days / 365.25, months = days / (365.25 / 12).
 
-The design query reads centres/patients/diagnoses/surgeries/treatment_lines only, and of
-the index line only its id, patient, number, start date and ECOG (never its end date or end
-reason). Endpoint queries read `OUTCOME_TABLES`.
+The design query reads centres/patients/diagnoses/surgeries/treatment_lines only, and never
+the index line's end date or end reason (no query reads ``end_reason``; end dates are read of
+the platinum lines only). Endpoint queries read `OUTCOME_TABLES`.
 """
 
 from __future__ import annotations
