@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import MatchingEstimator
 from ._validation import BOOL, NONE, SEED, Interval, check_params, check_random_state, options
+from .base import Estimator
 from .errors import MatchingError
 
 M_ORDERS = ("largest", "smallest", "data", "random")
@@ -304,7 +304,7 @@ def matchit_weights(matches: dict, n: int, replace: bool) -> np.ndarray:
     return w
 
 
-class NearestMatcher(MatchingEstimator):
+class NearestMatcher(Estimator):
     """Greedy nearest-neighbour matching of trial (treated) to control units, MatchIt-style.
 
     Parameters

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import MatchingEstimator
 from ._validation import BOOL, NONE, Interval, check_params
+from .base import Estimator
 from .errors import MatchingError
 from .nearest import _caliper_abs, _check_inputs, _subclasses, matchit_weights
 
@@ -35,7 +35,7 @@ def _candidate_controls(dt: np.ndarray, dc: np.ndarray, n_keep: int) -> np.ndarr
     return np.sort(order[np.cumsum(mark)[:-1] > 0])
 
 
-class OptimalMatcher(MatchingEstimator):
+class OptimalMatcher(Estimator):
     """Optimal k:1 matching without replacement (minimum total distance).
 
     Parameters

@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._base import MatchingEstimator
 from ._validation import SEED, Interval, check_params, check_random_state
+from .base import Estimator
 from .errors import MatchingConvergenceWarning, MatchingError, SeparationWarning
 
 _ETA_MAX = 30.0  # R's binomial logit linkinv/mu.eta clamp (THRESH in family.c)
@@ -184,7 +184,7 @@ def _irls(Zt: np.ndarray, centre, scale, y: np.ndarray, max_iter: int, tol: floa
     return intercept, slope, mu, eta, it, converged, dev
 
 
-class LogisticPropensity(MatchingEstimator):
+class LogisticPropensity(Estimator):
     """Unpenalised logistic-regression propensity score (R ``glm(binomial)``).
 
     Parameters
@@ -278,7 +278,7 @@ def _separation_report(X: np.ndarray, t: np.ndarray, names: list[str]) -> list[s
     return out
 
 
-class L2LogisticPropensity(MatchingEstimator):
+class L2LogisticPropensity(Estimator):
     """L2-penalised logistic PS on standardised covariates, C chosen by K-fold CV (log loss).
 
     Parameters
@@ -336,7 +336,7 @@ def _l2_kwargs(cls) -> dict:
     return {"penalty": "l2"}
 
 
-class GBMPropensity(MatchingEstimator):
+class GBMPropensity(Estimator):
     """Gradient-boosted trees PS (``HistGradientBoostingClassifier``).
 
     Parameters

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._base import MatchingEstimator
 from ._validation import Interval, check_params
+from .base import Estimator
 from .errors import MatchingError
 
 WEIGHT_KINDS = ("att_odds", "ate", "overlap", "matching", "entropy")
@@ -87,7 +87,7 @@ def truncate_weights(w, treated, q) -> tuple[np.ndarray, dict]:
     return w, report
 
 
-class EntropyBalancer(MatchingEstimator):
+class EntropyBalancer(Estimator):
     """Entropy balancing of the controls to the trial arm (ATT; Hainmueller 2012).
 
     Parameters

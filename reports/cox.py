@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from matching.base import Estimator
 from reports.errors import ConvergenceWarning, EstimationError
 from reports.estimate import json_number
 
@@ -379,7 +380,7 @@ def cox_hazard_ratio(
     return hr, lr
 
 
-class WeightedCoxPH:
+class WeightedCoxPH(Estimator):
     """Weighted Cox proportional-hazards fitter, DataFrame-first (same numbers as R coxph).
 
     Parameters
@@ -417,17 +418,6 @@ class WeightedCoxPH:
         self.ties = ties
         self.conf_level = conf_level
 
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters (scikit-learn protocol)."""
-        return {"ties": self.ties, "conf_level": self.conf_level}
-
-    def set_params(self, **params) -> WeightedCoxPH:
-        """Set constructor parameters (scikit-learn protocol)."""
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise ValueError(f"invalid parameter {key!r} for WeightedCoxPH")
-            setattr(self, key, value)
-        return self
 
     def fit(
         self,

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from matching.base import Estimator
 from reports._inputs import (
     check_conf_level,
     check_option,
@@ -365,7 +366,7 @@ def km_estimate(
     )
 
 
-class WeightedKM:
+class WeightedKM(Estimator):
     """Weighted Kaplan-Meier fitter with ``survfit``'s default variance.
 
     Parameters
@@ -402,21 +403,6 @@ class WeightedKM:
         self.conf_level = conf_level
         self.variance = variance
 
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters (scikit-learn protocol)."""
-        return {
-            "conf_type": self.conf_type,
-            "conf_level": self.conf_level,
-            "variance": self.variance,
-        }
-
-    def set_params(self, **params) -> WeightedKM:
-        """Set constructor parameters (scikit-learn protocol)."""
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise ValueError(f"invalid parameter {key!r} for WeightedKM")
-            setattr(self, key, value)
-        return self
 
     def fit(
         self,

@@ -1,5 +1,7 @@
 """Minimal estimator base: sklearn-style ``get_params``/``set_params``/``repr``.
 
+Shared by the estimators of `matching` and the survival fitters of `reports`.
+
 ``sklearn.base.clone`` works on any object with these two methods, so our estimators clone like
 scikit-learn's without importing ``sklearn.base`` (seconds of import time on a busy machine;
 only ``logistic_l2``/``gbm`` need scikit-learn, and import it when fitted).
@@ -11,8 +13,8 @@ import inspect
 from typing import Any
 
 
-class MatchingEstimator:
-    """Base class of the PS models and matchers (parameters in ``__init__``, state in ``attr_``)."""
+class Estimator:
+    """Base class of our estimators and fitters (parameters in ``__init__``, state in ``attr_``)."""
 
     _constraints: dict = {}  # noqa: RUF012 - class-level table, read only
 
@@ -26,7 +28,7 @@ class MatchingEstimator:
         """The constructor arguments (``deep`` is accepted for sklearn compatibility)."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params: Any) -> MatchingEstimator:
+    def set_params(self, **params: Any) -> Estimator:
         """Set constructor arguments; an unknown name is an error naming it."""
         valid = set(self._get_param_names())
         for name, value in params.items():
