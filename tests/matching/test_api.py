@@ -10,6 +10,7 @@ import pytest
 
 from matching import (
     DesignResult,
+    MatchingConvergenceWarning,
     MatchingError,
     PositivityWarning,
     SeparationWarning,
@@ -85,7 +86,8 @@ def test_no_overlap_is_an_error():
     df = _frame()
     df.loc[df["arm"] == "trial", "pci"] = 100.0 + np.arange(40)  # far outside the registry
     df.loc[df["arm"] == "control", "pci"] = np.linspace(0, 20, 400)
-    with pytest.raises(MatchingError, match="No overlap"), pytest.warns(SeparationWarning):
+    with (pytest.raises(MatchingError, match="No overlap"), pytest.warns(SeparationWarning),
+          pytest.warns(MatchingConvergenceWarning)):
         match_cohort(df, COVS)
 
 
@@ -125,7 +127,9 @@ def test_missing_policies_through_the_facade():
             if x["reason"].startswith("missing")} == {("trial", "missing pci", 2),
                                                        ("control", "missing pci", 1)}
     assert res.ps.isna().sum() == 3 and not res.included.iloc[[0, 1, 50]].any()
-    res = match_cohort(df, COVS, missing="indicator")
+    # the two trial patients missing PCI get an indicator no registry patient shares
+    with pytest.warns(PositivityWarning):
+        res = match_cohort(df, COVS, missing="indicator")
     assert "pci_missing" in res.ps_model["features"]
 
 
