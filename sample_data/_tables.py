@@ -142,7 +142,11 @@ def registry_tables(c: _dgp.Cohort, cfg) -> dict[str, pd.DataFrame]:
         }
     )
     diagnoses.loc[pci_na, "pci"] = pd.NA
-    s_idx = np.flatnonzero(c.surgery & (c.surgery_day <= c.horizon))
+    # a surgery the DGP dates after the patient's death (non-CRS surgeries are not tied to the
+    # first line, whose course draws the death) did not happen: no record
+    s_idx = np.flatnonzero(
+        c.surgery & (c.surgery_day <= c.horizon) & (c.surgery_day <= c.death_day)
+    )
     surgeries = pd.DataFrame(
         {
             "surgery_id": np.arange(1, s_idx.size + 1),
