@@ -15,12 +15,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from connectors.quality._source import Source
 from connectors.quality.catalogue import CheckSpec
 
 ID_CHUNK = 5000  # bound parameters per IN list (SQLite >= 3.32 allows 32766)
+# above this many pool patients, one grouped scan of the check beats re-running its source
+# (often a window or grouped subquery over the whole table) once per IN-list chunk
+SCAN_ABOVE = 2 * ID_CHUNK
+SCAN_CHUNK_ROWS = 100_000  # grouped rows per fetch while scanning
 
 
 class NotApplicable(Exception):  # noqa: N818 (a status, not an error)
@@ -165,6 +170,8 @@ def failing_patients(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[st
     """Counts and failing patient ids restricted to ``patient_ids`` (chunked IN lists)."""
     if rc.patient is None:
         raise NotApplicable("the check is not keyed by patient")
+    if len(patient_ids) > SCAN_ABOVE:
+        return _failing_patients_by_scan(conn, rc, patient_ids)
     n_checked = n_failed = 0
     failing: set[str] = set()
     for start in range(0, len(patient_ids), ID_CHUNK):
@@ -179,6 +186,32 @@ def failing_patients(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[st
                 .where(*_restrict(rc, None, [inside]), rc.fails)
             )
             failing.update(str(v) for v in conn.execute(stmt).scalars())
+    return n_checked, n_failed, failing
+
+
+def _failing_patients_by_scan(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[str]):
+    """`failing_patients` for a large pool: one pass of per-patient counts, kept for the pool.
+
+    Memory is bounded by the pool's id set and one fetch of grouped rows, not the registry.
+    """
+    wanted = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object).astype(str)))
+    failed = sa.func.sum(sa.case((rc.fails, 1), else_=0))
+    stmt = (
+        sa.select(as_text(rc.patient).label("p"), sa.func.count().label("n"), failed.label("f"))
+        .select_from(rc.source)
+        .where(*_restrict(rc, None))
+        .group_by(rc.patient)
+    )
+    n_checked = n_failed = 0
+    failing: set[str] = set()
+    result = conn.execution_options(stream_results=True).execute(stmt)
+    while rows := result.fetchmany(SCAN_CHUNK_ROWS):
+        chunk = pd.DataFrame(rows, columns=["p", "n", "f"])
+        chunk = chunk[chunk["p"].notna() & chunk["p"].isin(wanted)]
+        f = pd.to_numeric(chunk["f"]).fillna(0).astype("int64")
+        n_checked += int(pd.to_numeric(chunk["n"]).sum())
+        n_failed += int(f.sum())
+        failing.update(chunk.loc[f.to_numpy() > 0, "p"].astype(str))
     return n_checked, n_failed, failing
 
 
