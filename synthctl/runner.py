@@ -69,6 +69,7 @@ def run_study(
     stages: Sequence[str] = STAGES,
     allow_redesign: bool = False,
     progress: Progress | None = None,
+    n_jobs: int = 1,
 ) -> RunResult:
     """Run the given stages of a study into ``out``.
 
@@ -82,6 +83,8 @@ def run_study(
         Subset of ``("extract", "design", "analyze", "report")``, run in that order.
     allow_redesign : bool, default=False
         Allow a design change after the design was locked or the outcomes were analysed.
+    n_jobs : int, default=1
+        Parallel workers for the bootstrap; the results do not depend on it.
 
     Raises
     ------
@@ -108,7 +111,8 @@ def run_study(
         _check_outcomes_not_seen(previous, loaded, order, allow_redesign)
         manifest = Manifest.load_or_new(work)
         manifest.set_study(loaded, allow_redesign=allow_redesign)
-        ctx = StageContext(loaded, work, manifest, progress or NullProgress(), allow_redesign)
+        ctx = StageContext(loaded, work, manifest, progress or NullProgress(), allow_redesign,
+                           n_jobs)
         ran: list[str] = []
         for stage in order:
             if stage == "analyze" and "design" not in ran:

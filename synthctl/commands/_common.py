@@ -28,6 +28,9 @@ AllowRedesign = Annotated[bool, typer.Option(
          "(recorded in the manifest and shown in the report).")]
 SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+NJobs = Annotated[int, typer.Option(
+    "--n-jobs", "-j", min=1,
+    help="Parallel workers for the bootstrap (results are identical for any number).")]
 
 
 def guard(debug: bool, fn: Callable[[], T]) -> T:
@@ -146,14 +149,14 @@ def _pct(est: dict | None) -> str:
 
 
 def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign: bool,
-               quiet: bool, as_json: bool, debug: bool) -> None:
+               quiet: bool, as_json: bool, debug: bool, n_jobs: int = 1) -> None:
     """Shared body of ``run``/``extract``/``design``/``analyze``/``demo``."""
     from synthctl.runner import run_study
 
     def go():
         with progress_for(quiet or as_json) as progress:
             return run_study(spec, out, stages=stages, allow_redesign=allow_redesign,
-                             progress=progress)
+                             progress=progress, n_jobs=n_jobs)
 
     result = guard(debug, go)
     print_summary(result, as_json=as_json, quiet=quiet)

@@ -10,6 +10,7 @@ from synthctl.commands._common import (
     AllowRedesign,
     AsJson,
     Debug,
+    NJobs,
     OutOpt,
     Quiet,
     SpecArg,
@@ -32,7 +33,8 @@ def design(spec: SpecArg, out: OutOpt, allow_redesign: AllowRedesign = False,
 
 
 def analyze(spec: SpecArg, out: OutOpt, allow_redesign: AllowRedesign = False,
-            quiet: Quiet = False, as_json: AsJson = False, debug: Debug = False) -> None:
+            quiet: Quiet = False, as_json: AsJson = False, debug: Debug = False,
+            n_jobs: NJobs = 1) -> None:
     """Read the outcomes, compare the arms on the locked design, write the report."""
     run_stages(spec, out, ("analyze", "report"), allow_redesign=allow_redesign, quiet=quiet,
-               as_json=as_json, debug=debug)
+               as_json=as_json, debug=debug, n_jobs=n_jobs)

@@ -56,6 +56,7 @@ class StageContext:
     manifest: Manifest
     progress: Progress = field(default_factory=NullProgress)
     allow_redesign: bool = False
+    n_jobs: int = 1  # bootstrap workers: an execution choice, not part of the analysis
 
     @property
     def spec(self) -> StudySpec:

@@ -194,7 +194,7 @@ def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
     with ctx.progress.bar(f"bootstrap ({B} replicates)", B) as advance:
         return bootstrap_comparison(
             eligible[blind_cols].reset_index(drop=True), redesign, n_boot=B,
-            random_state=spec.study.seed, n_jobs=1,
+            random_state=spec.study.seed, n_jobs=ctx.n_jobs,
             id_col=cn.PATIENT_ID if multi_rows else None,
             progress=lambda done, total: advance(1), **_compare_kwargs(spec),
         )

@@ -223,3 +223,14 @@ def test_analyze_refuses_when_an_input_file_changed(tmp_path):
         fh.write("X9999,60,0,0,epithelioid,10,0,3.0,0,20.0,1\n")
     with pytest.raises(DesignChangedError, match=r"input file data\.csv changed since"):
         run_study(spec, tmp_path / "o", stages=("analyze", "report"))
+
+
+@pytest.mark.slow
+def test_bootstrap_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path, bootstrap=12)
+    one = run_study(spec, tmp_path / "one", n_jobs=1)
+    two = run_study(spec, tmp_path / "two", n_jobs=2)
+    results = (one.folder / "results.json").read_bytes()
+    assert results == (two.folder / "results.json").read_bytes()
+    assert b"bootstrap percentile 95% (12 replicates" in results  # the replicates ran
