@@ -111,9 +111,10 @@ def _compare_kwargs(spec: StudySpec) -> dict[str, Any]:
 def _compare(frame: pd.DataFrame, spec: StudySpec, *, cluster: bool, weighted: bool = True):
     from reports.compare import compare_arms
 
-    km_cluster = cn.PATIENT_ID if frame[cn.PATIENT_ID].duplicated().any() else None
+    # a patient with several index lines is one cluster (KM, and Cox unless matched sets are)
+    by_patient = cn.PATIENT_ID if frame[cn.PATIENT_ID].duplicated().any() else None
     return compare_arms(frame, weight_col=WEIGHT if weighted else None,
-                        cluster_col=CLUSTER if cluster else None, km_cluster_col=km_cluster,
+                        cluster_col=CLUSTER if cluster else by_patient, km_cluster_col=by_patient,
                         **_compare_kwargs(spec))
 
 
