@@ -130,10 +130,8 @@ def _pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.D
     Fatal findings stop the run; error findings exclude the affected patients, counted in the
     attrition table with the check id as the reason; warnings go to the manifest and report.
     """
-    try:
-        from synthctl.stages._quality import run_pool_checks
-    except ImportError:  # connectors.quality's pool API has not landed yet
-        return control, attrition, []
+    from synthctl.stages._quality import run_pool_checks
+
     return run_pool_checks(ctx, conn, control, attrition)
 
 
