@@ -74,7 +74,7 @@ class SimulationSpec(BaseModel):
         if "seed" in value:
             raise ValueError("scenario.seed is set per replicate from the study seed; remove it")
         known = _config_fields()
-        unknown = sorted(set(value) - known) if known is not None else []
+        unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(
                 f"unknown SimulationConfig option(s) {unknown}; known: {sorted(known)}"
@@ -93,9 +93,7 @@ class SimulationSpec(BaseModel):
                 if extra:
                     raise ValueError(f"designs.{name}: method 'none' takes no options: {extra}")
                 continue
-            bad = set(options) & _RESERVED
-            if allowed is not None:
-                bad |= set(options) - allowed
+            bad = (set(options) & _RESERVED) | (set(options) - allowed)
             if bad:
                 raise ValueError(
                     f"designs.{name}: unknown or reserved match_cohort option(s) {sorted(bad)}"
@@ -103,21 +101,17 @@ class SimulationSpec(BaseModel):
         return value
 
 
-def _config_fields() -> set[str] | None:
+def _config_fields() -> set[str]:
     """Option names of ``sample_data.simulator.SimulationConfig``."""
-    try:
-        from sample_data.simulator import SimulationConfig
-    except ImportError:  # pragma: no cover - sample_data not installed
-        return None
+    from sample_data.simulator import SimulationConfig
+
     return {f.name for f in dataclasses.fields(SimulationConfig)}
 
 
-def _match_cohort_options() -> set[str] | None:
-    """Keyword options of ``match_cohort`` (None when matching is not importable)."""
-    try:
-        from matching import match_cohort
-    except ImportError:  # pragma: no cover - only while the matching package is being built
-        return None
+def _match_cohort_options() -> set[str]:
+    """Keyword options of ``match_cohort``."""
+    from matching import match_cohort
+
     params = inspect.signature(match_cohort).parameters
     return {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - _RESERVED
 

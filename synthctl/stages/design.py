@@ -137,10 +137,7 @@ def _save_figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    try:
-        from matching import love_plot, ps_overlap_plot
-    except ImportError:  # the plotting helpers have not landed: the report omits the figures
-        return {}
+    from matching import love_plot, ps_overlap_plot
 
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
     for name, fig in (

@@ -74,14 +74,15 @@ def test_demo_spec_points_at_the_shipped_files():
 
 
 def test_demo_spec_validates():
-    specfile = pytest.importorskip("synthctl.specfile")
+    from synthctl import specfile
+
     loaded = specfile.load_spec(paths.DEMO_SPEC)
     assert loaded.spec.registry.url.endswith("renape_sample.sqlite")
 
 
 def test_connector_extraction_equals_reference_frame():
     """The SQL connector and the simulator's pandas reference agree on every column."""
-    registry = pytest.importorskip("connectors.registry")
+    from connectors import registry
     from sample_data._tables import control_frame
 
     conn = registry.RegistryConnector(f"sqlite:///{paths.SAMPLE_REGISTRY}")
@@ -109,7 +110,7 @@ def test_connector_extraction_equals_reference_frame():
 
 def test_trial_loader_equals_reference_frame():
     """`connectors.trial.load_trial_arm` reads the shipped ADaM files as the simulator means."""
-    trial = pytest.importorskip("connectors.trial")
+    from connectors import trial
     from sample_data._trial import trial_frame
 
     got = trial.load_trial_arm(paths.TRIAL_ADSL, paths.TRIAL_ADTTE)

@@ -159,7 +159,8 @@ def test_replicate_i_depends_on_its_own_seed_only(study, serial_small):
 
 @pytest.mark.slow
 def test_dask_backend_gives_the_same_table(serial_small):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # in the test extra: a missing install must fail, not skip
+
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
