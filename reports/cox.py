@@ -418,7 +418,6 @@ class WeightedCoxPH(Estimator):
         self.ties = ties
         self.conf_level = conf_level
 
-
     def fit(
         self,
         frame: pd.DataFrame,

@@ -403,7 +403,6 @@ class WeightedKM(Estimator):
         self.conf_level = conf_level
         self.variance = variance
 
-
     def fit(
         self,
         frame: pd.DataFrame,
