@@ -62,3 +62,8 @@ def by_arm(rows: list[dict]) -> dict[int, dict]:
 
 def nonint(w: np.ndarray) -> bool:
     return bool(np.any(w != np.floor(w)))
+
+
+# the column arguments of `compare_arms` for the reference data set
+PM_COLUMNS = {"time_col": "pfs_weeks", "event_col": "pfs_event", "arm_col": "treated",
+              "treated_value": 1}

@@ -8,13 +8,10 @@ import pytest
 
 from reports.bootstrap import _Config, _resample, bootstrap_comparison
 from reports.errors import EstimationError
-from tests.reports._reference import eligible
+from tests.reports._reference import PM_COLUMNS, eligible
 
 KW = dict(
-    time_col="pfs_weeks",
-    event_col="pfs_event",
-    arm_col="treated",
-    treated_value=1,
+    **PM_COLUMNS,
     landmarks=[24],
     rmst_tau=40,
     time_unit="weeks",

@@ -16,7 +16,7 @@ from sklearn.base import clone
 
 from reports.cox import WeightedCoxPH
 from reports.logrank import weighted_logrank
-from tests.reports._reference import FIXTURES, eligible
+from tests.reports._reference import FIXTURES, PM_COLUMNS, eligible
 
 EXPECTED = json.loads((FIXTURES / "survival_cox_multi" / "expected.json").read_text())
 
@@ -47,10 +47,7 @@ def test_weighted_logrank_function_equals_compare_output():
     d = eligible()
     lr = weighted_logrank(
         d,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
     )
     assert lr.df == 1 and 0 < lr.p_value < 0.05 and "robust" in lr.method

@@ -8,17 +8,14 @@ from matplotlib.figure import Figure
 from reports.compare import compare_arms
 from reports.figures import km_figure, save_figure
 from reports.km import km_estimate
-from tests.reports._reference import eligible
+from tests.reports._reference import PM_COLUMNS, eligible
 
 
 def test_km_figure_content(tmp_path):
     d = eligible()
     comp = compare_arms(
         d,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
         landmarks=[24],
         null_rate=0.35,

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from reports.compare import compare_arms
-from tests.reports._reference import MATCHED_VARIANTS, by_arm, eligible, matched, reference
+from tests.reports._reference import (
+    MATCHED_VARIANTS,
+    PM_COLUMNS,
+    by_arm,
+    eligible,
+    matched,
+    reference,
+)
 
 SURV_ATOL = 1e-6
 SE_RTOL = 1e-4
@@ -57,10 +64,7 @@ def test_matched_variants(variant):
     assert (md["treated"] == 0).sum() == ref["n_matched_control"]
     comp = compare_arms(
         md,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="weights",
         cluster_col="subclass",
         landmarks=[24],
@@ -79,10 +83,7 @@ def test_att_odds_weighting():
     d = eligible()
     comp = compare_arms(
         d,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
         landmarks=[24],
         time_unit="weeks",
@@ -103,10 +104,7 @@ def test_naive_comparison():
     ref = reference()["naive"]
     comp = compare_arms(
         eligible(),
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         landmarks=[24],
     )
     assert comp.control_curve.variance == "greenwood"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from reports.compare import compare_arms
-from tests.reports._reference import eligible
+from tests.reports._reference import PM_COLUMNS, eligible
 
 
 def _estimate_objects(obj, path=""):
@@ -22,10 +22,7 @@ def _estimate_objects(obj, path=""):
 def test_endpoint_dict_follows_the_contract():
     comp = compare_arms(
         eligible(),
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
         landmarks=[24, 200],
         time_unit="weeks",

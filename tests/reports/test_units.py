@@ -15,7 +15,7 @@ from reports.errors import ConvergenceWarning, EstimationError
 from reports.evalue import evalue_hr, evalue_rr, hr_to_rr
 from reports.km import WeightedKM, km_estimate
 from reports.landmark import landmark_survival, test_null_rate
-from tests.reports._reference import FIXTURES, by_arm, eligible, reference
+from tests.reports._reference import FIXTURES, PM_COLUMNS, by_arm, eligible, reference
 
 DF = pd.DataFrame(
     {
@@ -78,10 +78,7 @@ def test_landmark_before_first_time_and_null_test_matches_one_sided_limit():
     d = eligible()
     comp = compare_arms(
         d,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         landmarks=[24],
         null_rate=0.35,
     )
@@ -122,10 +119,7 @@ def test_evalues_follow_evalue_package():
 def test_compare_reports_evalues():
     comp = compare_arms(
         eligible(),
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
         landmarks=[24],
     )
@@ -164,10 +158,7 @@ def test_lifelines_robust_cox_does_not_reproduce_r_with_ties():
 def test_ess_and_counts_in_output():
     comp = compare_arms(
         eligible(),
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="w_att",
     )
     arms = comp.to_dict()["arms"]
@@ -226,10 +217,7 @@ def test_ij_influence_reproduces_curve_se_and_pair_covariance():
         )
     comp = compare_arms(
         md,
-        time_col="pfs_weeks",
-        event_col="pfs_event",
-        arm_col="treated",
-        treated_value=1,
+        **PM_COLUMNS,
         weight_col="weights",
         cluster_col="subclass",
         km_cluster_col="subclass",
