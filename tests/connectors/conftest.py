@@ -20,8 +20,6 @@ Patients (index = first line after a platinum_pemetrexed line):
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date
 
 import pandas as pd
@@ -29,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from sample_data.writer import write_registry, write_registry_sqlite
+from tests.databases import scratch_mariadb_database, scratch_pg_schema
 
 D = date
 
@@ -182,42 +181,18 @@ def tiny_sqlite(tmp_path_factory, tiny_tables) -> str:
     return f"sqlite:///{path}"
 
 
-PG_URL = os.environ.get("SYNTHCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("SYNTHCTL_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def pg_schema():
     """A fresh PostgreSQL schema (name, admin engine); dropped afterwards."""
-    engine = sa.create_engine(PG_URL)
-    name = _unique("synthctl_conn")
-    with engine.begin() as con:
-        con.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name, engine
-    finally:
-        with engine.begin() as con:
-            con.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        engine.dispose()
+    with scratch_pg_schema("synthctl_conn") as scratch:
+        yield scratch
 
 
 @pytest.fixture
 def mariadb_database():
     """A fresh MariaDB database (name, admin engine); dropped afterwards."""
-    engine = sa.create_engine(MARIADB_URL)
-    name = _unique("synthctl_conn")
-    with engine.begin() as con:
-        con.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    try:
-        yield name, engine
-    finally:
-        with engine.begin() as con:
-            con.exec_driver_sql(f"DROP DATABASE `{name}`")
-        engine.dispose()
+    with scratch_mariadb_database("synthctl_conn") as scratch:
+        yield scratch
 
 
 def write_to(engine: sa.Engine, tables, schema: str | None, mapping=None) -> None:

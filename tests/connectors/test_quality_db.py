@@ -7,11 +7,7 @@ and drops the scratch schema.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-import sqlalchemy as sa
 
 from connectors.quality import validate_registry
 from sample_data.writer import write_registry
@@ -26,33 +22,19 @@ from tests.connectors.test_quality_support import (
     row_counts,
     sample_registry,
 )
-
-PG_URL = os.environ.get("SYNTHCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("SYNTHCTL_TEST_MARIADB",
-                             "mysql+pymysql://root@127.0.0.1:3306/test")
+from tests.databases import MARIADB_URL, PG_URL, scratch_mariadb_database, scratch_pg_schema
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def server(request):
     """(admin engine, URL of the scratch registry, schema) on a fresh schema/database."""
-    name = f"synthctl_quality_{uuid.uuid4().hex[:10]}"
     if request.param == "postgresql":
-        engine = sa.create_engine(PG_URL)
-        create, drop = f'CREATE SCHEMA "{name}"', f'DROP SCHEMA "{name}" CASCADE'
-        url, schema = PG_URL, name
+        scratch, url = scratch_pg_schema("synthctl_quality"), PG_URL
     else:
-        engine = sa.create_engine(MARIADB_URL)
-        create, drop = f"CREATE DATABASE `{name}`", f"DROP DATABASE `{name}`"
-        url, schema = MARIADB_URL, name
-    with engine.begin() as conn:
-        conn.exec_driver_sql(create)
-    try:
+        scratch, url = scratch_mariadb_database("synthctl_quality"), MARIADB_URL
+    with scratch as (schema, engine):
         write_registry(engine, load_tables(sample_registry()), schema=schema)
         yield engine, url, schema
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(drop)
-        engine.dispose()
 
 
 def _keys(report, check_id):
@@ -95,20 +77,12 @@ def _assert_same_except_types(a, b) -> None:
 @pytest.mark.db
 def test_wrongly_typed_column_is_fatal_and_dependent_checks_degrade():
     """PostgreSQL: a date stored as text fails conformance.types; date checks cannot run."""
-    engine = sa.create_engine(PG_URL)
-    schema = f"synthctl_quality_{uuid.uuid4().hex[:10]}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
+    with scratch_pg_schema("synthctl_quality") as (schema, engine):
         write_registry(engine, load_tables(sample_registry()), schema=schema)
         with engine.begin() as conn:
             conn.exec_driver_sql(f'ALTER TABLE "{schema}".patients ALTER COLUMN birth_date '
                                  "TYPE varchar(10)")
         report = validate_registry(PG_URL, schema=schema, today=TODAY)
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
     types = report["conformance.types.patients"]
     assert types.status == "failed" and [f.key for f in types.failures] == ["birth_date"]
     assert types.n_failed == types.n_checked > 0  # every row: the column cannot be trusted

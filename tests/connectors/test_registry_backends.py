@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from connectors.errors import ReadOnlyViolationError
 from connectors.registry import IndexRule, RegistryConnector
 from sample_data.writer import write_registry
+from tests.databases import MARIADB_URL, PG_URL
 
-from .conftest import MARIADB_URL, PG_URL
 from .test_registry_access import RENAMED
 
 pytestmark = pytest.mark.db

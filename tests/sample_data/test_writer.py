@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
 from sample_data.writer import RegistryWriteError, write_registry, write_registry_sqlite
+from tests.databases import mariadb_url, scratch_mariadb_database, scratch_pg_schema
 
 
 def _toy() -> dict[str, pd.DataFrame]:
@@ -147,11 +147,7 @@ def test_bad_tables_are_named(tmp_path):
 @pytest.mark.db
 @pytest.mark.parametrize("mapping", [None, MAPPING], ids=["logical", "renamed"])
 def test_postgres_copy_round_trip(mapping):
-    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    schema = f"sd_{uuid.uuid4().hex[:10]}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
+    with scratch_pg_schema("sd") as (schema, engine):
         write_registry(engine, _toy(), schema=schema, mapping=mapping)
         assert _read_back(engine, mapping, schema) == EXPECTED
         write_registry(engine, _toy(), schema=schema, mapping=mapping, if_exists="replace")
@@ -159,24 +155,12 @@ def test_postgres_copy_round_trip(mapping):
         fks = sa.inspect(engine).get_foreign_keys(MAPPING["diagnoses"].table if mapping
                                                   else "diagnoses", schema=schema)
         assert [fk["referred_columns"] for fk in fks] == [["pid" if mapping else "patient_id"]]
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        engine.dispose()
 
 
 @pytest.mark.db
 def test_mariadb_round_trip():
-    server = sa.create_engine("mysql+pymysql://root@127.0.0.1:3306/test")
-    db = f"sd_{uuid.uuid4().hex[:10]}"
-    with server.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {db}")
-    try:
-        engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{db}")
+    with scratch_mariadb_database("sd") as (db, _):
+        engine = sa.create_engine(mariadb_url(db))
         write_registry(engine, _toy(), mapping=MAPPING)
         assert _read_back(engine, MAPPING) == EXPECTED
         engine.dispose()
-    finally:
-        with server.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE {db}")
-        server.dispose()

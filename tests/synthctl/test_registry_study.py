@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 from synthctl.cli import app
 from synthctl.errors import RegistryConnectionError
 from synthctl.runner import run_study
+from tests.databases import scratch_pg_schema
 
 cli = CliRunner()
 
@@ -147,15 +147,9 @@ def test_password_in_unreachable_url_never_printed(study, tmp_path, monkeypatch)
 def test_password_never_reaches_outputs_postgres(scenario, study, tmp_path, monkeypatch):
     """PostgreSQL (trust auth accepts any password): a full run with the password given through
     ${ENV}; it appears in no output file, no log line and not in the report."""
-    import sqlalchemy as sa
-
     from sample_data.writer import write_registry
 
-    schema = f"synthctl_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    with engine.begin() as con:
-        con.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
+    with scratch_pg_schema() as (schema, engine):
         write_registry(engine, scenario.registry_tables, schema=schema)
         for name in ("adsl.csv", "adtte.csv"):
             shutil.copy(study.parent / name, tmp_path / name)
@@ -172,10 +166,6 @@ def test_password_never_reaches_outputs_postgres(scenario, study, tmp_path, monk
         manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
         assert manifest["inputs"]["registry"]["url"] == (
             "postgresql+psycopg://postgres:***@127.0.0.1:5432/test")
-    finally:
-        with engine.begin() as con:
-            con.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
 
 
 def test_analyze_outcomes_equal_the_connectors_own_pool_outcomes(study, full_run):
