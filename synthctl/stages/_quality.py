@@ -44,17 +44,22 @@ def _design_time(check, design_tables) -> bool:
     return check.table in design_tables and check.kind not in _READS_FOLLOW_UP
 
 
+def _stop_on_fatal(outcome, stage: str) -> None:
+    """A fatal finding stops the run with one DataError naming every fatal check."""
+    if outcome.stop:
+        failed = "; ".join(f"{r.id} ({r.description}: {r.n_failed} of {r.n_checked} rows)"
+                           for r in outcome.fatal)
+        raise DataError(f"{stage} stage: fatal registry validation check(s) failed: {failed}. "
+                        "Run `synthctl validate` for the failing rows.")
+
+
 def run_pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.DataFrame):
     """Design-table pool checks on the blind candidate pool; return (pool, attrition, findings)."""
     from connectors.quality import run_pool_checks as _run
 
     with ctx.progress.step("validation checks on the candidate pool"):
         outcome = _run(conn, control, _catalogue(design_tables=True))
-    if outcome.stop:
-        failed = "; ".join(f"{r.id} ({r.description}: {r.n_failed} of {r.n_checked} rows)"
-                           for r in outcome.fatal)
-        raise DataError(f"extract stage: fatal registry validation check(s) failed: {failed}. "
-                        "Run `synthctl validate` for the failing rows.")
+    _stop_on_fatal(outcome, "extract")
     rows = []
     for check_id, ids in outcome.excluded.items():
         mask = control[cn.PATIENT_ID].astype(str).isin(set(ids))
@@ -96,11 +101,7 @@ def run_outcome_checks(ctx: StageContext, conn, selected: pd.DataFrame) -> dict:
 
     with ctx.progress.step("validation checks on the outcome data"):
         outcome = _run(conn, selected, _catalogue(design_tables=False))
-    if outcome.stop:
-        failed = "; ".join(f"{r.id} ({r.description}: {r.n_failed} of {r.n_checked} rows)"
-                           for r in outcome.fatal)
-        raise DataError(f"analyze stage: fatal registry validation check(s) failed: {failed}. "
-                        "Run `synthctl validate` for the failing rows.")
+    _stop_on_fatal(outcome, "analyze")
     for check_id, ids in outcome.excluded.items():
         ctx.manifest.warn("analyze", f"validation check {check_id} (error): {len(ids)} pool "
                           "patient(s) affected; the cohort was locked before outcomes "
