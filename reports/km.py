@@ -259,12 +259,7 @@ def ij_influence_at(
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
     w = np.asarray(weights, dtype=float)
-    ut, idx = np.unique(time, return_inverse=True)
-    m = ut.size
-    n_at = np.bincount(idx, weights=w, minlength=m)
-    d_w = np.bincount(idx, weights=w * event, minlength=m)
-    d_n = np.bincount(idx, weights=event, minlength=m)
-    y = np.cumsum(n_at[::-1])[::-1]
+    ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
     live = (d_n > 0) & (d_w > 0) & (y > d_w)
     with np.errstate(divide="ignore", invalid="ignore"):
         haz = np.where((d_n > 0) & (d_w > 0), d_w / y, 0.0)
@@ -280,6 +275,18 @@ def ij_influence_at(
     before = time <= at
     inner = np.where(before, event * a[idx] - g[idx], -g_at)
     return -s_at * w * inner
+
+
+def _risk_table(time: np.ndarray, event: np.ndarray, w: np.ndarray):
+    """Distinct times, each row's index into them, and per distinct time the weighted count
+    leaving, weighted events, event count and weighted number at risk (cumulative sums)."""
+    ut, idx = np.unique(time, return_inverse=True)
+    m = ut.size
+    n_at = np.bincount(idx, weights=w, minlength=m)
+    d_w = np.bincount(idx, weights=w * event, minlength=m)
+    d_n = np.bincount(idx, weights=event, minlength=m)
+    y = np.cumsum(n_at[::-1])[::-1]
+    return ut, idx, n_at, d_w, d_n, y
 
 
 def km_estimate(
@@ -308,12 +315,8 @@ def km_estimate(
         variance = "ij" if robust else "greenwood"
     order_t = np.argsort(time, kind="stable")
     ts, es, ws = time[order_t], event[order_t], w[order_t]
-    ut, ut_index = np.unique(ts, return_inverse=True)
+    ut, ut_index, n_at, d_w, d_n, y = _risk_table(ts, es, ws)
     m = ut.size
-    n_at = np.bincount(ut_index, weights=ws, minlength=m)
-    d_w = np.bincount(ut_index, weights=ws * es, minlength=m)
-    d_n = np.bincount(ut_index, weights=es, minlength=m)
-    y = np.cumsum(n_at[::-1])[::-1]
     has_event = (d_n > 0) & (d_w > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         haz = np.where(has_event, d_w / y, 0.0)
