@@ -21,6 +21,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+from synthctl.stages._registry import index_rule, registry_connector
 
 ATTRITION_COLUMNS = ["step", "criterion", "n_remaining", "n_excluded", "reason"]
 
@@ -98,7 +99,6 @@ def _apply_eligibility(frame: pd.DataFrame, criteria, label: str):
 
 
 def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
 
     spec = ctx.spec
@@ -113,11 +113,10 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
                                variable_map=tri.variable_map)
     trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = registry_connector(spec)
         try:
             # candidate_pool checks the design tables only: outcome tables are not touched
-            rule = IndexRule(after_regimen=reg.index.after_regimen,
-                             selection=reg.index.selection)
+            rule = index_rule(spec)
             pool = conn.candidate_pool(rule, eligibility=list(spec.eligibility),
                                        include_outcomes=False)
             _check_not_emptied(ctx, pool.attrition.table, "registry patient",
@@ -192,18 +191,14 @@ def registry_pool_changes(ctx: StageContext) -> list[str]:
     Compares the SHA-256 of the pool rows (covariates at index, no outcomes) with the one the
     extract stage recorded; an empty list means unchanged (or no registry source).
     """
-    from connectors.registry import IndexRule, RegistryConnector
-
     reg = ctx.spec.registry
     recorded = ctx.manifest.data.get("inputs", {}).get("registry", {}).get("pool_sha256")
     if reg is None or recorded is None:
         return []
     with stage_errors("analyze", ctx.loaded, f"registry {mask_url(reg.url)}"), \
-            RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-        pool = conn.candidate_pool(
-            IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
-            eligibility=list(ctx.spec.eligibility), include_outcomes=False,
-        )
+            registry_connector(ctx.spec) as conn:
+        pool = conn.candidate_pool(index_rule(ctx.spec), eligibility=list(ctx.spec.eligibility),
+                                   include_outcomes=False)
     if pool.content_hash() != recorded:
         return ["the registry's candidate pool (covariates at index) changed since the "
                 "extract stage"]
