@@ -120,3 +120,18 @@ def test_design_defaults_come_from_the_table():
         design = parse_design({"method": method})
         assert design.method_options() == entry.defaults()
         assert design.yields == entry.yields({})
+
+
+def test_methods_text_reads_the_table(flat_study: Path):
+    from matching.methods import METHODS
+    from synthctl.methods import describe_design, methods_paragraph
+
+    spec = load_spec(flat_study).spec
+    d = spec.design
+    phrase = METHODS["nearest"].describe({**d.method_options()}, d.estimand)
+    assert describe_design(spec) == phrase
+    assert "logit of the propensity score" in phrase and "without replacement" in phrase
+    assert "clustered on matched sets" in methods_paragraph(spec, {})
+    replaced = spec.model_copy(update={"design": parse_design({"method": "nearest",
+                                                                "replace": True})})
+    assert "clustered on matched sets" not in methods_paragraph(replaced, {})
