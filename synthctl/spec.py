@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -142,6 +143,20 @@ class DesignBase(_Model):
             return rename_aliases(data.get("method", DEFAULT_METHOD), data)
         except MatchingError as exc:
             raise ValueError(str(exc)) from None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> DesignBase:
+        """A copy with ``update`` applied; a new ``method`` gives that method's model.
+
+        Changing the method keeps the common options (estimand, ps_model, missing,
+        balance_threshold) and takes the new method's options from ``update`` (defaults
+        otherwise); the result is validated like a spec's ``design:`` block.
+        """
+        if update and update.get("method", self.method) != self.method:
+            return parse_design({**self.common_options(), **update})
+        if update:
+            return parse_design({**self.model_dump(), **update})
+        return super().model_copy(deep=deep)
 
     def method_options(self) -> dict[str, Any]:
         """The method's own options, as `matching.match_cohort` keywords."""
