@@ -201,8 +201,9 @@ def _design_model(method: str) -> type[DesignBase]:
         fields[opt.name] = _option_field(method, opt, earlier)
         earlier = (*earlier, opt.name)
     name = f"{method.title().replace('_', '')}Design"
-    return create_model(name, __base__=DesignBase, __doc__=METHODS[method].describe.__doc__
-                        or f"design: method {method}", **fields)
+    doc = (f"The spec's design: block with method: {method} (fields from "
+           f"matching.methods.METHODS[{method!r}]).")
+    return create_model(name, __base__=DesignBase, __doc__=doc, **fields)
 
 
 class _UnknownMethod(_Model):

@@ -71,6 +71,7 @@ def test_weighting_follows_every_estimand_of_its_entry():
     ("weighting", "ATT", {"stabilized": True}, "stabilized", "ate weights only"),
     ("weighting", "ATE", {"truncate_rule": "weightit"}, "truncate_rule", "without truncate"),
     ("nearest", "ATT", {"caliper": -1.0}, "caliper", "caliper must be"),
+    ("nearest", "ATT", {"replace": True, "m_order": "random"}, "m_order", "no effect"),
     ("nearest", "ATT", {"distance": "logit"}, "distance", "distance must be one of"),
 ])
 def test_design_problems_name_the_option(method, estimand, given, key, text):
