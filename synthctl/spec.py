@@ -158,6 +158,15 @@ class DesignBase(_Model):
             return parse_design({**self.model_dump(), **update})
         return super().model_copy(deep=deep)
 
+    def __getattr__(self, name: str) -> Any:
+        # an option's old name (caliper_scale) reads the option in the old vocabulary
+        for opt in METHODS[self.__dict__["method"]].options if "method" in self.__dict__ else ():
+            if name in opt.aliases and opt.name in self.__dict__:
+                value = self.__dict__[opt.name]
+                old = {new: old for old, new in (opt.aliases[name] or {}).items()}
+                return old.get(value, value)
+        return super().__getattr__(name)
+
     def method_options(self) -> dict[str, Any]:
         """The method's own options, as `matching.match_cohort` keywords."""
         return {o.name: getattr(self, o.name, o.default) for o in METHODS[self.method].options}

@@ -100,7 +100,7 @@ def test_nearest_with_replacement_runs_through_design(flat_study: Path):
 
 def test_caliper_scale_is_accepted_as_the_old_name_of_distance(flat_study: Path):
     old = load_spec(flat_study).spec.design  # the fixture spells caliper_scale: logit
-    assert old.distance == "logit_ps"
+    assert old.distance == "logit_ps" and old.caliper_scale == "logit"  # read in old values
     new = parse_design({"method": "nearest", "distance": "logit_ps"})
     assert new.distance == old.distance
     path, _ = _with_design(flat_study, "design:\n  method: nearest\n  distance: ps\n"
