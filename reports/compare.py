@@ -222,8 +222,8 @@ def compare_arms(
         Null landmark survival rate for the one-sided tests (Simon H0, e.g. 0.35).
     rmst_tau : float, optional
         Truncation time of the RMST in ``time_unit``.
-    conf_type : {"log", "log-log"}
-        Scale of the KM pointwise limits.
+    conf_type : {"log", "log-log", "plain", "logit", "arcsin"}
+        Scale of the KM pointwise limits (`reports.km.CONF_TYPES`, as R's ``conf.type``).
 
     Returns
     -------

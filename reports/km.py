@@ -12,7 +12,8 @@ check our standard errors against ``survfit``, so we follow its rules exactly:
   (each row its own cluster when none is given), computed here in O(n log n) with cumulative
   sums instead of survfitkm.c's loop over clusters at every event time.
 * ``std_err`` is on the probability scale, as ``summary.survfit`` reports it; confidence
-  limits use ``conf.type`` "log" (R's default) or "log-log" and are capped at 1 for "log".
+  limits use ``conf.type`` "log" (R's default), "log-log", "plain", "logit" or "arcsin"
+  exactly as survival 3.5-3's ``survfit_confint`` (capped to [0, 1] where R caps them).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from reports._inputs import (
     weight_array,
 )
 
-ConfType = Literal["log", "log-log"]
+ConfType = Literal["log", "log-log", "plain", "logit", "arcsin"]
 Variance = Literal["auto", "greenwood", "ij"]
-CONF_TYPES: tuple[str, ...] = ("log", "log-log")
+CONF_TYPES: tuple[str, ...] = ("log", "log-log", "plain", "logit", "arcsin")
 VARIANCES: tuple[str, ...] = ("auto", "greenwood", "ij")
 
 
@@ -171,11 +172,17 @@ class SurvivalCurve:
 def conf_limits(
     surv: np.ndarray, se_log: np.ndarray, conf_type: str, conf_level: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise limits as R ``survfit_confint`` (``se_log`` is the SE of log S)."""
+    """Pointwise limits as R ``survfit_confint`` (``se_log`` is the SE of log S).
+
+    "plain": S -/+ z se(S) within [0, 1]; "log": exp(log S -/+ z se_log), upper capped at 1;
+    "log-log": on log(-log S); "logit": on log(S / (1 - S)), with the SE of the logit
+    se_log / (1 - S); "arcsin": on asin(sqrt S), SE 0.5 se_log sqrt(S / (1 - S)), kept within
+    [0, pi/2]. NaN where the transform is undefined (S = 0, and S = 1 for log-log / logit).
+    """
     z = norm.ppf(1 - (1 - conf_level) / 2)
     surv = np.asarray(surv, dtype=float)
     se_log = np.asarray(se_log, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "log":
             xx = np.where(surv == 0, np.nan, surv)
             lower = np.exp(np.log(xx) - z * se_log)
@@ -185,6 +192,22 @@ def conf_limits(
             se2 = z * se_log / np.log(xx)
             lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
             upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+        elif conf_type == "plain":
+            se2 = z * se_log * surv
+            lower = np.maximum(surv - se2, 0.0)
+            upper = np.minimum(surv + se2, 1.0)
+        elif conf_type == "logit":
+            xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
+            se2 = z * se_log / (1 - xx)
+            lg = np.log(xx / (1 - xx))
+            lower = 1 - 1 / (1 + np.exp(lg - se2))
+            upper = 1 - 1 / (1 + np.exp(lg + se2))
+        elif conf_type == "arcsin":
+            xx = np.where(surv == 0, np.nan, surv)
+            se2 = 0.5 * z * se_log * np.sqrt(xx / (1 - xx))
+            a = np.arcsin(np.sqrt(xx))
+            lower = np.sin(np.maximum(0.0, a - se2)) ** 2
+            upper = np.sin(np.minimum(np.pi / 2, a + se2)) ** 2
         else:  # pragma: no cover - guarded by callers
             raise ValueError(conf_type)
     return lower, upper

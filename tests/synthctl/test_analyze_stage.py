@@ -1,0 +1,33 @@
+"""The analyze stage on the flat study: options that used to fail after the design lock."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from synthctl.runner import run_study
+from tests.synthctl.conftest import CSV, write_spec
+
+
+def _run(tmp_path: Path, analysis_extra: str = "", design_extra: str = "") -> tuple[int, dict]:
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path)
+    text = spec.read_text()
+    if analysis_extra:
+        text = text.replace("analysis: {", "analysis: {" + analysis_extra + ", ")
+    if design_extra:
+        text = text.replace("design: {", "design: {" + design_extra + ", ")
+    spec.write_text(text)
+    result = run_study(spec, tmp_path / "out")
+    return result.exit_code, json.loads((tmp_path / "out" / "results.json").read_text())
+
+
+def test_plain_conf_type_runs_after_the_lock(tmp_path: Path):
+    """Defect 4: ``conf_type: plain`` passed the spec and failed after the design lock."""
+    code, res = _run(tmp_path, "conf_type: plain")
+    assert code == 0
+    trial = res["endpoints"]["PFS"]["landmarks"][0]["trial"]
+    assert "plain-scale" in trial["method"]
+    half = 1.959963984540054 * trial["se"]
+    assert abs(trial["lower"] - max(0.0, trial["estimate"] - half)) < 1e-9
