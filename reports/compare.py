@@ -38,7 +38,13 @@ from reports.cox import HazardRatio, LogRankTest, cox_hazard_ratio
 from reports.errors import EstimationError
 from reports.estimate import Estimate
 from reports.evalue import EValue, evalue_hr, evalue_rr, landmark_risk_ratio
-from reports.km import CONF_TYPES, SurvivalCurve, ij_influence_at, km_estimate
+from reports.km import (
+    CONF_TYPES,
+    SurvivalCurve,
+    ij_influence_at,
+    ij_rmst_influence,
+    km_estimate,
+)
 from reports.landmark import LandmarkComparison, compare_landmark
 from reports.median import QuantileEstimate, median_survival
 from reports.rmst import rmst, rmst_difference
@@ -290,7 +296,14 @@ def compare_arms(
     )
     rm = None
     if rmst_tau is not None:
-        rt, rc = rmst(trial, float(rmst_tau)), rmst(control, float(rmst_tau))
+        tau = float(rmst_tau)
+        infl = {}
+        if variance == "ij":  # the IJ SE, as the curve's (invariant to the weights' scale)
+            for name, mask in (("trial", is_trial), ("control", ~is_trial)):
+                u = ij_rmst_influence(t[mask], e[mask], w[mask], tau)
+                infl[name] = u if km_cl is None else np.bincount(km_cl[mask], weights=u)
+        rt = rmst(trial, tau, infl.get("trial"))
+        rc = rmst(control, tau, infl.get("control"))
         rm = RMSTComparison(float(rmst_tau), time_unit, rt, rc, rmst_difference(rt, rc, level))
     return ArmComparison(
         trial,
