@@ -182,12 +182,6 @@ class StudyAnalysis:
             **self.naive[primary].to_dict()}}
         for s in self.sensitivity:
             sens[s.name] = s.to_dict()
-        hr = endpoints[primary].get("hazard_ratio") or {}
-        if hr.get("estimate") is not None:
-            from reports.evalue import evalue_hr
-
-            sens["evalue"] = evalue_hr(*(float("nan") if hr.get(k) is None else float(hr[k])
-                                         for k in ("estimate", "lower", "upper"))).to_dict()
         out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens}
         if self.bootstrap is not None:
             out["bootstrap"] = self.bootstrap.to_dict()

@@ -314,7 +314,7 @@ def compare_arms(
         hr,
         lr,
         rm,
-        _evalues(hr, lms, level),
+        evalues_of(hr, lms, level),
         time_unit,
         level,
     )
@@ -346,9 +346,10 @@ def _clustered_difference(lm, t, e, w, cl, is_trial, name) -> LandmarkComparison
     return replace(lm, difference=diff)
 
 
-def _evalues(
+def evalues_of(
     hr: HazardRatio, lms: tuple[LandmarkComparison, ...], level: float
 ) -> dict[str, EValue]:
+    """E-values of the HR and the landmark risk ratios, from the limits they carry."""
     out: dict[str, EValue] = {}
     if np.isfinite(hr.estimate) and hr.estimate > 0:
         out["hazard_ratio"] = evalue_hr(hr.estimate, hr.lower, hr.upper, rare=False)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from reports.compare import ArmComparison, compare_arms
+from reports.compare import ArmComparison, compare_arms, evalues_of
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -176,9 +176,10 @@ class TimeToEventResult:
         if rm is not None:
             rm = replace(rm, **{arm: est(getattr(rm, arm), StatKey(n, "rmst", arm))
                                 for arm in ("trial", "control", "difference")})
+        # the E-values follow the primary limits (one E-value per quantity, never stale)
         comp = replace(c, landmarks=lms, median_trial=med(c.median_trial, "trial"),
                        median_control=med(c.median_control, "control"), hazard_ratio=hr,
-                       rmst=rm)
+                       rmst=rm, evalues=evalues_of(hr, lms, c.conf_level))
         return TimeToEventResult(n, comp)
 
 

@@ -92,7 +92,8 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
         flow=Markup(attrition_flow_svg(content.attrition, content.counts)),
         results=results_rows(content.endpoint, content.null_rate),
         estimate_methods=estimate_methods(content.endpoint),
-        sensitivity=sensitivity_rows(content.sensitivity),
+        sensitivity=sensitivity_rows(content.sensitivity,
+                                     (content.endpoint.get("evalues") or {}).get("hazard_ratio")),
         baseline=content.baseline.to_dict(orient="records"),
         attrition=content.attrition.to_dict(orient="records"),
         manifest_json=json.dumps(content.manifest, indent=2, sort_keys=True),
@@ -209,8 +210,10 @@ def _vs_null(est: Mapping | None, null_rate: float) -> str:
     return "CI includes it"
 
 
-def sensitivity_rows(sensitivity: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per sensitivity analysis: name, description, landmark difference, HR."""
+def sensitivity_rows(sensitivity: Mapping[str, Any],
+                     evalue: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+    """One row per sensitivity analysis: name, description, landmark difference, HR; then
+    the E-value of the primary hazard ratio (``endpoints.<name>.evalues.hazard_ratio``)."""
     rows = []
     for name, entry in sensitivity.items():
         if not isinstance(entry, Mapping):
@@ -224,17 +227,17 @@ def sensitivity_rows(sensitivity: Mapping[str, Any]) -> list[dict[str, str]]:
                 "difference": _ci(lms[0].get("difference"), _pct_points),
                 "hr": _ci(entry.get("hazard_ratio"), fmt_num),
             })
-        elif name == "evalue" and _ok(entry.get("point")):
-            rows.append({"name": "E-value", "description": (
-                f"an unmeasured confounder associated with both arm and {entry.get('measure', '')}"
-                f" by a risk ratio of {entry['point']:.2f} each could explain away the hazard "
-                f"ratio; {fmt_num(entry.get('ci'))} would move its CI to include 1"),
-                "control": "", "difference": "", "hr": ""})
         else:
             text = ", ".join(f"{k}: {fmt_num(v) if _ok(v) else escape(str(v))}"
                              for k, v in entry.items() if not isinstance(v, Mapping | list))
             rows.append({"name": name.replace("_", " "), "description": text, "control": "",
                          "difference": "", "hr": ""})
+    if evalue and _ok(evalue.get("point")):
+        rows.append({"name": "E-value", "description": (
+            f"an unmeasured confounder associated with both arm and {evalue.get('measure', '')}"
+            f" by a risk ratio of {evalue['point']:.2f} each could explain away the hazard "
+            f"ratio; {fmt_num(evalue.get('ci'))} would move its CI to include 1"),
+            "control": "", "difference": "", "hr": ""})
     return rows
 
 

@@ -154,3 +154,16 @@ def test_matched_sets_cluster_only_when_the_design_yields_sets(small):
     assert "each row its own cluster" in hr.comparison.hazard_ratio.method
     hr_sets = analyze_study(small, sets, None, settings()).analytic["PFS"]
     assert "cluster=cluster" in hr_sets.comparison.hazard_ratio.method
+
+
+def test_one_evalue_for_the_hr_from_the_primary_limits(small):
+    """Defect 3: the HR's E-value was computed from the analytic limits and a second one from
+    the bootstrap limits; now one, under the endpoint, from the primary (bootstrap) limits."""
+    from reports.evalue import evalue_hr
+
+    out = _run(small, att_odds_redesign, bootstrap=20, random_state=4).to_dict()
+    hr = out["endpoints"]["PFS"]["hazard_ratio"]
+    assert hr["method"].startswith("bootstrap")
+    ev = out["endpoints"]["PFS"]["evalues"]["hazard_ratio"]
+    assert ev == evalue_hr(hr["estimate"], hr["lower"], hr["upper"]).to_dict()
+    assert "evalue" not in out["sensitivity"]

@@ -106,7 +106,6 @@ def _content(**kw) -> ReportContent:
         null_rate=0.35,
         sensitivity={
             "naive": {"description": "unadjusted", **ENDPOINT},
-            "evalue": {"point": 2.9, "ci": 1.4, "measure": "HR"},
         },
         figures={"km": (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "svg")},
         methods="A methods paragraph.",
