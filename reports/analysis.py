@@ -11,8 +11,9 @@ Adding an endpoint kind (e.g. a binary endpoint with a ``proportion`` block):
 1. write a frozen dataclass with ``name``, ``kind`` (ClassVar) and
    ``estimate(data: DesignedFrame, conf_level) -> result`` (see `reports.endpoints`);
 2. its result implements ``to_dict()`` (the ``endpoints.<name>`` object), ``statistics()``
-   (typed `StatKey` -> `StatValue`, on the scale to resample/pool: log for ratios) and
-   ``with_intervals({StatKey: Interval})`` (bootstrap or Rubin's-rules limits as primary);
+   (typed `StatKey` -> `StatValue`, on the scale to resample/pool: log for ratios),
+   ``with_intervals({StatKey: Interval})`` (bootstrap or Rubin's-rules limits as primary)
+   and ``problems()`` (planned estimates the data cannot give: reported as warnings);
 3. register the class in ``reports.endpoints.ENDPOINT_KINDS`` and list an instance in
    ``AnalysisSettings.endpoints``. The bootstrap then covers it with no other change.
 An extra block of an existing endpoint (``endpoints.PFS.alignment``): an `EndpointBlock` in
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.bootstrap import BootstrapResult, Resampling, run_bootstrap
+from reports.bootstrap import MIN_VALID_SHARE, BootstrapResult, Resampling, run_bootstrap
 from reports.endpoints import (
     DesignedFrame,
     EndpointAnalysis,
@@ -93,6 +94,7 @@ class AnalysisSettings:
     ``endpoints`` by name (the first is the primary one); ``blocks`` extra per-endpoint
     blocks; ``arm_col``/``treated_value`` the arm; ``id_col`` the patient (a patient with
     several rows is one cluster); ``bootstrap`` replicates (0 = analytic only), ``ci``,
+    ``min_valid_share`` (a statistic given by fewer replicates gets no interval),
     ``n_jobs``, ``random_state``; ``conf_level`` of every interval.
     """
 
@@ -103,6 +105,7 @@ class AnalysisSettings:
     conf_level: float = 0.95
     bootstrap: int = 0
     ci: str = "percentile"
+    min_valid_share: float = MIN_VALID_SHARE
     n_jobs: int = 1
     random_state: int | None = None
     blocks: Mapping[str, tuple[EndpointBlock, ...]] = field(default_factory=dict)
@@ -182,7 +185,8 @@ class StudyAnalysis:
             **self.naive[primary].to_dict()}}
         for s in self.sensitivity:
             sens[s.name] = s.to_dict()
-        out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens}
+        out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens,
+                               "warnings": list(self.warnings)}
         if self.bootstrap is not None:
             out["bootstrap"] = self.bootstrap.to_dict()
         return out
@@ -275,12 +279,19 @@ def analyze_study(
             Resampling(settings.arm_col, settings.treated_value,
                        settings.id_col if _multi_rows(frame, settings) else None),
             n_boot=settings.bootstrap, ci=settings.ci, conf_level=settings.conf_level,
-            random_state=settings.random_state, n_jobs=settings.n_jobs, progress=progress)
+            random_state=settings.random_state, n_jobs=settings.n_jobs,
+            min_valid_share=settings.min_valid_share, progress=progress)
         intervals = boot.intervals()
         endpoints = {k: v.with_intervals(intervals) for k, v in analytic.items()}
     naive = estimate_endpoints(frame, AnalysisDesign.unweighted(len(frame)), settings)
     sens = tuple(_sensitivity(frame, s, settings) for s in sensitivities)
-    return StudyAnalysis(settings, endpoints, analytic, naive, blocks, sens, boot)
+    # planned estimates the data cannot give are warnings, never a silent NA (defect 12)
+    warnings = [w for res in analytic.values() for w in res.problems()]
+    warnings += boot.warnings() if boot is not None else []
+    warnings += [f"sensitivity analysis {s.name} ({s.description}) could not be estimated: "
+                 f"{s.failure}" for s in sens if s.failure is not None]
+    return StudyAnalysis(settings, endpoints, analytic, naive, blocks, sens, boot,
+                         tuple(warnings))
 
 
 def _multi_rows(frame: pd.DataFrame, settings: AnalysisSettings) -> bool:

@@ -91,6 +91,8 @@ class EndpointResult(Protocol):
 
     def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> EndpointResult: ...
 
+    def problems(self) -> list[str]: ...
+
 
 @runtime_checkable
 class EndpointAnalysis(Protocol):
@@ -140,6 +142,25 @@ class TimeToEventResult:
             for arm in ("trial", "control", "difference"):
                 e = getattr(c.rmst, arm)
                 out[StatKey(n, "rmst", arm)] = StatValue(e.estimate, e.se, e.reason)
+        return out
+
+    def problems(self) -> list[str]:
+        """Planned estimates the data cannot give (a landmark or tau beyond follow-up, a Cox
+        model that does not converge), one sentence each; a median not reached is not one."""
+        c, out = self.comparison, []
+        for lm in c.landmarks:
+            for arm in ("trial", "control"):
+                e = getattr(lm, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} rate at {lm.time:g} {lm.unit or ''} "
+                               f"is not estimable ({e.reason})")
+        if c.rmst is not None:
+            for arm in ("trial", "control"):
+                e = getattr(c.rmst, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} RMST is not estimable ({e.reason})")
+        if not c.hazard_ratio.converged:
+            out.append(f"{self.name}: the Cox model did not converge (no hazard ratio)")
         return out
 
     def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> TimeToEventResult:

@@ -79,10 +79,8 @@ def run_analyze(ctx: StageContext) -> int:
                                    sensitivities=sensitivities,
                                    progress=None if advance is None
                                    else (lambda done, total: advance(1)))
-        for s in result.sensitivity:
-            if s.failure is not None:
-                ctx.manifest.warn("analyze", f"sensitivity analysis {s.description} "
-                                  f"failed: {s.failure}")
+        for message in result.warnings:
+            ctx.manifest.warn("analyze", message)
         figures = _km(ctx, result, spec)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,

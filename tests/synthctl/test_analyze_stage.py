@@ -31,3 +31,18 @@ def test_plain_conf_type_runs_after_the_lock(tmp_path: Path):
     assert "plain-scale" in trial["method"]
     half = 1.959963984540054 * trial["se"]
     assert abs(trial["lower"] - max(0.0, trial["estimate"] - half)) < 1e-9
+
+
+def test_landmark_beyond_follow_up_is_a_warning(tmp_path: Path):
+    """Defect 12: a landmark beyond the follow-up of the primary endpoint gave NA silently."""
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("landmarks: [24]", "landmarks: [24, 500]"))
+    result = run_study(spec, tmp_path / "out")
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    late = res["endpoints"]["PFS"]["landmarks"][1]
+    assert late["trial"]["estimate"] is None and "beyond the last follow-up" in \
+        late["trial"]["reason"]
+    assert any("rate at 500 weeks is not estimable" in w for w in res["warnings"])
+    messages = [w["message"] for w in result.manifest["warnings"]]
+    assert any("rate at 500 weeks is not estimable" in m for m in messages)
