@@ -41,6 +41,7 @@ from reports.evalue import EValue, evalue_hr, evalue_rr, landmark_risk_ratio
 from reports.km import (
     CONF_TYPES,
     SurvivalCurve,
+    are_counts,
     ij_influence_at,
     ij_rmst_influence,
     km_estimate,
@@ -261,7 +262,7 @@ def compare_arms(
         )
     km_cl = cluster_codes(frame, km_cluster_col, w)
     # survfit decides robust on all the weights of the call, not per arm
-    variance = "ij" if km_cl is not None or bool(np.any(w != np.floor(w))) else "greenwood"
+    variance = "ij" if km_cl is not None or not are_counts(w) else "greenwood"
     curves = {}
     for name, mask in (("trial", is_trial), ("control", ~is_trial)):
         curves[name] = km_estimate(

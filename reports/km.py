@@ -270,6 +270,22 @@ def _ffill(x: np.ndarray) -> np.ndarray:
     return x[idx]
 
 
+def are_counts(w: np.ndarray) -> bool:
+    """Whether case weights are counts (survfit's Greenwood case): all integers, as R checks,
+    and below 2^31 (a float above 2^53 is always an "integer": entropy-balancing weights of
+    1e160 are not counts, and Greenwood's Y (Y - d) would overflow on them)."""
+    w = np.asarray(w, dtype=float)
+    return bool(np.all(w == np.floor(w)) and np.all(w < 2.0**31))
+
+
+def _unit_scale(w: np.ndarray) -> np.ndarray:
+    """Weights divided by their largest value: the IJ variance and the ESS do not depend on
+    the weights' scale, and squares of large weights (entropy balancing can give 1e160)
+    overflow where those of the rescaled weights do not."""
+    top = float(np.max(w)) if w.size else 0.0
+    return w / top if np.isfinite(top) and top > 0 else w
+
+
 def ij_influence_at(
     time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float
 ) -> np.ndarray:
@@ -281,7 +297,7 @@ def ij_influence_at(
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    w = np.asarray(weights, dtype=float)
+    w = _unit_scale(np.asarray(weights, dtype=float))
     ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
     live = (d_n > 0) & (d_w > 0) & (y > d_w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -314,7 +330,7 @@ def ij_rmst_influence(
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    w = np.asarray(weights, dtype=float)
+    w = _unit_scale(np.asarray(weights, dtype=float))
     ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
     live = (d_n > 0) & (d_w > 0) & (y > d_w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -370,10 +386,16 @@ def km_estimate(
     event = np.asarray(event, dtype=float)
     w = np.ones_like(time) if weights is None else np.asarray(weights, dtype=float)
     if variance == "auto":
-        robust = cluster is not None or bool(np.any(w != np.floor(w)))
+        robust = cluster is not None or not are_counts(w)
         variance = "ij" if robust else "greenwood"
+    # the IJ curve does not depend on the weights' scale: compute it on unit-scaled weights,
+    # whose squares and products cannot overflow (entropy weights reach 1e160), and report
+    # the weighted counts on the original scale (Greenwood is for counts: left as they are)
+    wc = _unit_scale(w) if variance == "ij" else w
+    count_scale = float(w.max() / wc.max()) if variance == "ij" and wc.size and wc.max() > 0 \
+        else 1.0
     order_t = np.argsort(time, kind="stable")
-    ts, es, ws = time[order_t], event[order_t], w[order_t]
+    ts, es, ws = time[order_t], event[order_t], wc[order_t]
     ut, ut_index, n_at, d_w, d_n, y = _risk_table(ts, es, ws)
     m = ut.size
     has_event = (d_n > 0) & (d_w > 0)
@@ -403,12 +425,13 @@ def km_estimate(
         se_log = np.sqrt(q)
         std_err = surv * se_log
     lower, upper = conf_limits(surv, se_log, conf_type, conf_level)
-    sw, sw2 = float(w.sum()), float((w * w).sum())
+    wu = _unit_scale(w)
+    sw, sw2 = float(wu.sum()), float((wu * wu).sum())
     return SurvivalCurve(
         time=ut,
-        n_risk=y,
-        n_event=d_w,
-        n_censor=n_at - d_w,
+        n_risk=y * count_scale,
+        n_event=d_w * count_scale,
+        n_censor=(n_at - d_w) * count_scale,
         surv=surv,
         std_err=std_err,
         se_log=se_log,
@@ -419,7 +442,7 @@ def km_estimate(
         conf_level=conf_level,
         n_rows=int(time.size),
         n_events=int(event.sum()),
-        sum_weights=sw,
+        sum_weights=float(w.sum()),
         ess=(sw * sw / sw2) if sw2 > 0 else 0.0,
         cluster=cluster_name if variance == "ij" else None,
         time_unit=time_unit,

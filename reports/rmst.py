@@ -59,8 +59,11 @@ def rmst(curve: SurvivalCurve, tau: float, influence: np.ndarray | None = None) 
     s = np.r_[1.0, curve.surv] if insert else curve.surv
     y = np.r_[curve.n_risk[0], curve.n_risk] if insert else curve.n_risk
     d = np.r_[0.0, curve.n_event] if insert else curve.n_event
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hh = np.where(y - d == 0, 0.0, d / (y * (y - d)))
+    if influence is None:  # survfit's se(rmean), on counts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hh = np.where(y - d == 0, 0.0, d / (y * (y - d)))
+    else:
+        hh = np.zeros_like(y)
     keep = t <= tau
     temptime = np.r_[t[keep], tau]
     tempsurv = np.r_[s[keep], s[keep][-1]]
