@@ -138,7 +138,13 @@ class Sensitivity:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SensitivityResult:
-    """A sensitivity analysis' primary-endpoint result, or why it could not be estimated."""
+    """A sensitivity analysis' primary-endpoint result, or why it could not be estimated.
+
+    Sensitivity analyses are optional: one whose design or estimates cannot be computed
+    (`matching.MatchingError`, `EstimationError`: e.g. the alternative design does not
+    converge) is reported as not estimable with its reason and a warning, and the primary
+    analysis stands. Any other error (a database that stops answering) fails the run.
+    """
 
     name: str
     description: str
@@ -147,10 +153,13 @@ class SensitivityResult:
     failure: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """``{description, ..., status: "estimated", <estimates>}`` or, when the analysis
+        could not be estimated, ``{description, status: "not_estimable", reason}`` (and a
+        warning in results.json ``warnings``, the manifest and the report)."""
         out = {"description": self.description, **self.info}
         if self.result is None:
-            return {**out, "error": self.failure}
-        return {**out, **self.result.to_dict()}
+            return {**out, "status": "not_estimable", "reason": self.failure}
+        return {**out, "status": "estimated", **self.result.to_dict()}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -182,7 +191,7 @@ class StudyAnalysis:
         primary = self.settings.primary
         sens: dict[str, Any] = {"naive": {
             "description": "unadjusted: every eligible registry patient, unweighted",
-            **self.naive[primary].to_dict()}}
+            "status": "estimated", **self.naive[primary].to_dict()}}
         for s in self.sensitivity:
             sens[s.name] = s.to_dict()
         out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens,

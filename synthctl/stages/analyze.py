@@ -228,7 +228,6 @@ def _all_lines(ctx: StageContext):
     Registry validation exclusions of the primary pool are not re-applied here (the manifest
     lists them).
     """
-    from connectors.errors import ConnectorError
     from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
     from matching import MatchingError
@@ -238,23 +237,25 @@ def _all_lines(ctx: StageContext):
     reg, tri = spec.registry, spec.trial
     assert reg is not None and tri is not None
     description = "every eligible index line of each registry patient (not only the first)"
+    # a database or file error here fails the run like any other (issue 20: never a silent
+    # {"error": ...} in results.json); only a design that cannot be fitted on every line
+    # makes this optional analysis "not estimable"
+    with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+        pool = conn.candidate_pool(
+            IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
+            eligibility=list(spec.eligibility), include_outcomes=True,
+        ).frame
+    trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
+                           variable_map=tri.variable_map)
+    frame = pd.concat([trial, pool], ignore_index=True)
+    time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
+    frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
+    frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
+    frame[EVENT] = frame[event_col].astype(int)
     try:
-        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-            pool = conn.candidate_pool(
-                IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
-                eligibility=list(spec.eligibility), include_outcomes=True,
-            ).frame
-        trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
-                               variable_map=tri.variable_map)
-        frame = pd.concat([trial, pool], ignore_index=True)
-        time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
-        frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
-        frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
-        frame[EVENT] = frame[event_col].astype(int)
         res = fit_design(frame, spec, id_col=None)
-    except (ConnectorError, MatchingError) as exc:
-        reason = ctx.loaded.scrub(str(exc))
-        return Sensitivity("all_lines", description, None, failure=reason)
+    except MatchingError as exc:
+        return Sensitivity("all_lines", description, None, failure=ctx.loaded.scrub(str(exc)))
     return Sensitivity("all_lines", description,
                        _as_design(res, spec.design),
                        frame=frame,

@@ -46,3 +46,28 @@ def test_landmark_beyond_follow_up_is_a_warning(tmp_path: Path):
     assert any("rate at 500 weeks is not estimable" in w for w in res["warnings"])
     messages = [w["message"] for w in result.manifest["warnings"]]
     assert any("rate at 500 weeks is not estimable" in m for m in messages)
+
+
+def test_failed_sensitivity_is_reported_not_silent(tmp_path: Path, monkeypatch):
+    """Issue 20: a sensitivity analysis that cannot be estimated was a silent ``{"error": ...}``
+    in results.json; now ``status: not_estimable`` with the reason, a results.json warning and
+    a manifest warning, while the primary analysis stands."""
+    from matching import MatchingError
+    from synthctl.stages import analyze
+
+    real = analyze.fit_design
+
+    def failing(frame, spec, design=None, **kw):
+        if design is not None and design.method != spec.design.method:
+            raise MatchingError("the alternative design did not converge")
+        return real(frame, spec, design, **kw)
+
+    monkeypatch.setattr(analyze, "fit_design", failing)
+    code, res = _run(tmp_path)
+    assert code in (0, 1)  # 1 = the flat study's balance threshold, unrelated
+    alt = res["sensitivity"]["alternative_design"]
+    assert alt["status"] == "not_estimable" and "did not converge" in alt["reason"]
+    assert "error" not in alt
+    assert res["sensitivity"]["naive"]["status"] == "estimated"
+    assert any("alternative_design" in w and "did not converge" in w for w in res["warnings"])
+    assert res["endpoints"]["PFS"]["hazard_ratio"]["estimate"] > 0
