@@ -20,6 +20,7 @@ approximation to the delete-one jackknife that would need one design per patient
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -276,7 +277,13 @@ def _one(frame, redesign, statistics, seed) -> dict[StatKey, float | str]:
         warnings.simplefilter("ignore")  # per-replicate warnings are counted, not printed
         stats = statistics(frame, redesign(frame, seed))
     return {k: (float(v.estimate) if np.isfinite(v.estimate)
-                else (v.reason or "not estimable")) for k, v in stats.items()}
+                else _reason_kind(v.reason)) for k, v in stats.items()}
+
+
+def _reason_kind(reason: str | None) -> str:
+    """A not-estimable reason without the replicate's own numbers in brackets, so that the
+    replicates' reasons count together ("beyond the last follow-up time (47.9)" -> "... time")."""
+    return re.sub(r" \([^)]*\)", "", reason) if reason else "not estimable"
 
 
 def _replicates(frame, redesign, statistics, resampling, children):

@@ -52,6 +52,9 @@ class SurvivalCurve:
         Distinct observed times (events and censorings), in ``time_unit``.
     n_risk, n_event, n_censor : ndarray of shape (n_times,)
         Weighted numbers at risk, with an event, censored (R ``survfit``'s ``n.risk`` ...).
+    n_risk_rows : ndarray of shape (n_times,)
+        Rows (patients, when one row each) of positive weight at risk: the unweighted count
+        shown beside the weighted one.
     surv : ndarray
         Kaplan-Meier survival probability just after each time.
     std_err : ndarray
@@ -84,6 +87,7 @@ class SurvivalCurve:
     time_unit: str | None = None
     label: str | None = None
     max_time: float = field(default=np.nan)
+    n_risk_rows: np.ndarray | None = None
 
     @property
     def method(self) -> str:
@@ -114,10 +118,13 @@ class SurvivalCurve:
 
         nr_idx = np.searchsorted(self.time, t, side="left")  # first time >= t
         n_risk = np.append(self.n_risk, 0.0)[nr_idx]
+        rows = self.n_risk_rows if self.n_risk_rows is not None else np.full(self.time.size,
+                                                                              np.nan)
         return pd.DataFrame(
             {
                 "time": t,
                 "n_risk": n_risk,
+                "n_risk_rows": np.append(rows, 0.0)[nr_idx],
                 "surv": pick(self.surv, 1.0),
                 "std_err": pick(self.std_err, 0.0),
                 "lower": pick(self.lower, 1.0),
@@ -448,6 +455,8 @@ def km_estimate(
         time_unit=time_unit,
         label=label,
         max_time=float(ut[-1]) if m else np.nan,
+        n_risk_rows=np.cumsum(np.bincount(ut_index, weights=(ws > 0).astype(float),
+                                          minlength=m)[::-1])[::-1],
     )
 
 

@@ -306,9 +306,13 @@ def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
     a = spec.analysis
     comp = result.analytic[a.endpoint].comparison
     naive = result.naive[a.endpoint].comparison
+    from synthctl.stages.report import design_kind
+
     fig = km_figure(comp.trial_curve, comp.control_curve,
                     unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
-                    null_rate=a.null_rate, time_unit=a.landmark_unit)
+                    null_rate=a.null_rate, time_unit=a.landmark_unit,
+                    control_label="Synthetic control" + (
+                        " (matched)" if design_kind(spec.design) == "matched" else ""))
     (ctx.folder / "figures").mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}
