@@ -11,8 +11,9 @@ Adding an endpoint kind (e.g. a binary endpoint with a ``proportion`` block):
 1. write a frozen dataclass with ``name``, ``kind`` (ClassVar) and
    ``estimate(data: DesignedFrame, conf_level) -> result`` (see `reports.endpoints`);
 2. its result implements ``to_dict()`` (the ``endpoints.<name>`` object), ``statistics()``
-   (typed `StatKey` -> `StatValue`, on the scale to resample/pool: log for ratios) and
-   ``with_intervals({StatKey: Interval})`` (bootstrap or Rubin's-rules limits as primary);
+   (typed `StatKey` -> `StatValue`, on the scale to resample/pool: log for ratios),
+   ``with_intervals({StatKey: Interval})`` (bootstrap or Rubin's-rules limits as primary)
+   and ``problems()`` (planned estimates the data cannot give: reported as warnings);
 3. register the class in ``reports.endpoints.ENDPOINT_KINDS`` and list an instance in
    ``AnalysisSettings.endpoints``. The bootstrap then covers it with no other change.
 An extra block of an existing endpoint (``endpoints.PFS.alignment``): an `EndpointBlock` in
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.bootstrap import BootstrapResult, Resampling, run_bootstrap
+from reports.bootstrap import MIN_VALID_SHARE, BootstrapResult, Resampling, run_bootstrap
 from reports.endpoints import (
     DesignedFrame,
     EndpointAnalysis,
@@ -93,6 +94,7 @@ class AnalysisSettings:
     ``endpoints`` by name (the first is the primary one); ``blocks`` extra per-endpoint
     blocks; ``arm_col``/``treated_value`` the arm; ``id_col`` the patient (a patient with
     several rows is one cluster); ``bootstrap`` replicates (0 = analytic only), ``ci``,
+    ``min_valid_share`` (a statistic given by fewer replicates gets no interval),
     ``n_jobs``, ``random_state``; ``conf_level`` of every interval.
     """
 
@@ -103,6 +105,7 @@ class AnalysisSettings:
     conf_level: float = 0.95
     bootstrap: int = 0
     ci: str = "percentile"
+    min_valid_share: float = MIN_VALID_SHARE
     n_jobs: int = 1
     random_state: int | None = None
     blocks: Mapping[str, tuple[EndpointBlock, ...]] = field(default_factory=dict)
@@ -135,7 +138,13 @@ class Sensitivity:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SensitivityResult:
-    """A sensitivity analysis' primary-endpoint result, or why it could not be estimated."""
+    """A sensitivity analysis' primary-endpoint result, or why it could not be estimated.
+
+    Sensitivity analyses are optional: one whose design or estimates cannot be computed
+    (`matching.MatchingError`, `EstimationError`: e.g. the alternative design does not
+    converge) is reported as not estimable with its reason and a warning, and the primary
+    analysis stands. Any other error (a database that stops answering) fails the run.
+    """
 
     name: str
     description: str
@@ -144,10 +153,13 @@ class SensitivityResult:
     failure: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """``{description, ..., status: "estimated", <estimates>}`` or, when the analysis
+        could not be estimated, ``{description, status: "not_estimable", reason}`` (and a
+        warning in results.json ``warnings``, the manifest and the report)."""
         out = {"description": self.description, **self.info}
         if self.result is None:
-            return {**out, "error": self.failure}
-        return {**out, **self.result.to_dict()}
+            return {**out, "status": "not_estimable", "reason": self.failure}
+        return {**out, "status": "estimated", **self.result.to_dict()}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -179,16 +191,11 @@ class StudyAnalysis:
         primary = self.settings.primary
         sens: dict[str, Any] = {"naive": {
             "description": "unadjusted: every eligible registry patient, unweighted",
-            **self.naive[primary].to_dict()}}
+            "status": "estimated", **self.naive[primary].to_dict()}}
         for s in self.sensitivity:
             sens[s.name] = s.to_dict()
-        hr = endpoints[primary].get("hazard_ratio") or {}
-        if hr.get("estimate") is not None:
-            from reports.evalue import evalue_hr
-
-            sens["evalue"] = evalue_hr(*(float("nan") if hr.get(k) is None else float(hr[k])
-                                         for k in ("estimate", "lower", "upper"))).to_dict()
-        out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens}
+        out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens,
+                               "warnings": list(self.warnings)}
         if self.bootstrap is not None:
             out["bootstrap"] = self.bootstrap.to_dict()
         return out
@@ -281,12 +288,19 @@ def analyze_study(
             Resampling(settings.arm_col, settings.treated_value,
                        settings.id_col if _multi_rows(frame, settings) else None),
             n_boot=settings.bootstrap, ci=settings.ci, conf_level=settings.conf_level,
-            random_state=settings.random_state, n_jobs=settings.n_jobs, progress=progress)
+            random_state=settings.random_state, n_jobs=settings.n_jobs,
+            min_valid_share=settings.min_valid_share, progress=progress)
         intervals = boot.intervals()
         endpoints = {k: v.with_intervals(intervals) for k, v in analytic.items()}
     naive = estimate_endpoints(frame, AnalysisDesign.unweighted(len(frame)), settings)
     sens = tuple(_sensitivity(frame, s, settings) for s in sensitivities)
-    return StudyAnalysis(settings, endpoints, analytic, naive, blocks, sens, boot)
+    # planned estimates the data cannot give are warnings, never a silent NA (defect 12)
+    warnings = [w for res in analytic.values() for w in res.problems()]
+    warnings += boot.warnings() if boot is not None else []
+    warnings += [f"sensitivity analysis {s.name} ({s.description}) could not be estimated: "
+                 f"{s.failure}" for s in sens if s.failure is not None]
+    return StudyAnalysis(settings, endpoints, analytic, naive, blocks, sens, boot,
+                         tuple(warnings))
 
 
 def _multi_rows(frame: pd.DataFrame, settings: AnalysisSettings) -> bool:

@@ -20,6 +20,7 @@ approximation to the delete-one jackknife that would need one design per patient
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -44,6 +45,10 @@ Progress = Callable[[int, int], None]
 # the design cannot be fitted on the resample (separation, an empty caliper match) or a
 # statistic cannot be computed. MatchingError and EstimationError are ValueErrors.
 _REPLICATE_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+#: below this share of replicates giving a statistic, its percentile interval is refused:
+#: the replicates that give it are a selected subset (e.g. resamples whose follow-up reaches
+#: the RMST's tau), and their quantiles are not the statistic's sampling distribution
+MIN_VALID_SHARE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +79,22 @@ class BootstrapStatistic:
     upper: float
     n_valid: int
     not_estimable: Mapping[str, int]
+    n_failed: int = 0
+    refused: str | None = None
+
+    @property
+    def n_missing(self) -> int:
+        """Replicates without this statistic: failed as a whole or not estimable."""
+        return self.n_failed + int(sum(self.not_estimable.values()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"statistic": self.key.label, "estimate": json_number(self.estimate),
-                "se": json_number(self.se), "lower": json_number(self.lower),
-                "upper": json_number(self.upper), "n_valid": self.n_valid}
+        out = {"statistic": self.key.label, "estimate": json_number(self.estimate),
+               "se": json_number(self.se), "lower": json_number(self.lower),
+               "upper": json_number(self.upper), "n_valid": self.n_valid,
+               "n_missing": self.n_missing, "not_estimable": dict(self.not_estimable)}
+        if self.refused is not None:
+            out["refused"] = self.refused
+        return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -98,6 +114,7 @@ class BootstrapResult:
     conf_level: float
     seed: int | None
     resampling: str
+    min_valid_share: float = MIN_VALID_SHARE
 
     @property
     def n_failed(self) -> int:
@@ -112,8 +129,25 @@ class BootstrapResult:
                 f"resampling {self.resampling}, design re-run)")
 
     def intervals(self) -> dict[StatKey, Interval]:
-        """The replacement SE/limits of each statistic (for ``EndpointResult.with_intervals``)."""
-        return {s.key: Interval(s.se, s.lower, s.upper, self.method) for s in self.statistics}
+        """The replacement SE/limits of each statistic (for ``EndpointResult.with_intervals``);
+        a refused interval is NaN with its reason."""
+        return {s.key: Interval(s.se, s.lower, s.upper, self.method, s.refused)
+                for s in self.statistics}
+
+    def warnings(self) -> list[str]:
+        """One sentence per statistic that some replicates could not give."""
+        out = []
+        for s in self.statistics:
+            if s.n_missing == 0 or not np.isfinite(s.estimate):
+                continue
+            why = "; ".join(f"{n}: {r}" for r, n in {**s.not_estimable,
+                                                     **({"replicate failed": s.n_failed}
+                                                        if s.n_failed else {})}.items())
+            tail = (f"interval refused ({s.refused})" if s.refused
+                    else f"interval from the {s.n_valid} others")
+            out.append(f"bootstrap: {s.key.label} missing in {s.n_missing} of {self.n_boot} "
+                       f"replicates ({why}); {tail}")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """results.json ``bootstrap`` block."""
@@ -121,6 +155,7 @@ class BootstrapResult:
                 "failures": dict(self.failures), "ci": self.ci,
                 "conf_level": self.conf_level, "seed": self.seed,
                 "resampling": self.resampling, "method": self.method,
+                "min_valid_share": self.min_valid_share,
                 "statistics": [s.to_dict() for s in self.statistics]}
 
     def summary(self) -> pd.DataFrame:
@@ -141,6 +176,7 @@ def run_bootstrap(
     n_jackknife_groups: int = 10,
     random_state: int | np.random.SeedSequence | None = None,
     n_jobs: int = 1,
+    min_valid_share: float = MIN_VALID_SHARE,
     progress: Progress | None = None,
 ) -> BootstrapResult:
     """Bootstrap every statistic of ``point``, re-running the design in each replicate.
@@ -165,6 +201,9 @@ def run_bootstrap(
         Seed; replicate ``b`` uses the ``b``-th spawned child, whatever ``n_jobs``.
     n_jobs : int
         joblib workers (``-1`` = all cores).
+    min_valid_share : float
+        Refuse a statistic's interval (NaN with the reason) when fewer than this share of the
+        ``n_boot`` replicates give it (`MIN_VALID_SHARE`).
     progress : callable, optional
         ``progress(done, total)`` called in the main process as replicates complete.
     """
@@ -203,14 +242,19 @@ def run_bootstrap(
         theta = reps[key].to_numpy(dtype=float)
         theta = theta[np.isfinite(theta)]
         se = lo = hi = np.nan
-        if theta.size >= 2:
+        refused = None
+        need = max(2, int(np.ceil(min_valid_share * n_boot - 1e-9)))
+        if theta.size < need:
+            refused = (f"only {theta.size} of {n_boot} replicates give it, fewer than "
+                       f"{min_valid_share:.0%}")
+        else:
             lo, hi = _interval(theta, est, conf_level, ci, jack.get(key))
             se = float(np.std(theta, ddof=1))
         stats.append(BootstrapStatistic(key, est, se, lo, hi, int(theta.size),
-                                        dict(reasons[key])))
+                                        dict(reasons[key]), sum(failures.values()), refused))
     return BootstrapResult(tuple(stats), reps, n_boot, dict(failures), ci, conf_level,
                            random_state if isinstance(random_state, int) else None,
-                           resampling.description)
+                           resampling.description, min_valid_share)
 
 
 def _child(ss: np.random.SeedSequence, b: int) -> np.random.SeedSequence:
@@ -233,7 +277,13 @@ def _one(frame, redesign, statistics, seed) -> dict[StatKey, float | str]:
         warnings.simplefilter("ignore")  # per-replicate warnings are counted, not printed
         stats = statistics(frame, redesign(frame, seed))
     return {k: (float(v.estimate) if np.isfinite(v.estimate)
-                else (v.reason or "not estimable")) for k, v in stats.items()}
+                else _reason_kind(v.reason)) for k, v in stats.items()}
+
+
+def _reason_kind(reason: str | None) -> str:
+    """A not-estimable reason without the replicate's own numbers in brackets, so that the
+    replicates' reasons count together ("beyond the last follow-up time (47.9)" -> "... time")."""
+    return re.sub(r" \([^)]*\)", "", reason) if reason else "not estimable"
 
 
 def _replicates(frame, redesign, statistics, resampling, children):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from reports.compare import ArmComparison, compare_arms
+from reports.compare import ArmComparison, compare_arms, evalues_of
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -91,6 +91,8 @@ class EndpointResult(Protocol):
 
     def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> EndpointResult: ...
 
+    def problems(self) -> list[str]: ...
+
 
 @runtime_checkable
 class EndpointAnalysis(Protocol):
@@ -142,6 +144,25 @@ class TimeToEventResult:
                 out[StatKey(n, "rmst", arm)] = StatValue(e.estimate, e.se, e.reason)
         return out
 
+    def problems(self) -> list[str]:
+        """Planned estimates the data cannot give (a landmark or tau beyond follow-up, a Cox
+        model that does not converge), one sentence each; a median not reached is not one."""
+        c, out = self.comparison, []
+        for lm in c.landmarks:
+            for arm in ("trial", "control"):
+                e = getattr(lm, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} rate at {lm.time:g} {lm.unit or ''} "
+                               f"is not estimable ({e.reason})")
+        if c.rmst is not None:
+            for arm in ("trial", "control"):
+                e = getattr(c.rmst, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} RMST is not estimable ({e.reason})")
+        if not c.hazard_ratio.converged:
+            out.append(f"{self.name}: the Cox model did not converge (no hazard ratio)")
+        return out
+
     def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> TimeToEventResult:
         """The comparison with these SEs/limits as primary; analytic ones kept aside."""
         c, n = self.comparison, self.name
@@ -176,9 +197,10 @@ class TimeToEventResult:
         if rm is not None:
             rm = replace(rm, **{arm: est(getattr(rm, arm), StatKey(n, "rmst", arm))
                                 for arm in ("trial", "control", "difference")})
+        # the E-values follow the primary limits (one E-value per quantity, never stale)
         comp = replace(c, landmarks=lms, median_trial=med(c.median_trial, "trial"),
                        median_control=med(c.median_control, "control"), hazard_ratio=hr,
-                       rmst=rm)
+                       rmst=rm, evalues=evalues_of(hr, lms, c.conf_level))
         return TimeToEventResult(n, comp)
 
 

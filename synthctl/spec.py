@@ -30,6 +30,7 @@ from pydantic import (
 
 from connectors.columns import TimeUnit
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
+from reports.km import CONF_TYPES
 
 
 class _Model(BaseModel):
@@ -276,7 +277,7 @@ class Analysis(_Model):
     null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
     rmst_tau: Annotated[float, Field(gt=0)] | None = None
     bootstrap: Annotated[int, Field(ge=0)] = 0
-    conf_type: Literal["log", "log-log", "plain"] = "log"
+    conf_type: Literal[CONF_TYPES] = "log"  # type: ignore[valid-type]  # survfit's conf.type
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
 

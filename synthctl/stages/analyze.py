@@ -79,10 +79,8 @@ def run_analyze(ctx: StageContext) -> int:
                                    sensitivities=sensitivities,
                                    progress=None if advance is None
                                    else (lambda done, total: advance(1)))
-        for s in result.sensitivity:
-            if s.failure is not None:
-                ctx.manifest.warn("analyze", f"sensitivity analysis {s.description} "
-                                  f"failed: {s.failure}")
+        for message in result.warnings:
+            ctx.manifest.warn("analyze", message)
         figures = _km(ctx, result, spec)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -230,7 +228,6 @@ def _all_lines(ctx: StageContext):
     Registry validation exclusions of the primary pool are not re-applied here (the manifest
     lists them).
     """
-    from connectors.errors import ConnectorError
     from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
     from matching import MatchingError
@@ -240,23 +237,25 @@ def _all_lines(ctx: StageContext):
     reg, tri = spec.registry, spec.trial
     assert reg is not None and tri is not None
     description = "every eligible index line of each registry patient (not only the first)"
+    # a database or file error here fails the run like any other (issue 20: never a silent
+    # {"error": ...} in results.json); only a design that cannot be fitted on every line
+    # makes this optional analysis "not estimable"
+    with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+        pool = conn.candidate_pool(
+            IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
+            eligibility=list(spec.eligibility), include_outcomes=True,
+        ).frame
+    trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
+                           variable_map=tri.variable_map)
+    frame = pd.concat([trial, pool], ignore_index=True)
+    time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
+    frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
+    frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
+    frame[EVENT] = frame[event_col].astype(int)
     try:
-        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-            pool = conn.candidate_pool(
-                IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
-                eligibility=list(spec.eligibility), include_outcomes=True,
-            ).frame
-        trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
-                               variable_map=tri.variable_map)
-        frame = pd.concat([trial, pool], ignore_index=True)
-        time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
-        frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
-        frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
-        frame[EVENT] = frame[event_col].astype(int)
         res = fit_design(frame, spec, id_col=None)
-    except (ConnectorError, MatchingError) as exc:
-        reason = ctx.loaded.scrub(str(exc))
-        return Sensitivity("all_lines", description, None, failure=reason)
+    except MatchingError as exc:
+        return Sensitivity("all_lines", description, None, failure=ctx.loaded.scrub(str(exc)))
     return Sensitivity("all_lines", description,
                        _as_design(res, spec.design),
                        frame=frame,
@@ -307,9 +306,13 @@ def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
     a = spec.analysis
     comp = result.analytic[a.endpoint].comparison
     naive = result.naive[a.endpoint].comparison
+    from synthctl.stages.report import design_kind
+
     fig = km_figure(comp.trial_curve, comp.control_curve,
                     unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
-                    null_rate=a.null_rate, time_unit=a.landmark_unit)
+                    null_rate=a.null_rate, time_unit=a.landmark_unit,
+                    control_label="Synthetic control" + (
+                        " (matched)" if design_kind(spec.design) == "matched" else ""))
     (ctx.folder / "figures").mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}

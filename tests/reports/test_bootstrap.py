@@ -154,3 +154,43 @@ def test_matched_sets_cluster_only_when_the_design_yields_sets(small):
     assert "each row its own cluster" in hr.comparison.hazard_ratio.method
     hr_sets = analyze_study(small, sets, None, settings()).analytic["PFS"]
     assert "cluster=cluster" in hr_sets.comparison.hazard_ratio.method
+
+
+def test_one_evalue_for_the_hr_from_the_primary_limits(small):
+    """Defect 3: the HR's E-value was computed from the analytic limits and a second one from
+    the bootstrap limits; now one, under the endpoint, from the primary (bootstrap) limits."""
+    from reports.evalue import evalue_hr
+
+    out = _run(small, att_odds_redesign, bootstrap=20, random_state=4).to_dict()
+    hr = out["endpoints"]["PFS"]["hazard_ratio"]
+    assert hr["method"].startswith("bootstrap")
+    ev = out["endpoints"]["PFS"]["evalues"]["hazard_ratio"]
+    assert ev == evalue_hr(hr["estimate"], hr["lower"], hr["upper"]).to_dict()
+    assert "evalue" not in out["sensitivity"]
+
+
+def test_statistics_missing_in_replicates_are_counted_and_refused(small):
+    """Defect 2: replicates where the RMST cannot be computed (tau beyond the resample's
+    follow-up) were dropped silently ("0 failed"); now counted per statistic with the reason,
+    warned about, and below `min_valid_share` the interval is refused (NaN with the reason)."""
+    tau = float(small.loc[small["treated"] == 1, "pfs_weeks"].max()) - 1e-6  # near the end
+    res = _run(small, att_odds_redesign, bootstrap=20, random_state=5, rmst_tau=tau)
+    stats = {s.key.label: s for s in res.bootstrap.statistics}
+    rm = stats["rmst_trial"]
+    assert rm.n_valid < 20 and rm.n_missing == 20 - rm.n_valid
+    assert any("beyond the last follow-up" in r for r in rm.not_estimable)
+    assert rm.refused is not None and not np.isfinite(rm.lower)
+    out = res.to_dict()
+    trial = out["endpoints"]["PFS"]["rmst"]["trial"]
+    assert trial["lower"] is None and "replicates give it" in trial["reason"]
+    assert trial["analytic"]["se"] > 0  # the analytic interval stays beside it
+    rec = next(r for r in out["bootstrap"]["statistics"] if r["statistic"] == "rmst_trial")
+    assert rec["n_missing"] == rm.n_missing and rec["refused"]
+    assert any("rmst_trial missing in" in w for w in out["warnings"])
+    # a complete statistic keeps its percentile interval
+    assert stats["log_hr"].n_missing == 0 and stats["log_hr"].refused is None
+    # with a permissive share the same replicates give an interval
+    loose = _run(small, att_odds_redesign, bootstrap=20, random_state=5, rmst_tau=tau,
+                 min_valid_share=0.0)
+    assert next(s for s in loose.bootstrap.statistics
+                if s.key.label == "rmst_trial").refused is None
