@@ -241,7 +241,6 @@ def _apply_design(
 ):
     """(AnalysisDesign aligned with ``frame``, balance passed, max |SMD| before, control ESS)."""
     from reports.analysis import AnalysisDesign
-    from synthctl.stages.analyze import design_yields
 
     if options["method"] == NAIVE:
         n_control = float((frame[cols.ARM] == cols.CONTROL).sum())
@@ -261,8 +260,7 @@ def _apply_design(
             random_state=seed,
             **options,
         )
-    design = AnalysisDesign.from_result(
-        res, yields=design_yields(options["method"], bool(options.get("replace", False))))
+    design = AnalysisDesign.from_result(res)
     smd_before = res.balance.frame["smd_before"].abs().max()
     return design, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
 

@@ -64,7 +64,7 @@ def run_analyze(ctx: StageContext) -> int:
     keep = ~no_outcome
     match_id = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
     locked = AnalysisDesign(cohort["weight"].to_numpy(dtype=float)[keep], included[keep],
-                            match_id[keep], design_yields(spec.design.method, spec.design.replace))
+                            match_id[keep], design_yields(spec.design))
     eligible = frame[keep].reset_index(drop=True)
     settings = analysis_settings(spec, ctx.n_jobs)
     with stage_errors("analyze", ctx.loaded):
@@ -99,17 +99,16 @@ def run_analyze(ctx: StageContext) -> int:
     return 0 if results["design"]["balance_passed"] else 1
 
 
-def design_yields(method: str, replace: bool = False) -> str:
-    """How a design's variance is clustered (`reports.analysis.YIELDS`): matched sets for
-    matching without replacement, robust per row for matching with replacement and weighting.
+def design_yields(design) -> str:
+    """What the spec's design yields (sets, pairs with replacement or weights), from
+    `matching.METHODS`: it decides how the outcome variance is clustered."""
+    from matching.methods import METHODS
 
-    Temporary: the design slice moves this fact into matching's method table
-    (``DesignResult.yields``, which `AnalysisDesign.from_result` prefers); until then it is
-    decided here, in one place, for the analyze stage and the simulation study.
-    """
-    if method in MATCHING_METHODS:
-        return "pairs_with_replacement" if replace else "sets"
-    return "weights"
+    return METHODS[design.method].yields(_design_options(design))
+
+
+def _design_options(design) -> dict:
+    return {k: v for k, v in design.model_dump().items() if k != "method"}
 
 
 def analysis_settings(spec: StudySpec, n_jobs: int = 1):
@@ -129,7 +128,7 @@ def _as_design(res, design: Design):
     """`reports.analysis.AnalysisDesign` of a `matching.DesignResult` of ``design``."""
     from reports.analysis import AnalysisDesign
 
-    return AnalysisDesign.from_result(res, yields=design_yields(design.method, design.replace))
+    return AnalysisDesign.from_result(res)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def design_kind(design) -> str:
     """"matched" when the synthetic control is matched registry patients, else "weighted"."""
     from synthctl.stages.analyze import design_yields
 
-    return "weighted" if design_yields(design.method, design.replace) == "weights" else "matched"
+    return "weighted" if design_yields(design) == "weights" else "matched"
 
 
 def _balance_lookup(design: dict) -> dict[str, dict[str, float]]:
