@@ -147,11 +147,6 @@ def test_copy_with_another_method_is_that_methods_design():
         nearest.model_copy(update={"weights": "ate"})
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="contract for the analysis slice (issue 14, defect 6): analyze "
-                          "clusters on match_id only when design.json's yields is 'sets'; "
-                          "until it reads yields, replace: true fails there. Remove this "
-                          "marker when the rebuilt analysis is merged.")
 def test_nearest_with_replacement_runs_end_to_end(flat_study: Path):
     path, _ = _with_design(flat_study, "design:\n  method: nearest\n  replace: true\n"
                                        "  balance_threshold: 0.25\n")
