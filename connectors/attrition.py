@@ -72,6 +72,11 @@ class Attrition:
     def __repr__(self) -> str:
         return f"Attrition(start={self.n_start}, final={self.n_final}, unit={self.unit!r})"
 
+    def _repr_html_(self) -> str:
+        """The table as HTML (Jupyter shows it instead of the one-line repr)."""
+        caption = f"Attrition ({self.unit}): {self.n_start} to {self.n_final}"
+        return f"<p><b>{caption}</b></p>" + self.table.to_html(index=False, na_rep="")
+
 
 class AttritionBuilder:
     """Accumulates attrition rows, checking that counts chain (internal helper)."""

@@ -81,6 +81,13 @@ class BalanceTable:
                 f"max_abs_smd={self.max_abs_smd:.3f}, threshold={self.threshold}, "
                 f"passed={self.passed})")
 
+    def _repr_html_(self) -> str:
+        """`summary` as HTML (Jupyter), captioned with the estimand and the threshold."""
+        caption = (f"Balance ({self.estimand}): max |SMD| after {self.max_abs_smd:.3f}, "
+                   f"threshold {self.threshold:g}, {'passed' if self.passed else 'NOT passed'}")
+        return f"<p><b>{caption}</b></p>" + self.summary().to_html(
+            float_format=lambda v: f"{v:.3f}", na_rep="")
+
 
 def weighted_mean(x: np.ndarray, w: np.ndarray) -> float:
     sw = w.sum()

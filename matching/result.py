@@ -137,3 +137,21 @@ class DesignResult:
                 f"n_control={c['control_selected']}/{c['control']}, "
                 f"ess_trial={self.ess['trial']:.1f}, ess_control={self.ess['control']:.1f}, "
                 f"max_abs_smd={self.max_abs_smd:.3f}, passed={self.balance_passed})")
+
+    def _repr_html_(self) -> str:
+        """The one-line repr and the balance table, as HTML (Jupyter)."""
+        from html import escape
+
+        return f"<p><code>{escape(repr(self))}</code></p>" + self.balance._repr_html_()
+
+    def plot(self, kind: str = "love"):
+        """The Love plot (``kind="love"``) or the PS overlap before/after adjustment
+        (``kind="overlap"``, weighted by ``weights``); a matplotlib Figure, never shown."""
+        from .figures import love_plot, ps_overlap_plot
+
+        if kind == "love":
+            return love_plot(self.balance)
+        if kind == "overlap":
+            return ps_overlap_plot(self.ps.to_numpy(dtype=float), self.treated.to_numpy(),
+                                   weights=self.weights.to_numpy(dtype=float))
+        raise ValueError(f"kind must be 'love' or 'overlap'; got {kind!r}")

@@ -200,6 +200,18 @@ class StudyAnalysis:
             out["bootstrap"] = self.bootstrap.to_dict()
         return out
 
+    def _repr_html_(self) -> str:
+        """Each endpoint's summary table as HTML (Jupyter), primary limits first."""
+        from html import escape
+
+        parts = []
+        for name, res in self.endpoints.items():
+            table = res.summary() if hasattr(res, "summary") else res.comparison.summary()
+            parts.append(f"<p><b>{escape(name)}</b></p>" + table.to_html(
+                index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+        parts += [f"<p>warning: {escape(w)}</p>" for w in self.warnings]
+        return "".join(parts)
+
 
 def designed_frame(frame: pd.DataFrame, design: AnalysisDesign,
                    settings: AnalysisSettings) -> DesignedFrame:

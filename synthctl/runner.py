@@ -70,6 +70,7 @@ def run_study(
     allow_redesign: bool = False,
     progress: Progress | None = None,
     n_jobs: int = 1,
+    keep: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run the given stages of a study into ``out``.
 
@@ -85,6 +86,9 @@ def run_study(
         Allow a design change after the design was locked or the outcomes were analysed.
     n_jobs : int, default=1
         Parallel workers for the bootstrap; the results do not depend on it.
+    keep : dict, optional
+        Filled with the stages' in-memory results (``"design"``: `matching.DesignResult`,
+        ``"analysis"``: `reports.StudyAnalysis`) for the Python API (`synthctl.Study`).
 
     Raises
     ------
@@ -112,7 +116,7 @@ def run_study(
         manifest = Manifest.load_or_new(work)
         manifest.set_study(loaded, allow_redesign=allow_redesign)
         ctx = StageContext(loaded, work, manifest, progress or NullProgress(), allow_redesign,
-                           n_jobs)
+                           n_jobs, keep if keep is not None else {})
         ran: list[str] = []
         for stage in order:
             if stage == "analyze" and "design" not in ran:

@@ -97,6 +97,38 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
     return LoadedSpec(spec, path, hashlib.sha256(raw).hexdigest(), tuple(secrets))
 
 
+def spec_from_mapping(data: Any, *, base_dir: str | Path = ".", check_files: bool = True,
+                      source: str = "<python>") -> LoadedSpec:
+    """Validate and cross-check a spec given as Python data (a dict or a `StudySpec`).
+
+    The same models and cross-checks as `load_spec` (no ``${ENV}`` substitution: Python code
+    passes its values directly). ``path`` is ``base_dir / source`` and ``sha256`` the SHA-256
+    of the spec's canonical JSON (the manifest records both).
+
+    Raises
+    ------
+    SpecError
+        Every problem, with its spec path (``design.method``).
+    """
+    base = Path(base_dir).expanduser().resolve()
+    if isinstance(data, StudySpec):
+        data = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a study spec is a mapping (study:, covariates:, ...)")
+    where = base / source
+    try:
+        spec = StudySpec.model_validate(data, context={"base_dir": base,
+                                                      "check_files": check_files})
+    except ValidationError as exc:
+        raise SpecError(_format_errors(where, None, exc.errors())) from exc
+    problems = _cross_check(spec, check_files)
+    if problems:
+        lines = [_locate(where, None, loc, msg) for loc, msg in problems]
+        raise SpecError(f"invalid study spec {source}:\n" + "\n".join(lines))
+    canon = spec.model_dump_json(by_alias=True).encode()
+    return LoadedSpec(spec, where, hashlib.sha256(canon).hexdigest(), ())
+
+
 def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
     """Columns that covariates and eligibility criteria may name for this spec's source."""
     if spec.data is None:

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from synthctl.errors import DataError, RegistryConnectionError, SpecError, SynthctlError
 from synthctl.manifest import Manifest
@@ -57,6 +57,9 @@ class StageContext:
     progress: Progress = field(default_factory=NullProgress)
     allow_redesign: bool = False
     n_jobs: int = 1  # bootstrap workers: an execution choice, not part of the analysis
+    #: in-memory results the stages also hand back, for the Python API (`synthctl.Study`):
+    #: ``"design"`` -> `matching.DesignResult`, ``"analysis"`` -> `reports.StudyAnalysis`
+    keep: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> StudySpec:

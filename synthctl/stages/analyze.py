@@ -79,6 +79,7 @@ def run_analyze(ctx: StageContext) -> int:
                                    sensitivities=sensitivities,
                                    progress=None if advance is None
                                    else (lambda done, total: advance(1)))
+        ctx.keep["analysis"] = result
         for message in result.warnings:
             ctx.manifest.warn("analyze", message)
         figures = _km(ctx, result, spec)
@@ -298,20 +299,25 @@ def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, 
     }
 
 
-def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
-    """The KM figure with numbers at risk as SVG; returns {artifact: sha256}."""
+def km_plot(result, spec: StudySpec):
+    """The study's KM figure (trial, synthetic control, unadjusted registry; numbers at risk)
+    of a `reports.StudyAnalysis`, in the spec's time unit; a Figure, never shown."""
     from reports.figures import km_figure
+    from synthctl.stages.report import design_kind
 
     a = spec.analysis
     comp = result.analytic[a.endpoint].comparison
     naive = result.naive[a.endpoint].comparison
-    from synthctl.stages.report import design_kind
+    return km_figure(comp.trial_curve, comp.control_curve,
+                     unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
+                     null_rate=a.null_rate, time_unit=a.landmark_unit,
+                     control_label="Synthetic control" + (
+                         " (matched)" if design_kind(spec.design) == "matched" else ""))
 
-    fig = km_figure(comp.trial_curve, comp.control_curve,
-                    unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
-                    null_rate=a.null_rate, time_unit=a.landmark_unit,
-                    control_label="Synthetic control" + (
-                        " (matched)" if design_kind(spec.design) == "matched" else ""))
+
+def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
+    """The KM figure with numbers at risk as SVG; returns {artifact: sha256}."""
+    fig = km_plot(result, spec)
     (ctx.folder / "figures").mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}

@@ -95,6 +95,7 @@ def run_design(ctx: StageContext) -> int:
     with ctx.progress.step(f"design: {spec.design.method} on the propensity score"), \
             stage_errors("design", ctx.loaded, COVARIATES):
         res = fit_design(frame, spec)
+    ctx.keep["design"] = res
     with_line = spec.registry is not None and spec.registry.index.selection == "all"
     cohort = cohort_table(frame, res, with_line_id=with_line)
     design = {**res.to_dict(), "spec": spec.design_part(),
