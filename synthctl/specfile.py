@@ -120,10 +120,14 @@ def spec_from_mapping(data: Any, *, base_dir: str | Path = ".", check_files: boo
         spec = StudySpec.model_validate(data, context={"base_dir": base,
                                                       "check_files": check_files})
     except ValidationError as exc:
-        raise SpecError(_format_errors(where, None, exc.errors())) from exc
-    problems = _cross_check(spec, check_files)
+        problems = [(yaml_loc(tuple(e["loc"])),
+                     unknown_key_message(tuple(e["loc"])) if e["type"] == "extra_forbidden"
+                     else "required key missing" if e["type"] == "missing" else e["msg"])
+                    for e in exc.errors()]
+    else:
+        problems = _cross_check(spec, check_files)
     if problems:
-        lines = [_locate(where, None, loc, msg) for loc, msg in problems]
+        lines = [f"  {_dotted(loc) or '(top level)'}: {msg}" for loc, msg in problems]
         raise SpecError(f"invalid study spec {source}:\n" + "\n".join(lines))
     canon = spec.model_dump_json(by_alias=True).encode()
     return LoadedSpec(spec, where, hashlib.sha256(canon).hexdigest(), ())

@@ -237,10 +237,18 @@ class Study:
         """
         from pydantic import ValidationError
 
+        from synthctl.spec import unknown_key_message, yaml_loc
+
         try:
             design = self.spec.design.model_copy(update=options)
         except ValidationError as exc:
-            raise SpecError(f"with_design({options}): {exc}") from exc
+            lines = []
+            for err in exc.errors():
+                loc = ("design", *err["loc"])
+                msg = (unknown_key_message(loc) if err["type"] == "extra_forbidden"
+                       else err["msg"])
+                lines.append(f"  {'.'.join(map(str, yaml_loc(loc)))}: {msg}")
+            raise SpecError("with_design: invalid design:\n" + "\n".join(lines)) from None
         return self._derived({"design": design})
 
     def with_analysis(self, **options: Any) -> Study:
