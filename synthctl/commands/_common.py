@@ -34,15 +34,34 @@ NJobs = Annotated[int, typer.Option(
 
 
 def guard(debug: bool, fn: Callable[[], T]) -> T:
-    """Run ``fn``; map errors to exit codes (2 user error, 70 bug) and one-paragraph messages."""
+    """Run ``fn``; map errors to exit codes (2 user error, 70 bug) and one-paragraph messages.
+
+    SIGTERM/SIGHUP and SIGINT end the command cleanly: the output folder is left as it was (its
+    temporary folder removed), parallel workers are stopped, and the exit code is 143 / 130.
+    Workers started inside also die with this process after a ``kill -9``
+    (`synthctl.signals.worker_guard`).
+    """
+    from synthctl.signals import (
+        EXIT_SIGINT,
+        EXIT_SIGTERM,
+        Terminated,
+        termination_raises,
+        worker_guard,
+    )
+
     try:
-        return fn()
+        with termination_raises(), worker_guard():
+            return fn()
     except SynthctlError as exc:
         if debug:
             traceback.print_exc()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, KeyboardInterrupt):
+    except (Terminated, KeyboardInterrupt) as exc:
+        signame = str(exc) if isinstance(exc, Terminated) else "interrupted (SIGINT)"
+        typer.echo(f"{signame}: stopped; the output folder was left as it was", err=True)
+        raise typer.Exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT) from None
+    except typer.Exit:
         raise
     except Exception as exc:  # a bug: say so, and how to get the traceback
         if debug:

@@ -15,8 +15,17 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from synthctl import outdir
 from synthctl.errors import DataError
-from synthctl.outdir import read_json, write_json
+from synthctl.outdir import (
+    FIGURES,
+    INCLUDED,
+    MATCH_ID,
+    read_cohort,
+    read_design,
+    read_json,
+    write_results,
+)
 from synthctl.spec import StudySpec
 from synthctl.stages._context import (
     COHORT,
@@ -38,28 +47,27 @@ def run_analyze(ctx: StageContext) -> int:
     """Run the analyze stage; return 1 if a declared check failed (balance), else 0."""
     t0 = ctx.manifest.start_stage("analyze")
     spec = ctx.spec
-    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
-                         keep_default_na=False, na_values={"ps": [""], "weight": [""]})
+    cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
                                     != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
         raise DataError(f"{ctx.folder}: {COHORT} and {COVARIATES} do not describe the same rows")
-    design = read_json(ctx.folder / DESIGN)
+    design = read_design(ctx.folder)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
     unit = spec.analysis.landmark_unit
     frame = covs.copy()
     frame[TIME] = cn.days_to(unit, days)
     frame[EVENT] = event
-    frame[WEIGHT] = cohort["weight"].to_numpy(dtype=float)
-    frame[CLUSTER] = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
-    frame["included"] = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
+    frame[WEIGHT] = cohort[outdir.WEIGHT].to_numpy(dtype=float)
+    frame[CLUSTER] = cohort[MATCH_ID].to_numpy()
+    frame[INCLUDED] = cohort[INCLUDED].to_numpy()
     no_outcome = frame[TIME].isna() | frame[EVENT].isna()
-    if (no_outcome & frame["included"]).any():
-        n = int((no_outcome & frame["included"]).sum())
+    if (no_outcome & frame[INCLUDED]).any():
+        n = int((no_outcome & frame[INCLUDED]).sum())
         ctx.manifest.warn("analyze", f"{n} selected patient(s) without {spec.analysis.endpoint} "
                           "follow-up were left out of the outcome analysis")
-    analysed = frame[frame["included"] & ~no_outcome].copy()
+    analysed = frame[frame[INCLUDED] & ~no_outcome].copy()
     cluster = spec.design.method in MATCHING_METHODS
     with stage_errors("analyze", ctx.loaded):
         comp = _compare(analysed, spec, cluster=cluster)
@@ -88,7 +96,7 @@ def run_analyze(ctx: StageContext) -> int:
     }
     if boot is not None:
         results["bootstrap"] = boot.to_dict()
-    digest = write_json(ctx.folder / RESULTS, results)
+    digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
@@ -191,7 +199,7 @@ def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
 
     B = spec.analysis.bootstrap
     multi_rows = bool(eligible[cn.PATIENT_ID].duplicated().any())
-    blind_cols = [c for c in eligible.columns if c not in (WEIGHT, CLUSTER, "included")]
+    blind_cols = [c for c in eligible.columns if c not in (WEIGHT, CLUSTER, INCLUDED)]
     with ctx.progress.bar(f"bootstrap ({B} replicates)", B) as advance:
         return bootstrap_comparison(
             eligible[blind_cols].reset_index(drop=True), redesign, n_boot=B,
@@ -310,7 +318,7 @@ def _describe_design(d) -> str:
 
 def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, Any]:
     info = read_json(ctx.folder / EXTRACT_INFO)
-    included = cohort["included"].astype(str).str.lower().eq("true")
+    included = cohort[INCLUDED]
     is_trial = cohort[cn.ARM] == cn.TRIAL
     ess = design.get("ess") or {}
     return {
@@ -330,6 +338,6 @@ def _km(ctx: StageContext, comp, naive, spec: StudySpec) -> dict[str, str]:
     fig = km_figure(comp.trial_curve, comp.control_curve,
                     unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
                     null_rate=a.null_rate, time_unit=a.landmark_unit)
-    (ctx.folder / "figures").mkdir(exist_ok=True)
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}
