@@ -154,6 +154,13 @@ def check_owned(target: Path) -> None:
         )
 
 
+def preflight(out: str | Path) -> Path:
+    """`resolve_out` and `check_owned` early, before long work (repeated under the lock)."""
+    target = resolve_out(out)
+    check_owned(target)
+    return target
+
+
 # --- the lock ---------------------------------------------------------------------------------
 @contextlib.contextmanager
 def folder_lock(target: Path, command: str) -> Iterator[None]:
@@ -233,7 +240,7 @@ def _discard(folder: Path, message: str) -> str:
     for name in sorted(owned):
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             (folder / name).unlink()
-    for root, _dirs, _names in sorted(os.walk(folder, topdown=False)):
+    for root, _dirs, _names in os.walk(folder, topdown=False):  # children first
         with contextlib.suppress(OSError):
             os.rmdir(root)
     if folder.exists():

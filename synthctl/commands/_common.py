@@ -26,7 +26,8 @@ AllowRedesign = Annotated[bool, typer.Option(
     "--allow-redesign",
     help="Allow a design change after the design was locked or outcomes were analysed "
          "(recorded in the manifest and shown in the report).")]
-SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False)]
+SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False,
+                                         dir_okay=False)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 NJobs = Annotated[int, typer.Option(
     "--n-jobs", "-j", min=1,
