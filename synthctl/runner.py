@@ -11,14 +11,15 @@ report).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synthctl.atomic import atomic_output, resolve_out
-from synthctl.errors import DesignChangedError
+from synthctl.errors import DesignChangedError, SynthctlError
 from synthctl.manifest import Manifest
 from synthctl.outdir import MANIFEST, REPORT, read_json, read_results
 from synthctl.specfile import LoadedSpec, load_spec
@@ -71,6 +72,7 @@ def run_study(
     allow_redesign: bool = False,
     progress: Progress | None = None,
     n_jobs: int = 1,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the given stages of a study into ``out``.
 
@@ -86,6 +88,9 @@ def run_study(
         Allow a design change after the design was locked or the outcomes were analysed.
     n_jobs : int, default=1
         Parallel workers for the bootstrap; the results do not depend on it.
+    notify : callable, optional
+        Receives a message for each repair of an earlier interrupted run on ``out`` (they are
+        also recorded in the manifest's warnings).
 
     Raises
     ------
@@ -109,9 +114,15 @@ def run_study(
     exit_code = 0
     target = resolve_out(out)
     recovered: list[str] = []
+
+    def note(message: str) -> None:
+        recovered.append(message)
+        if notify is not None:
+            notify(message)
+
     command = "run" if full else "+".join(order)
     with atomic_output(target, command=command, start_from_existing=not full,
-                       notify=recovered.append) as work:
+                       notify=note) as work, _named_as(work, target):
         previous = Manifest.load_or_new(target)  # read under the folder's lock
         manifest = Manifest.load_or_new(work)
         manifest.set_study(loaded, allow_redesign=allow_redesign)
@@ -132,6 +143,16 @@ def run_study(
         results = read_results(work)
         manifest_data = read_json(work / MANIFEST)
     return RunResult(target, exit_code, tuple(ran), results, manifest_data)
+
+
+@contextlib.contextmanager
+def _named_as(work: Path, target: Path) -> Iterator[None]:
+    """Errors name the output folder, not the temporary folder the stages work in."""
+    try:
+        yield
+    except SynthctlError as exc:
+        exc.args = tuple(str(a).replace(str(work), str(target)) for a in exc.args)
+        raise
 
 
 def _check_outcomes_not_seen(previous: Manifest, manifest: Manifest, loaded: LoadedSpec,

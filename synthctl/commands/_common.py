@@ -168,6 +168,11 @@ def _pct(est: dict | None) -> str:
     return f"{100 * est['estimate']:.1f}%{ci}"
 
 
+def note(message: str) -> None:
+    """A note on stderr (e.g. the repair of an interrupted earlier run)."""
+    typer.echo(f"note: {message}", err=True)
+
+
 def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign: bool,
                quiet: bool, as_json: bool, debug: bool, n_jobs: int = 1) -> None:
     """Shared body of ``run``/``extract``/``design``/``analyze``/``demo``."""
@@ -176,7 +181,7 @@ def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign
     def go():
         with progress_for(quiet or as_json) as progress:
             return run_study(spec, out, stages=stages, allow_redesign=allow_redesign,
-                             progress=progress, n_jobs=n_jobs)
+                             progress=progress, n_jobs=n_jobs, notify=note)
 
     result = guard(debug, go)
     print_summary(result, as_json=as_json, quiet=quiet)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthctl.commands._common import AsJson, Debug, Quiet, guard, progress_for
+from synthctl.commands._common import AsJson, Debug, Quiet, guard, note, progress_for
 
 __all__ = ["simulate"]
 
@@ -67,7 +67,7 @@ def _run(spec: Path | None, replicates: int, out: Path, n_jobs: int, seed: int |
             progress=lambda _done: advance(1),
         )
     with atomic_output(out, command="simulate",
-                       notify=lambda m: typer.echo(f"note: {m}", err=True)) as work:
+                       notify=note) as work:
         written = write_outputs(result, work)
     return result, {key: Path(out) / path.name for key, path in written.items()}
 

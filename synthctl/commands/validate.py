@@ -37,10 +37,6 @@ def _as_synthctl_error(exc: Exception) -> Exception:
     return exc
 
 
-def _note(message: str) -> None:
-    typer.echo(f"note: {message}", err=True)
-
-
 def run_validation(registry: str, out: Path, *, mapping: Path | None = None,
                    centre: str | None = None, checks: Path | None = None,
                    schema: str | None = None, cutoff: dt.date | None = None,
@@ -89,7 +85,7 @@ def validate(
         = None,
 ) -> None:
     """Validate a registry extract: conformance, completeness, plausibility (read-only)."""
-    from synthctl.commands._common import guard
+    from synthctl.commands._common import guard, note
 
     def go():
         try:
@@ -97,7 +93,7 @@ def validate(
         except ValueError:
             raise SpecError(f"--cutoff: expected a date YYYY-MM-DD, got {cutoff!r}") from None
         return run_validation(registry, out, mapping=mapping, centre=centre, checks=checks,
-                              schema=schema, cutoff=cutoff_date, notify=_note)
+                              schema=schema, cutoff=cutoff_date, notify=note)
 
     report = guard(debug, go)
     if as_json:
