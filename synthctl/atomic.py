@@ -136,7 +136,10 @@ def foreign_files(folder: Path) -> list[str]:
     if owned is None:
         return _files(folder)
     dirs = {p.as_posix() for f in owned for p in Path(f).parents if p != Path(".")}
-    return [e for e in _entries(folder) if e not in owned and e not in dirs]
+    entries = [e for e in _entries(folder) if e not in owned and e not in dirs]
+    # a foreign folder is named by its files, or by itself when empty
+    return [e for e in entries if not (folder / e).is_dir() or (folder / e).is_symlink()
+            or not any((folder / e).iterdir())]
 
 
 def check_owned(target: Path) -> None:
