@@ -233,3 +233,15 @@ def test_failure_inside_the_block_leaves_no_trace(tmp_path):
         (work / "x.txt").write_text("x")
         raise ZeroDivisionError
     assert list(tmp_path.iterdir()) == []
+
+
+def test_patient_ids_only_in_cohort_and_covariates(analysed: Path):
+    """README: cohort.csv and covariates.parquet hold the ids; every other file counts only."""
+    import re
+
+    ids = set(outdir.read_cohort(analysed)["patient_id"])
+    assert ids == set(pd.read_parquet(analysed / outdir.COVARIATES)["patient_id"].astype(str))
+    for path in sorted(analysed.rglob("*")):
+        if path.is_file() and path.name not in (outdir.COHORT, outdir.COVARIATES):
+            tokens = set(re.findall(r"[A-Za-z0-9_.:-]+", path.read_text(errors="replace")))
+            assert not ids & tokens, (path.name, sorted(ids & tokens)[:3])
