@@ -33,6 +33,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def resolve_out(out: str | Path, option: str = "--out") -> Path:
     except OSError as exc:
         raise OutputFolderError(f"{option} {out}: cannot create {target.parent}: "
                                 f"{exc.strerror or exc}") from None
-    return target.parent.resolve() / target.name
+    return target.resolve()  # a symlinked --out: the folder it points to
 
 
 def _sibling(target: Path, kind: str) -> str:
@@ -240,7 +241,7 @@ def recover(target: Path) -> list[str]:
 def _discard(folder: Path, message: str) -> str:
     """Delete the files synthctl wrote in ``folder``; keep (and name) anything else."""
     owned = owned_files(folder) or set()
-    for name in sorted(owned):
+    for name in sorted(owned, key=lambda n: (n == MARKER, n)):  # the marker last
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             (folder / name).unlink()
     for root, _dirs, _names in os.walk(folder, topdown=False):  # children first
@@ -273,19 +274,32 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _swap(tmp: Path, target: Path, run_id: str) -> list[str]:
-    """Put ``tmp`` in place of ``target``; discard the old folder's synthctl files."""
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT/SIGTERM/SIGHUP wait until the renames are done (delivered right after)."""
+    held = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP")
+                                             else [])}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _put_in_place(tmp: Path, target: Path, run_id: str) -> Path | None:
+    """Put ``tmp`` in place of ``target``; return where the previous folder now is (if any)."""
     if not target.exists():
         os.rename(tmp, target)
-        return []
+        return None
     if _exchange(tmp, target):
-        old = tmp  # now holds the previous folder
-    else:  # two renames: an interruption between them is repaired by `recover`
-        old = target.parent / _sibling(target, f"old-{run_id}")
-        os.rename(target, old)
-        os.rename(tmp, target)
-    message = _discard(old, "")
-    return [message] if message else []
+        return tmp  # now holds the previous folder
+    old = target.parent / _sibling(target, f"old-{run_id}")  # a kill -9 between the two
+    os.rename(target, old)  # renames is repaired by `recover`
+    os.rename(tmp, target)
+    return old
 
 
 def _new_tmp(target: Path, run_id: str, command: str) -> Path:
@@ -358,13 +372,16 @@ def atomic_output(
                                 "run_id": run_id, "command": command, "written": _now(),
                                 "files": files})
             check_owned(target)  # a file added to the old folder during the run is not lost
-            try:
-                leftovers = _swap(tmp, target, run_id)
-            except OSError as exc:
-                raise OutputFolderError(f"cannot replace {target}: {exc.strerror or exc}; "
-                                        "it was left as it was") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        with _signals_held():  # a signal now is acted on once the new folder is in place
+            try:
+                old = _put_in_place(tmp, target, run_id)
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise OutputFolderError(f"cannot replace {target}: {exc.strerror or exc}; "
+                                        "it was left as it was") from None
+            leftovers = [m for m in [_discard(old, "")] if m] if old is not None else []
         for message in leftovers:
             (notify or (lambda m: None))(message)

@@ -37,10 +37,10 @@ NJobs = Annotated[int, typer.Option(
 def guard(debug: bool, fn: Callable[[], T]) -> T:
     """Run ``fn``; map errors to exit codes (2 user error, 70 bug) and one-paragraph messages.
 
-    SIGTERM/SIGHUP and SIGINT end the command cleanly: the output folder is left as it was (its
-    temporary folder removed), parallel workers are stopped, and the exit code is 143 / 130.
-    Workers started inside also die with this process after a ``kill -9``
-    (`synthctl.signals.worker_guard`).
+    SIGTERM/SIGHUP and SIGINT end the command cleanly: no partial output (the temporary folder
+    is removed; a signal during the final swap is acted on once the new folder is in place),
+    parallel workers stopped, exit code 143 / 130. Workers started inside also die with this
+    process after a ``kill -9`` (`synthctl.signals.worker_guard`).
     """
     from synthctl.signals import (
         EXIT_SIGINT,
@@ -60,7 +60,7 @@ def guard(debug: bool, fn: Callable[[], T]) -> T:
         raise typer.Exit(exc.exit_code) from None
     except (Terminated, KeyboardInterrupt) as exc:
         signame = str(exc) if isinstance(exc, Terminated) else "interrupted (SIGINT)"
-        typer.echo(f"{signame}: stopped; the output folder was left as it was", err=True)
+        typer.echo(f"{signame}: stopped; no partial output was written", err=True)
         raise typer.Exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT) from None
     except typer.Exit:
         raise
