@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -73,7 +74,10 @@ def worker_guard() -> Iterator[None]:
     import joblib
 
     with joblib.parallel_config(backend="loky", initializer=_watch_parent,
-                                initargs=(os.getpid(),)):
+                                initargs=(os.getpid(),)), warnings.catch_warnings():
+        # stopped by a signal, joblib warns that it cancelled the running tasks: we said so
+        warnings.filterwarnings("ignore", message=r".*tasks which were still being processed",
+                                category=UserWarning)
         try:
             yield
         finally:
