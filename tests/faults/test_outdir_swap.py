@@ -82,8 +82,12 @@ def test_two_runs_2s_apart_with_different_designs(tmp_path: Path):
     the folder, and once the first analysed it, the other design is refused (exit 2)."""
     spec_a = demo_spec(tmp_path, name="a.yaml")
     spec_b = demo_spec(tmp_path, name="b.yaml", design="weights: entropy")
+    started = time.monotonic()
     first, _ = start(["run", str(spec_a), "--out", "out", "-q"], cwd=tmp_path)
-    time.sleep(2)
+    while not (tmp_path / ".out.lock").exists():  # the first run holds the folder (a loaded
+        assert first.poll() is None, first.communicate()  # machine may take > 2 s to start)
+        time.sleep(0.05)
+    time.sleep(max(0.0, 2 - (time.monotonic() - started)))
     second = run(["run", str(spec_b), "--out", "out", "-q"], cwd=tmp_path)
     _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err

@@ -72,7 +72,7 @@ def test_kill_9_during_bootstrap_takes_the_workers_down(tmp_path: Path):
     assert len(workers) >= 2, workers  # loky workers (and its resource tracker)
     signal_and_wait(proc, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
-    assert wait_gone(workers, timeout=5) == set()
+    assert wait_gone(workers, timeout=10) == set()
     assert _user_files(tmp_path) == before
 
 
@@ -90,7 +90,7 @@ def test_sigterm_and_sigint_clean_up_and_stop_workers(tmp_path: Path, signum: in
     assert "stopped; no partial output was written" in err
     assert "Traceback" not in err and "Warning" not in err
     assert siblings(tmp_path, "out") == [] and not (tmp_path / "out").exists()
-    assert wait_gone(workers, timeout=5) == set()
+    assert wait_gone(workers, timeout=10) == set()
     assert _user_files(tmp_path) == before
 
 
