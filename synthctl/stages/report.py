@@ -39,9 +39,11 @@ def run_report(ctx: StageContext) -> int:
                          na_values={"ps": [""], "weight": [""]})
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     included = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
-    baseline = baseline_table(covs, cohort["weight"].to_numpy(dtype=float), included,
-                              list(spec.covariates), estimand=spec.design.estimand,
-                              balance=_balance_lookup(design))
+    lookup = _balance_lookup(design)
+    baseline = with_missing_smds(
+        baseline_table(covs, cohort["weight"].to_numpy(dtype=float), included,
+                       list(spec.covariates), estimand=spec.design.estimand, balance=lookup),
+        lookup)
     ids = set(cohort[cn.PATIENT_ID].astype(str))
     warnings = [dict(w, message=_scrub_ids(w["message"], ids))
                 for w in ctx.manifest.data.get("warnings", [])]
@@ -74,6 +76,25 @@ def run_report(ctx: StageContext) -> int:
     render_report(content, ctx.folder / REPORT)
     ctx.manifest.end_stage("report", t0, {REPORT: sha256_file(ctx.folder / REPORT)})
     return ctx.manifest.balance_code()
+
+
+MISSING_ROW = ": missing"  # baseline_table's label suffix of a covariate's missing share
+
+
+def with_missing_smds(baseline: pd.DataFrame, lookup: dict[str, dict[str, float]]
+                      ) -> pd.DataFrame:
+    """The "<cov>: missing" rows with the SMDs of the design's missing indicator
+    (``<cov>_missing`` in design.json), as the love plot shows them (defect 16)."""
+    from synthctl.baseline import _fmt_smd
+
+    out = baseline.copy()
+    for i, label in out["variable"].items():
+        if isinstance(label, str) and label.endswith(MISSING_ROW):
+            known = lookup.get(label[: -len(MISSING_ROW)] + "_missing")
+            if known:
+                out.loc[i, "smd_before"] = _fmt_smd(known.get("smd_before"))
+                out.loc[i, "smd_after"] = _fmt_smd(known.get("smd_after"))
+    return out
 
 
 def design_kind(design) -> str:

@@ -90,3 +90,16 @@ def test_methods_text_names_missing_data_and_balance_failure():
                                                              "max_abs_smd": 0.264}})
     assert "missing-value indicators" in text and "age at index" in text
     assert "Balance was not reached" in text and "0.264" in text
+
+
+def test_missing_indicator_smds_reach_the_baseline_table():
+    """Defect 16: the love plot shows the missing indicators' SMDs; the table left them blank."""
+    import pandas as pd
+
+    from synthctl.stages.report import with_missing_smds
+
+    base = pd.DataFrame([{"variable": "pci", "smd_before": "0.100", "smd_after": "0.010"},
+                         {"variable": "pci: missing", "smd_before": "", "smd_after": ""}])
+    out = with_missing_smds(base, {"pci_missing": {"smd_before": -0.31, "smd_after": 0.02}})
+    assert out.loc[1, "smd_before"] == "-0.310" and out.loc[1, "smd_after"] == "0.020"
+    assert out.loc[0, "smd_before"] == "0.100"
