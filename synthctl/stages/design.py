@@ -37,11 +37,6 @@ from synthctl.stages._context import (
     stage_errors,
 )
 
-# the matching methods (no weights): kept for the analyze stage until it reads
-# ``DesignResult.yields`` / design.json's ``yields`` (issue 14)
-MATCHING_METHODS = tuple(m for m, e in METHODS.items() if e.yields({}) != "weights")
-
-
 def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
     """`matching.match_cohort` keyword arguments for a spec's ``design:`` block.
 
