@@ -36,18 +36,11 @@ import pandas as pd
 from connectors import columns as cn
 from connectors.attrition import Attrition
 from synthctl.errors import SpecError
-from synthctl.outdir import read_json
+from synthctl.outdir import ATTRITION, COVARIATES, EXTRACT_INFO, REPORT, read_json
 from synthctl.runner import RunResult, run_study
 from synthctl.spec import StudySpec
 from synthctl.specfile import LoadedSpec, load_spec, spec_from_mapping
-from synthctl.stages._context import (
-    ATTRITION,
-    COVARIATES,
-    EXTRACT_INFO,
-    REPORT,
-    NullProgress,
-    Progress,
-)
+from synthctl.stages._context import NullProgress, Progress
 
 __all__ = ["BlindCohort", "Study", "StudyResults"]
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from connectors import columns as cn
 from synthctl import DesignChangedError, SpecError, Study, StudyResults
 from synthctl.cli import app
-from synthctl.stages._context import COHORT, DESIGN, RESULTS
+from synthctl.outdir import COHORT, DESIGN, RESULTS
 from tests.synthctl.conftest import CSV
 
 matplotlib.use("Agg")
