@@ -69,6 +69,8 @@ def test_tutorials_are_executed_in_the_build(site: Path):
     assert "DesignResult(method=" in epi and "max |SMD| after" in epi
     assert "times in weeks" in stat and "S(24 weeks)" in stat and "one-sided Wald" in stat
     assert epi.count("<img") >= 2 and stat.count("<img") >= 1  # Love plot, overlap, KM
+    registry = (site / "tutorials" / "registry-manager" / "index.html").read_text()
+    assert "completeness" in registry and "Attrition (patients)" in registry
 
 
 @pytest.mark.slow
