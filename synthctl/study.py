@@ -147,7 +147,10 @@ class StudyResults:
     def _repr_html_(self) -> str:
         c = self.results["counts"]
         ess = c.get("control_ess")
-        head = (f"<p><b>{self.results.get('study', '')}</b>: trial {c['trial_selected']} of "
+        from html import escape
+
+        head = (f"<p><b>{escape(str(self.results.get('study', '')))}</b>: trial "
+                f"{c['trial_selected']} of "
                 f"{c['trial']}, synthetic control {c['control_selected']} of "
                 f"{c['control_pool']}" + (f" (ESS {ess:.1f})" if ess is not None else "")
                 + f"; times in {self.spec.analysis.landmark_unit}.</p>")
