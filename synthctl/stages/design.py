@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
-from matching.methods import METHODS
 from synthctl.errors import DesignChangedError
 from synthctl.outdir import (
     FIGURES,
@@ -36,6 +35,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+
 
 def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
     """`matching.match_cohort` keyword arguments for a spec's ``design:`` block.
