@@ -35,3 +35,11 @@ class TrialDataError(ConnectorError):
 
 class MappingError(ConnectorError):
     """A schema mapping file is malformed or names unknown schema elements."""
+
+
+class RegistryTimeoutError(RegistryUnavailableError):
+    """The registry database did not answer within a connect or statement timeout."""
+
+
+class RegistryQueryError(ConnectorError):
+    """The registry database refused a (read) query: its message, password masked."""
