@@ -45,13 +45,11 @@ from connectors.timeouts import (
 from connectors.urls import mask_url
 
 _ALLOWED_FIRST_WORDS = {"SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN", "DESCRIBE"}
-# words that never appear in a read-only query we send: data modification, DDL, session state
+# words that never appear inside a read-only query we send (data-modifying CTEs, SELECT INTO,
+# session settings, DDL); other statements are refused by their first word
 _FORBIDDEN_WORDS = {
     "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "TRUNCATE", "DROP", "ALTER", "CREATE",
-    "GRANT", "REVOKE", "COPY", "CALL", "DO", "SET", "RESET", "LOCK", "INTO", "VACUUM",
-    "REINDEX", "CLUSTER", "COMMENT", "REFRESH", "LISTEN", "NOTIFY", "LOAD", "HANDLER",
-    "RENAME", "ATTACH", "DETACH", "IMPORT", "PREPARE", "EXECUTE", "DEALLOCATE", "DISCARD",
-    "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK", "BEGIN", "START",
+    "GRANT", "REVOKE", "COPY", "CALL", "SET", "RESET", "INTO",
     # functions that change server, session or sequence state, or write files
     "SET_CONFIG", "SETVAL", "NEXTVAL", "LO_IMPORT", "LO_EXPORT", "LO_UNLINK", "LO_CREATE",
     "LO_FROM_BYTEA", "LO_PUT", "DBLINK", "DBLINK_EXEC", "DBLINK_CONNECT",
@@ -104,8 +102,15 @@ def check_statement(statement: str, dialect: str | None = None) -> None:
         return
     words: list[str] = []
     other: list[str] = []
+    end = False  # after a ';': one statement only
     for m in _TOKENS[dialect].finditer(statement or ""):
-        if m["word"]:
+        if end and (m["word"] or m["other"]):
+            raise ReadOnlyViolationError(
+                "the registry is read-only: refused several statements in one (synthctl sends "
+                "one SELECT at a time)")
+        if m["other"] == ";":
+            end = True
+        elif m["word"]:
             words.append(m["word"].upper())
         elif m["other"] and not words:
             other.append(m["other"])

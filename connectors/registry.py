@@ -181,6 +181,8 @@ class RegistryConnector:
     def _connect(self) -> sa.Connection:
         try:
             return self._engine.connect()
+        except RegistryUnavailableError as exc:  # translated by the engine; drop the DBAPI
+            raise type(exc)(str(exc)) from None  # error (its text may quote the DSN)
         except SQLAlchemyError as exc:  # not a database error (those are translated)
             raise RegistryUnavailableError(
                 f"registry {self.url}: cannot connect ({type(exc).__name__})"

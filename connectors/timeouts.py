@@ -211,7 +211,9 @@ def watched(con: Any, results: Iterator) -> Iterator:
 
 _PG_TIMEOUT_STATES = {"57014"}  # query_canceled (statement_timeout)
 _MYSQL_TIMEOUT_CODES = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
-_MYSQL_LOST = {2006, 2013, 2055}  # gone away, lost connection, lost connection at ...
+_MYSQL_LOST = {2006, 2013, 2055}
+_PEP249 = ("IntegrityError", "DataError", "ProgrammingError", "NotSupportedError",
+           "InternalError", "OperationalError")  # gone away, lost connection, lost connection at ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -261,5 +263,7 @@ def translate_error(context: Any, timeouts: Timeouts, watchdog: Watchdog | None,
     if connecting or context.is_disconnect or code in _MYSQL_LOST or network:
         verb = "cannot connect to" if connecting else "lost the connection to"
         raise RegistryUnavailableError(f"{verb} {where} ({_first_line(exc)})")
+    pep249 = next((name for name in _PEP249 if isinstance(exc, getattr(dbapi, name))),
+                  "DatabaseError")
     raise RegistryQueryError(f"{where} refused a query: {type(exc).__name__}: "
-                             f"{_first_line(exc)}")
+                             f"{_first_line(exc)}", pep249, _first_line(exc))
