@@ -31,6 +31,7 @@ _MYSQL_WRITE = {
     "CREATE VIEW", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE", "FILE", "SUPER",
     "CREATE TEMPORARY TABLES", "LOCK TABLES", "EVENT", "DELETE HISTORY", "CREATE USER",
 }
+_WARNED: set[tuple[str, str]] = set()
 _GRANT = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<obj>.+?) TO ", re.I | re.S)
 
 
@@ -93,7 +94,8 @@ def check_role(con: sa.Connection, schema: str | None, where: str) -> RoleCheck:
     else:
         result = RoleCheck("", False, ())
     text = result.warning(where)
-    if text:
+    if text and (where, result.role) not in _WARNED:  # once per registry and role
+        _WARNED.add((where, result.role))
         warnings.warn(text, RegistryWritableWarning, stacklevel=3)
     return result
 

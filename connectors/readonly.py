@@ -76,11 +76,6 @@ _TOKENS = {
 _SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
 
 
-def safe_url(url: str | sa.URL) -> str:
-    """The URL as text with every password masked (see `connectors.urls.mask_url`)."""
-    return mask_url(url)
-
-
 def check_statement(statement: str, dialect: str | None = None) -> None:
     """Refuse a statement that could write or change the session (see the module docstring).
 

@@ -211,9 +211,9 @@ def watched(con: Any, results: Iterator) -> Iterator:
 
 _PG_TIMEOUT_STATES = {"57014"}  # query_canceled (statement_timeout)
 _MYSQL_TIMEOUT_CODES = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
-_MYSQL_LOST = {2006, 2013, 2055}
+_MYSQL_LOST = {2006, 2013, 2055}  # gone away, lost connection, lost connection at ...
 _PEP249 = ("IntegrityError", "DataError", "ProgrammingError", "NotSupportedError",
-           "InternalError", "OperationalError")  # gone away, lost connection, lost connection at ...
+           "InternalError", "OperationalError")
 
 
 def _first_line(exc: BaseException) -> str:

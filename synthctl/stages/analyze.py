@@ -146,7 +146,8 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     keys = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]
     control = covs.loc[covs[cn.ARM] == cn.CONTROL, keys]
     with stage_errors("analyze", ctx.loaded, "registry outcomes"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_,
+                                 timeouts=reg.connector_timeouts())
         try:
             out_c = conn.outcomes(control)
             from synthctl.stages._quality import run_outcome_checks
@@ -267,7 +268,8 @@ def _all_lines(ctx: StageContext) -> dict[str, Any]:
     assert reg is not None and tri is not None
     description = "every eligible index line of each registry patient (not only the first)"
     try:
-        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_,
+                               timeouts=reg.connector_timeouts()) as conn:
             pool = conn.candidate_pool(
                 IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
                 eligibility=list(spec.eligibility), include_outcomes=True,

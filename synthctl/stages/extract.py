@@ -104,7 +104,11 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
                                variable_map=tri.variable_map)
     trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_,
+                                 timeouts=reg.connector_timeouts())
+        role, role_warning = conn.role_check.to_dict(), conn.role_check.warning(conn.url)
+        if role_warning:
+            ctx.manifest.warn("extract", role_warning, kind="registry_role")
         try:
             # candidate_pool checks the design tables only: outcome tables are not touched
             pool = conn.candidate_pool(
@@ -115,7 +119,7 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
             control, attrition, findings = _pool_checks(ctx, conn, control, attrition)
         finally:
             conn.close()
-    entry = {"url": mask_url(reg.url), "schema": reg.schema_,
+    entry = {"url": mask_url(reg.url), "schema": reg.schema_, "role": role,
              "pool_sha256": pool.content_hash(), "n_pool_rows": len(pool.frame),
              "n_pool_rows_after_validation": len(control)}
     ctx.manifest.record_input("registry", entry)
@@ -160,7 +164,8 @@ def registry_pool_changes(ctx: StageContext) -> list[str]:
     if reg is None or recorded is None:
         return []
     with stage_errors("analyze", ctx.loaded, f"registry {mask_url(reg.url)}"), \
-            RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
+            RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_,
+                              timeouts=reg.connector_timeouts()) as conn:
         pool = conn.candidate_pool(
             IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
             eligibility=list(ctx.spec.eligibility), include_outcomes=False,
