@@ -125,11 +125,10 @@ def load_flat_file(
         raise FlatFileError(missing_columns_message(path, missing, header))
     usecols = list(dict.fromkeys([*required, *keep]))
     raw = _read(path, usecols)
-    frame = pd.DataFrame(index=raw.index)
-    frame[cn.PATIENT_ID] = _ids(raw[nfkc(id_col)], path, id_col)
-    frame[cn.ARM] = _arms(raw[nfkc(arm_col)], trial_value, path, arm_col)
-    for col in keep:
-        frame[col] = raw[nfkc(col)]
+    ids = _ids(raw[nfkc(id_col)], path, id_col)
+    arms = _arms(raw[nfkc(arm_col)], trial_value, path, arm_col)
+    covs = raw[[nfkc(c) for c in keep]].set_axis(keep, axis=1)  # one block, not 1 per column
+    frame = pd.concat([pd.DataFrame({cn.PATIENT_ID: ids, cn.ARM: arms}), covs], axis=1)
     if include_outcomes:
         time_days, event = _outcome(raw, time_col, event_col, time_unit, path)
         days_col, ev_col = cn.ENDPOINTS.get(endpoint, (f"{endpoint.lower()}_days",

@@ -105,11 +105,11 @@ def control_char_in_frame(frame: pd.DataFrame,
         s = frame[col]
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
             continue
-        text = s.map(lambda v: v if isinstance(v, str) else "")
-        hit = text.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool)
-        if hit.any():
-            i = int(hit.argmax())
-            return i, str(col), text.iloc[i]
+        values = [v if isinstance(v, str) else "" for v in s.tolist()]
+        if not _CONTROL.search("".join(values)):  # one scan per column in the common case
+            continue
+        i = next(k for k, v in enumerate(values) if _CONTROL.search(v))
+        return i, str(col), values[i]
     return None
 
 
