@@ -294,3 +294,40 @@ def test_missing_mapping_file(tmp_path):
 def test_connection_reads_the_registry(tiny_sqlite):
     with RegistryConnector(tiny_sqlite) as conn, conn.connection() as c:
         assert c.execute(sa.text("SELECT count(*) FROM patients")).scalar_one() == 10
+
+
+# -- timeouts --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "10"])
+def test_timeouts_must_be_positive_seconds(bad):
+    from connectors.timeouts import Timeouts
+
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        Timeouts(connect_s=bad)
+    with pytest.raises(ValueError, match="statement_s"):
+        Timeouts(statement_s=bad)
+
+
+def test_spec_timeouts_reach_the_connector(tmp_path):
+    from connectors.timeouts import Timeouts
+    from synthctl.spec import Registry
+
+    url = "postgresql+psycopg://u@h/db"
+    reg = Registry(url=url, timeouts={"connect_s": 3, "statement_s": 45})
+    assert reg.connector_timeouts() == Timeouts(connect_s=3, statement_s=45)
+    assert Registry(url=url).connector_timeouts() == Timeouts()
+    with pytest.raises(ValueError, match="greater than 0"):
+        Registry(url=url, timeouts={"statement_s": 0})
+
+
+def test_database_errors_are_connector_errors(tiny_sqlite):
+    """A failing query is a `RegistryQueryError` (one line, no SQL dump), never a raw DBAPI
+    error that the CLI would report as a bug."""
+    from connectors.errors import RegistryQueryError
+
+    refused = "refused a query: OperationalError: no such table: nope"
+    with (RegistryConnector(tiny_sqlite) as conn, conn.connection() as c,
+          pytest.raises(RegistryQueryError, match=refused) as err):
+        c.exec_driver_sql("SELECT * FROM nope")
+    assert err.value.dbapi_class == "OperationalError" and "\n" not in str(err.value)
