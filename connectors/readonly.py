@@ -234,7 +234,8 @@ def _on_connect(backend: str, timeouts: Timeouts, watchdog: Watchdog | None):
 
 def _begin_read_only(conn: sa.Connection) -> None:
     """Start each transaction READ ONLY, whatever the session default has become."""
-    if conn.connection.dbapi_connection is None or conn.get_isolation_level() == "AUTOCOMMIT":
+    autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if conn.connection.dbapi_connection is None or autocommit:
         return
     cursor = conn.connection.dbapi_connection.cursor()
     try:

@@ -147,6 +147,7 @@ class Watchdog:
         with self._lock:
             old = self._timers.pop(key, None)
             self._timers[key] = timer
+            self._fired.discard(key)  # a stale mark of a closed connection with the same id
         if old is not None:
             old.cancel()
         timer.start()

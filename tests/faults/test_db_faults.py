@@ -138,3 +138,23 @@ def test_the_same_study_runs_through_a_passing_proxy(tmp_path, registry):
     with FaultProxy(_port(registry[0])) as proxy:
         res, _ = _run(tmp_path, registry, proxy)
     assert res.exit_code == 0, res.output
+
+
+def test_slow_statement_is_cancelled_by_the_server(registry):
+    """No proxy: the database itself runs a statement longer than statement_s."""
+    import sqlalchemy as sa
+
+    from connectors.errors import RegistryTimeoutError
+    from connectors.registry import RegistryConnector
+    from connectors.timeouts import Timeouts
+
+    backend, url, schema, _ = registry
+    sleep = "SELECT pg_sleep(10)" if backend == "postgresql" else "SELECT SLEEP(10)"
+    t0 = time.monotonic()
+    with (RegistryConnector(url, schema=schema, timeouts=Timeouts(statement_s=1)) as conn,
+          conn.connection() as c,
+          pytest.raises(RegistryTimeoutError, match="longer than the statement timeout of 1 s")
+          as err):
+        c.execute(sa.text(sleep))
+    assert time.monotonic() - t0 < 5
+    assert SECRET not in str(err.value)
