@@ -23,6 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.errors import RegistryQueryError
+
 __all__ = ["RegistryWritableWarning", "RoleCheck", "check_role"]
 
 _LISTED = 5  # privileges named in the warning (all are in the manifest)
@@ -87,12 +89,15 @@ def check_role(con: sa.Connection, schema: str | None, where: str) -> RoleCheck:
         The registry as shown in messages (URL without password).
     """
     name = con.dialect.name
-    if name == "postgresql":
-        result = _postgresql(con, schema)
-    elif name in ("mysql", "mariadb"):
-        result = _mysql(con, schema)
-    else:
-        result = RoleCheck("", False, ())
+    try:
+        if name == "postgresql":
+            result = _postgresql(con, schema)
+        elif name in ("mysql", "mariadb"):
+            result = _mysql(con, schema)
+        else:
+            result = RoleCheck("", False, ())
+    except RegistryQueryError as exc:  # e.g. catalogue hidden from the role: say so, go on
+        return RoleCheck("", None, (f"not checked: {exc.reason}",))
     text = result.warning(where)
     if text and (where, result.role) not in _WARNED:  # once per registry and role
         _WARNED.add((where, result.role))

@@ -32,7 +32,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.functions import FunctionElement
 
-from connectors.errors import ReadOnlyViolationError, RegistryUnavailableError
+from connectors.errors import (
+    ReadOnlyViolationError,
+    RegistryTimeoutError,
+    RegistryUnavailableError,
+)
 from connectors.timeouts import (
     Timeouts,
     Watchdog,
@@ -215,8 +219,6 @@ def _on_connect(backend: str, timeouts: Timeouts, watchdog: Watchdog | None):
             dbapi_connection.commit()
         except Exception as exc:
             if watchdog is not None and watchdog.fired(dbapi_connection):
-                from connectors.errors import RegistryTimeoutError
-
                 raise RegistryTimeoutError(
                     "the registry database did not answer within the connect timeout of "
                     f"{timeouts.connect_s:g} s (registry.timeouts.connect_s in the spec)"
