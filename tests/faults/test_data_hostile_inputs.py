@@ -81,4 +81,4 @@ def test_truncated_adsl_xpt_is_blamed_on_adsl(tmp_path):
     path.write_bytes(raw[: len(raw) - 400])  # five 80-byte records: whole subjects lost
     out = _run(spec, tmp_path)
     assert f"{path}: truncated SAS XPORT file" in out
-    assert "adtte" not in out.lower()  # not blamed on the other file
+    assert "is not in ADSL" not in out  # the old symptom: ADTTE subjects missing from ADSL
