@@ -188,14 +188,26 @@ def check_xpt_size(path: Path, record_start: int, record_length: int, nobs: int)
 
 @contextlib.contextmanager
 def one_warning(path: Path) -> Iterator[None]:
-    """Collect pandas' warnings while reading ``path``; re-issue them as one short warning."""
+    """Collect pandas' (and pyarrow's) warnings while reading ``path``; re-issue them as one
+    short `InputFileWarning`. Other warnings raised meanwhile pass through unchanged."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    if not caught:
+    mine = [w for w in caught if _from_reader(w)]
+    for w in caught:
+        if not _from_reader(w):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if not mine:
         return
-    kinds = sorted({w.category.__name__ for w in caught})
-    first = str(caught[0].message).splitlines()[0]
+    kinds = sorted({w.category.__name__ for w in mine})
+    first = str(mine[0].message).splitlines()[0]
     first = first if len(first) <= 120 else first[:117] + "..."
-    warnings.warn(f"{path}: {len(caught)} warning(s) from the file reader ({', '.join(kinds)}),"
+    warnings.warn(f"{path}: {len(mine)} warning(s) from the file reader ({', '.join(kinds)}),"
                   f" the first: {first}", InputFileWarning, stacklevel=4)
+
+
+def _from_reader(w: warnings.WarningMessage) -> bool:
+    module = getattr(w.category, "__module__", "")
+    where = str(w.filename).replace("\\", "/")
+    return module.startswith(("pandas", "pyarrow")) or "/pandas/" in where or \
+        "/pyarrow/" in where

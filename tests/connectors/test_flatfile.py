@@ -172,3 +172,16 @@ def test_reader_warnings_are_collected_into_one(tmp_path):
     assert message.startswith(f"{tmp_path / 'f.csv'}: 50 warning(s) from the file reader "
                               "(DtypeWarning), the first: Columns (0) have mixed types")
     assert len(message) < 300
+
+
+def test_unrelated_warnings_pass_through_unchanged(tmp_path):
+    import warnings
+
+    from connectors.hostile import one_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with one_warning(tmp_path / "f.csv"):
+            warnings.warn("a socket was left open", ResourceWarning, stacklevel=1)
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (ResourceWarning, "a socket was left open")]
