@@ -38,6 +38,7 @@ from connectors.errors import (
     RegistryUnavailableError,
 )
 from connectors.timeouts import (
+    CONNECT_HINT,
     Timeouts,
     Watchdog,
     after_connect,
@@ -221,7 +222,7 @@ def _on_connect(backend: str, timeouts: Timeouts, watchdog: Watchdog | None):
             if watchdog is not None and watchdog.fired(dbapi_connection):
                 raise RegistryTimeoutError(
                     "the registry database did not answer within the connect timeout of "
-                    f"{timeouts.connect_s:g} s (registry.timeouts.connect_s in the spec)"
+                    f"{timeouts.connect_s:g} s (change it with {CONNECT_HINT})"
                 ) from None
             raise RegistryUnavailableError(
                 f"the registry database refused the read-only session settings ({exc})"

@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -420,11 +421,15 @@ class RegistryConnector:
                 stmt
             )
             names = list(result.keys())
-            for chunk in watched(con, result.partitions()):
-                raw = pd.DataFrame.from_records(chunk, columns=names)
-                if first is None and len(raw):
-                    first = raw.loc[0, list(carried)].tolist()
-                parts.append(_finish_frame(raw.drop(columns=list(carried))))
+            try:
+                for chunk in watched(con, result.partitions()):
+                    raw = pd.DataFrame.from_records(chunk, columns=names)
+                    if first is None and len(raw):
+                        first = raw.loc[0, list(carried)].tolist()
+                    parts.append(_finish_frame(raw.drop(columns=list(carried))))
+            finally:  # also after a fault: no server-side cursor left open
+                with contextlib.suppress(Exception):
+                    result.close()
         except SQLAlchemyError as exc:
             raise self._query_failed(exc) from exc
         if not parts:

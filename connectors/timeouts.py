@@ -43,7 +43,8 @@ from connectors.urls import mask_secrets, mask_url
 __all__ = ["Timeouts", "client_deadline", "session_statements", "watched"]
 
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 30, 10, 3
-_SPEC_HINT = "registry.timeouts.statement_s in the spec"
+STATEMENT_HINT = 'registry.timeouts.statement_s in the spec, or "validate --statement-timeout"'
+CONNECT_HINT = 'registry.timeouts.connect_s in the spec, or "validate --connect-timeout"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,21 +244,21 @@ def translate_error(context: Any, timeouts: Timeouts, watchdog: Watchdog | None,
             dbapi_connection):
         raise RegistryTimeoutError(
             f"{where} stopped answering: no reply within {watchdog.seconds:g} s (statement "
-            f"timeout {timeouts.statement_s:g} s; change it with {_SPEC_HINT})")
+            f"timeout {timeouts.statement_s:g} s; change it with {STATEMENT_HINT})")
     text = str(exc).lower()
     code = _code(exc)
     if getattr(exc, "sqlstate", None) in _PG_TIMEOUT_STATES or code in _MYSQL_TIMEOUT_CODES:
         raise RegistryTimeoutError(
             f"{where}: a query ran longer than the statement timeout of "
-            f"{timeouts.statement_s:g} s and was cancelled (change it with {_SPEC_HINT})")
+            f"{timeouts.statement_s:g} s and was cancelled (change it with {STATEMENT_HINT})")
     if "timeout expired" in text or "timed out" in text:
         if connecting or "can't connect" in text:
             raise RegistryTimeoutError(
                 f"{where} did not answer within the connect timeout of "
-                f"{timeouts.connect_s:g} s (registry.timeouts.connect_s in the spec)")
+                f"{timeouts.connect_s:g} s (change it with {CONNECT_HINT})")
         raise RegistryTimeoutError(
             f"{where} stopped answering: no reply within {client_deadline(timeouts):g} s "
-            f"(statement timeout {timeouts.statement_s:g} s; change it with {_SPEC_HINT})")
+            f"(statement timeout {timeouts.statement_s:g} s; change it with {STATEMENT_HINT})")
     dbapi = context.dialect.loaded_dbapi
     network = context.dialect.name != "sqlite" and isinstance(
         exc, dbapi.OperationalError | dbapi.InterfaceError)

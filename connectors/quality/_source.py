@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from connectors.mapping import load_mapping
 from connectors.readonly import days_between, open_readonly_engine
 from connectors.schema import build_metadata
+from connectors.timeouts import Timeouts
 from connectors.urls import mask_url
 
 
@@ -50,10 +51,14 @@ def open_source(
     url_or_connector: Any,
     mapping: str | Path | Mapping[str, Any] | None = None,
     schema: str | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Source:
-    """Open the registry read-only (or reuse a connector's engine and tables)."""
+    """Open the registry read-only (or reuse a connector's connections and tables).
+
+    ``timeouts`` (`connectors.timeouts.Timeouts`) apply to a URL; a connector has its own.
+    """
     if isinstance(url_or_connector, str | sa.URL):
-        engine = open_readonly_engine(url_or_connector)
+        engine = open_readonly_engine(url_or_connector, timeouts)
         dispose: Callable[[], None] | None = engine.dispose
         label = mask_url(url_or_connector)
     elif isinstance(url_or_connector, sa.Engine):

@@ -28,6 +28,7 @@ from connectors.quality.catalogue import (
     load_catalogue,
 )
 from connectors.quality.report import CentreCount, CheckResult, Failure, QualityReport
+from connectors.timeouts import Timeouts
 
 BUILDERS = {
     **checks_conformance.BUILDERS,
@@ -177,6 +178,7 @@ def validate_registry(
     catalogue: Catalogue | None = None,
     schema: str | None = None,
     today: dt.date | None = None,
+    timeouts: Timeouts | None = None,
 ) -> QualityReport:
     """Run every enabled check of the catalogue on a registry, read-only.
 
@@ -198,6 +200,8 @@ def validate_registry(
         Database schema holding the registry (URL or engine only).
     today : datetime.date, optional
         Extraction date: dates after it are "in the future"; default: today.
+    timeouts : Timeouts, optional
+        Connect and statement timeouts for a URL (`connectors.timeouts`).
 
     Returns
     -------
@@ -205,7 +209,7 @@ def validate_registry(
         ``passed`` is False when a fatal or error check fails its threshold.
     """
     catalogue = (catalogue or load_catalogue()).with_overrides(overrides)
-    source = open_source(url_or_connector, mapping, schema)
+    source = open_source(url_or_connector, mapping, schema, timeouts)
     try:
         ctx = make_context(source, centre, cutoff_date, today)
         results = tuple(run_check(ctx, spec, catalogue.failure_cap) for spec in catalogue.enabled)

@@ -158,3 +158,18 @@ def test_slow_statement_is_cancelled_by_the_server(registry):
         c.execute(sa.text(sleep))
     assert time.monotonic() - t0 < 5
     assert SECRET not in str(err.value)
+
+
+def test_validate_on_a_stalled_database_ends_in_exit_2(tmp_path, registry):
+    backend, url, schema, admin = registry
+    before = registry_fingerprint(admin, schema)
+    with FaultProxy(_port(backend), trigger=SCHEMA_QUERY[backend], fault="stall") as proxy:
+        t0 = time.monotonic()
+        res = cli.invoke(app, ["validate", "--registry", proxy.url_for(url), "--schema", schema,
+                               "--out", str(tmp_path / "q"), "--json", "--connect-timeout", "2",
+                               "--statement-timeout", str(STATEMENT_S)])
+        elapsed = time.monotonic() - t0
+    assert res.exit_code == 2, res.output
+    assert "stopped answering" in res.output and "validate --statement-timeout" in res.output
+    assert SECRET not in res.output and elapsed < BOUND_S
+    assert registry_fingerprint(admin, schema) == before
