@@ -74,7 +74,7 @@ class RubinPooled:
     conf_level: float
 
     def to_dict(self) -> dict:
-        """results.json ``pooling`` object (analysis scale; null for NA / infinite)."""
+        """results.json ``pooling`` object (analysis scale; null for NA; ``dfcom`` null = inf)."""
         f = json_number
         return {"m": self.m, "scale": self.scale, "estimate": f(self.estimate), "se": f(self.se),
                 "lower": f(self.lower), "upper": f(self.upper), "within": f(self.within),
@@ -232,3 +232,116 @@ def pool_hazard_ratios(
                      conf_level, method, p.estimate, math.nan, n, events,
                      all(h.converged for h in hrs))
     return hr, p
+
+
+@dataclass(frozen=True, slots=True)
+class PooledComparison:
+    """One endpoint's trial-vs-control comparison pooled over the imputed designs.
+
+    ``to_dict()`` has the layout of :meth:`reports.compare.ArmComparison.to_dict`
+    (``landmarks``, ``median``, ``hazard_ratio``, ``rmst``, ``evalues``) with each pooled
+    estimate's :class:`RubinPooled` record (FMI, df, variance components) under ``pooling``,
+    plus ``imputation`` (m and the per-imputation estimates).
+
+    Scales: S(t) on log(-log S) (back-transformed), the S(t) difference and RMST as they are,
+    the HR as log HR. Medians are not pooled by Rubin's rules (a median has no approximately
+    normal sampling distribution with a usable SE); the median over the imputations of the
+    per-imputation medians and limits is reported, and its ``method`` says so.
+    """
+
+    comparisons: tuple
+    landmarks: tuple  # of dicts: time, unit, trial, control, difference -> (Estimate, record)
+    hazard_ratio: tuple  # (HazardRatio, RubinPooled)
+    rmst: dict | None  # trial, control, difference -> (Estimate, record); tau, unit
+    medians: dict  # trial, control -> dict
+    evalue: dict | None
+
+    @property
+    def m(self) -> int:
+        """Number of imputations."""
+        return len(self.comparisons)
+
+    def to_dict(self) -> dict:
+        """results.json ``endpoints.<endpoint>`` content for a multiply imputed design."""
+        def est(pair):
+            e, rec = pair
+            return {**e.to_dict(), "pooling": None if rec is None else rec.to_dict()}
+
+        hr, rec = self.hazard_ratio
+        first = self.comparisons[0]
+        out = {
+            "landmarks": [{"time": lm["time"], "unit": lm["unit"],
+                           **{k: est(lm[k]) for k in ("trial", "control", "difference")}}
+                          for lm in self.landmarks],
+            "median": {"unit": first.time_unit, **self.medians},
+            "hazard_ratio": {**hr.to_dict(), "pooling": rec.to_dict()},
+            "rmst": None if self.rmst is None else {
+                "tau": self.rmst["tau"], "unit": self.rmst["unit"],
+                **{k: est(self.rmst[k]) for k in ("trial", "control", "difference")}},
+            "evalues": {} if self.evalue is None else {"hazard_ratio": self.evalue},
+            "imputation": {
+                "m": self.m,
+                "per_imputation": [{"imputation": k,
+                                    "hazard_ratio": c.hazard_ratio.estimate,
+                                    "landmarks": [{"time": lm.time,
+                                                   "difference": lm.difference.estimate}
+                                                  for lm in c.landmarks]}
+                                   for k, c in enumerate(self.comparisons, 1)],
+            },
+        }
+        return out
+
+
+def pool_comparisons(comparisons: Sequence, *, conf_level: float | None = None
+                     ) -> PooledComparison:
+    """Pool per-imputation :class:`~reports.compare.ArmComparison` results by Rubin's rules.
+
+    Parameters
+    ----------
+    comparisons : sequence of ArmComparison
+        One per imputed design, same landmarks and RMST horizon.
+    conf_level : float, optional
+        Defaults to the comparisons' level.
+    """
+    from reports.evalue import evalue_hr
+
+    comps = tuple(comparisons)
+    if len(comps) < 2:
+        raise EstimationError(f"pooling needs m >= 2 analyses; got {len(comps)}.")
+    level = comps[0].conf_level if conf_level is None else conf_level
+    landmarks = []
+    for j, lm in enumerate(comps[0].landmarks):
+        per = [c.landmarks[j] for c in comps]
+        landmarks.append({
+            "time": lm.time, "unit": lm.unit,
+            "trial": pool_estimates([p.trial for p in per], scale="cloglog", conf_level=level),
+            "control": pool_estimates([p.control for p in per], scale="cloglog",
+                                      conf_level=level),
+            "difference": pool_estimates([p.difference for p in per], scale="identity",
+                                         conf_level=level),
+        })
+    hr = pool_hazard_ratios([c.hazard_ratio for c in comps], conf_level=level)
+    rm = None
+    if comps[0].rmst is not None:
+        rm = {"tau": comps[0].rmst.tau, "unit": comps[0].rmst.unit}
+        for k in ("trial", "control", "difference"):
+            rm[k] = pool_estimates([getattr(c.rmst, k) for c in comps], scale="identity",
+                                   conf_level=level)
+    medians = {arm: _median_of_medians([getattr(c, f"median_{arm}") for c in comps])
+               for arm in ("trial", "control")}
+    ev = None
+    if np.isfinite(hr[0].estimate) and hr[0].estimate > 0:
+        ev = evalue_hr(hr[0].estimate, hr[0].lower, hr[0].upper, rare=False).to_dict()
+    return PooledComparison(comps, tuple(landmarks), hr, rm, medians, ev)
+
+
+def _median_of_medians(meds: Sequence) -> dict:
+    def mid(vals):
+        v = np.asarray(vals, dtype=float)
+        return json_number(float(np.median(v))) if np.isfinite(v).all() else None
+
+    return {"estimate": mid([q.estimate for q in meds]), "se": None,
+            "lower": mid([q.lower for q in meds]), "upper": mid([q.upper for q in meds]),
+            "method": f"median over {len(meds)} imputations of the per-imputation KM medians "
+                      f"and limits ({meds[0].method}); not Rubin's rules, NA if not reached "
+                      "in any imputation"}

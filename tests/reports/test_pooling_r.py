@@ -123,3 +123,19 @@ def test_rubin_pool_equals_pool_scalar_with_finite_dfcom():
     p = rubin_pool([x["log_hr"] for x in r], [x["se_log_hr"] ** 2 for x in r],
                    dfcom=r[0]["nevent"] - 1)
     _check_pooled(p, reference()["nearest_1to1_ps"]["log_hr"])
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_pool_comparisons_results_json(design):
+    from reports.pooling import pool_comparisons
+
+    ref = reference()[design]
+    out = pool_comparisons([c for _, _, c in analyses(design)]).to_dict()
+    lm = out["landmarks"][0]
+    _close([lm["trial"]["estimate"], lm["control"]["lower"], lm["difference"]["upper"]],
+           [ref["landmark_trial"]["estimate"], ref["landmark_control"]["lower_s"],
+            ref["landmark_difference"]["upper"]])
+    _close([out["hazard_ratio"]["estimate"], out["hazard_ratio"]["pooling"]["fmi"]],
+           [ref["log_hr"]["hr"], ref["log_hr"]["fmi"]])
+    assert out["imputation"]["m"] == reference()["m"]
+    assert "not Rubin's rules" in out["median"]["trial"]["method"]
