@@ -35,6 +35,31 @@ def describe_design(spec: StudySpec) -> str:
     return f"{_METHOD[d.method]} 1:{d.ratio}{repl}{cal} (estimand {d.estimand})"
 
 
+def describe_imputation(spec: StudySpec, results: dict[str, Any]) -> str:
+    """Sentences on multiple imputation (``design.missing: impute``); empty otherwise."""
+    d = spec.design
+    if d.missing != "impute":
+        return ""
+    im = d.imputation_model
+    counts = (results.get("imputation") or {}).get("imputed") or {}
+    listing = "; ".join(f"{c}: {n['trial']} trial and {n['control']} control values imputed"
+                        for c, n in counts.items())
+    aux = f" and the auxiliary variables {', '.join(im.auxiliary)}" if im.auxiliary else ""
+    model = "predictive mean matching" if im.numeric == "pmm" else "Bayesian linear regression"
+    how = ("within each imputed data set (propensity score, matching or weighting and balance "
+           "re-estimated in each)" if im.approach == "within" else
+           "with the propensity score averaged across imputations (the 'across' approach, "
+           "weaker than 'within')")
+    return (f" Missing covariate values were multiply imputed ({d.imputations} data sets, "
+            f"chained equations with {model} for numbers and logistic or multinomial "
+            f"regression for categories, {im.max_iter} iterations) from the covariates{aux} "
+            f"and the arm; the imputation model never saw an outcome. The design was built "
+            f"{how}; balance is the mean over imputations, and the outcome analyses of the "
+            f"imputed designs were combined by Rubin's rules (survival probabilities on the "
+            f"complementary log-log scale, the hazard ratio on the log scale, Barnard-Rubin "
+            f"degrees of freedom)" + (f" ({listing})." if listing else "."))
+
+
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
     """Plain-text methods paragraph for ``report.html``."""
     a, d = spec.analysis, spec.design
@@ -68,7 +93,8 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"eligibility criteria were applied to the external patients in this order: {elig} "
         f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
         f"membership was fitted on {', '.join(spec.covariates)}, and the control arm was "
-        f"formed by {describe_design(spec)}. The design was fixed, written to design.json and "
+        f"formed by {describe_design(spec)}.{describe_imputation(spec, results)} "
+        f"The design was fixed, written to design.json and "
         f"hashed before any outcome was read (outcome-blind design); balance was judged by "
         f"absolute standardized mean differences below {d.balance_threshold:g}. "
         f"{a.endpoint} was compared between the trial arm and the synthetic control by weighted "

@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.columns import TimeUnit
+from connectors.columns import OUTCOME_COLUMNS, TimeUnit
+from matching.impute import NUMERIC_METHODS
+from matching.imputed_design import APPROACHES
 
 
 class _Model(BaseModel):
@@ -113,6 +115,33 @@ class FlatData(_Model):
     _path = field_validator("path")(_resolve_path)
 
 
+class ImputationModel(_Model):
+    """Chained-equations imputation of missing covariates (`matching.imputed_design`).
+
+    The model sees the covariates, the ``auxiliary`` variables and the arm, never an outcome.
+    ``approach: across`` (PS averaged over imputations) is the weaker option; see
+    `matching.imputed_design`.
+    """
+
+    numeric: Literal[NUMERIC_METHODS] = "pmm"  # type: ignore[valid-type]
+    max_iter: Annotated[int, Field(ge=1)] = 10
+    donors: Annotated[int, Field(ge=1)] = 5
+    approach: Literal[APPROACHES] = "within"  # type: ignore[valid-type]
+    auxiliary: list[str] = []
+
+    @field_validator("auxiliary")
+    @classmethod
+    def _no_outcome(cls, value: list[str]) -> list[str]:
+        bad = sorted(set(value) & set(OUTCOME_COLUMNS))
+        if bad:
+            raise ValueError(f"auxiliary variables {bad} are outcomes: the imputation model "
+                             "never sees an outcome (the design is outcome-blind)")
+        dup = sorted({c for c in value if value.count(c) > 1})
+        if dup:
+            raise ValueError(f"auxiliary variables listed twice: {dup}")
+        return value
+
+
 class Design(_Model):
     """The propensity-score design (MatchIt's vocabulary; see `matching.match_cohort`)."""
 
@@ -129,8 +158,18 @@ class Design(_Model):
     stabilized: bool = False
     trim: Annotated[float, Field(gt=0, lt=0.5)] | Literal["common_support"] | None = None
     truncate: Annotated[float, Field(gt=0.5, lt=1)] | None = None  # quantile cap, e.g. 0.99
-    missing: Literal["error", "indicator", "complete_case"] = "error"
+    missing: Literal["error", "indicator", "complete_case", "impute"] = "error"
+    imputations: Annotated[int, Field(ge=2)] = 20  # m, with missing: impute
+    imputation_model: ImputationModel = ImputationModel()
     balance_threshold: Annotated[float, Field(gt=0)] = 0.1
+
+    @model_validator(mode="after")
+    def _imputation_options_need_impute(self) -> Design:
+        given = {"imputations", "imputation_model"} & self.model_fields_set
+        if given and self.missing != "impute":
+            raise ValueError(f"{sorted(given)} only apply with missing: impute "
+                             f"(missing is {self.missing!r})")
+        return self
 
 
 class Analysis(_Model):
@@ -170,6 +209,20 @@ class StudySpec(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _auxiliary_not_outcome_or_covariate(self) -> StudySpec:
+        aux = set(self.design.imputation_model.auxiliary)
+        outcomes = set() if self.data is None else {self.data.time, self.data.event}
+        reserved = set() if self.data is None else {self.data.id, self.data.arm}
+        for names, what in ((outcomes, "outcome columns of the data file: the imputation model "
+                             "never sees an outcome"), (set(self.covariates), "covariates "
+                             "already (they are imputation predictors anyway)"),
+                            (reserved, "the id / arm columns")):
+            bad = sorted(aux & names)
+            if bad:
+                raise ValueError(f"design.imputation_model.auxiliary {bad} are {what}")
+        return self
+
     @field_validator("covariates")
     @classmethod
     def _unique_covariates(cls, value: list[str]) -> list[str]:
@@ -189,7 +242,10 @@ class StudySpec(_Model):
             "seed": self.study.seed,
             "eligibility": list(self.eligibility),
             "covariates": list(self.covariates),
-            "design": self.design.model_dump(mode="json"),
+            "design": self.design.model_dump(
+                mode="json",  # imputation options only count when used (older hashes hold)
+                exclude=None if self.design.missing == "impute"
+                else {"imputations", "imputation_model"}),
         }
 
     def design_hash(self) -> str:

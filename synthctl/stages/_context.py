@@ -17,6 +17,7 @@ from synthctl.specfile import LoadedSpec
 ATTRITION = "attrition.csv"
 COVARIATES = "covariates.parquet"  # both arms at index, covariates only: the design's input
 DESIGN = "design.json"
+IMPUTED_COVARIATES = "imputed_covariates.parquet"  # design.missing: impute: completed sets
 COHORT = "cohort.csv"
 RESULTS = "results.json"
 REPORT = "report.html"

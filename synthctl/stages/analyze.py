@@ -38,6 +38,10 @@ def run_analyze(ctx: StageContext) -> int:
     """Run the analyze stage; return 1 if a declared check failed (balance), else 0."""
     t0 = ctx.manifest.start_stage("analyze")
     spec = ctx.spec
+    if spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_analyze
+
+        return run_imputed_analyze(ctx, t0)
     cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
                          keep_default_na=False, na_values={"ps": [""], "weight": [""]})
     covs = pd.read_parquet(ctx.folder / COVARIATES)

@@ -37,6 +37,8 @@ def run_report(ctx: StageContext) -> int:
     design = read_json(ctx.folder / DESIGN)
     cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str}, keep_default_na=False,
                          na_values={"ps": [""], "weight": [""]})
+    if "imputation" in cohort.columns:  # design.missing: impute: baseline of imputation 1
+        cohort = cohort[cohort["imputation"] == 1].reset_index(drop=True)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     included = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
     baseline = baseline_table(covs, cohort["weight"].to_numpy(dtype=float), included,

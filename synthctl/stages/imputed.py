@@ -1,0 +1,235 @@
+"""Design and analyze stages for ``design.missing: impute`` (multiple imputation, "within").
+
+Design: the covariates (and ``imputation_model.auxiliary``) are imputed ``design.imputations``
+times, outcome-blind, and the design is built within each completed set
+(`matching.imputed_design.match_imputed`). ``cohort.csv`` holds one row per patient and
+imputation (``imputation`` column, from 1); ``imputed_covariates.parquet`` holds the completed
+covariates; both are hashed into the design lock with ``design.json`` (pooled balance, counts
+of imputed values per covariate and arm, each imputation's design).
+
+Analyze: the comparison is run on each imputed design and pooled by Rubin's rules
+(`reports.pooling.pool_comparisons`). Complete cases and missing indicators are reported beside
+it as sensitivity analyses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from connectors import columns as cn
+from synthctl.errors import DataError, SpecError
+from synthctl.outdir import read_json, sha256_file, write_csv, write_json
+from synthctl.spec import Design, StudySpec
+from synthctl.stages._context import (
+    COHORT,
+    COVARIATES,
+    DESIGN,
+    IMPUTED_COVARIATES,
+    LOVE_PLOT,
+    PS_OVERLAP,
+    RESULTS,
+    StageContext,
+    stage_errors,
+)
+from synthctl.stages.design import MATCHING_METHODS, cohort_table, design_kwargs, save_svg
+
+IMPUTATION = "imputation"  # cohort.csv column: the imputation (1..m) a row belongs to
+
+
+def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None):
+    """`match_imputed` on the covariates, auxiliary variables and arm only."""
+    import warnings
+
+    from matching import MatchingWarning
+    from matching.imputed_design import check_imputable, match_imputed
+
+    design = design or spec.design
+    im = design.imputation_model
+    absent = [c for c in im.auxiliary if c not in frame.columns]
+    if absent:
+        raise SpecError(f"design.imputation_model.auxiliary {absent} are not columns of the "
+                        f"extracted covariates ({COVARIATES})")
+    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates, *im.auxiliary]
+    cols += [c for c in (design.exact or []) if c not in cols]
+    treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    try:
+        check_imputable(frame, spec.covariates, treated)
+    except ValueError as exc:
+        raise SpecError(f"covariates / design.missing: impute: {exc}") from None
+    kw = design_kwargs(design, spec.study.seed)
+    kw.pop("missing")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MatchingWarning)
+        return match_imputed(frame[cols], list(spec.covariates), auxiliary=im.auxiliary,
+                             imputations=design.imputations, numeric=im.numeric,
+                             max_iter=im.max_iter, n_donors=im.donors, approach=im.approach,
+                             **kw)
+
+
+def imputed_summary(res) -> list[str]:
+    """One line per imputed covariate: how many values, per arm (manifest and report)."""
+    return [f"{c}: {n['trial']} trial and {n['control']} control value(s) imputed "
+            f"({res.methods[c]}, m = {res.m})" for c, n in res.imputed.items()]
+
+
+def run_imputed_design(ctx: StageContext) -> int:
+    """The design stage with ``missing: impute``; 1 if the pooled balance failed, else 0."""
+    t0 = ctx.manifest.start_stage("design")
+    ctx.manifest.drop_stages("analyze", "report")
+    spec = ctx.spec
+    frame = pd.read_parquet(ctx.folder / COVARIATES)
+    with ctx.progress.step(f"design: {spec.design.imputations} imputations, "
+                           f"{spec.design.method} within each"), \
+            stage_errors("design", ctx.loaded, COVARIATES):
+        res = fit_imputed_design(frame, spec)
+    with_line = spec.registry is not None and spec.registry.index.selection == "all"
+    cohort = pd.concat([cohort_table(frame, d, with_line_id=with_line).assign(
+        **{IMPUTATION: k}) for k, d in enumerate(res.designs, 1)], ignore_index=True)
+    cohort = cohort[[IMPUTATION, *[c for c in cohort.columns if c != IMPUTATION]]]
+    keys = [cn.PATIENT_ID, *([cn.LINE_ID] if with_line else [])]
+    completed = pd.concat([frame[keys].join(c).assign(**{IMPUTATION: k})
+                           for k, c in enumerate(res.completed, 1)], ignore_index=True)
+    completed.to_parquet(ctx.folder / IMPUTED_COVARIATES, index=False)
+    design = {**res.to_dict(), "spec": spec.design_part(),
+              "input_sha256": sha256_file(ctx.folder / COVARIATES)}
+    for line in imputed_summary(res):
+        ctx.manifest.warn("design", line, kind="imputation")
+    for w in design["warnings"]:
+        ctx.manifest.warn("design", str(w))
+    if not res.balance_passed:
+        ctx.manifest.warn("design", f"balance threshold not met: max |SMD| after (mean over "
+                          f"imputations) {res.max_abs_smd:.3f} > {spec.design.balance_threshold}",
+                          kind="check_failed")
+    artifacts = {
+        DESIGN: write_json(ctx.folder / DESIGN, design),
+        COHORT: write_csv(ctx.folder / COHORT, cohort),
+        IMPUTED_COVARIATES: sha256_file(ctx.folder / IMPUTED_COVARIATES),
+        **_figures(ctx, res, frame),
+    }
+    ctx.manifest.end_stage("design", t0, artifacts, spec_design_sha256=spec.design_hash(),
+                           balance_passed=bool(res.balance_passed),
+                           max_abs_smd=float(res.max_abs_smd))
+    return ctx.manifest.balance_code()
+
+
+def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
+    """Love plot of the pooled balance; PS overlap of the first imputation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matching import love_plot, ps_overlap_plot
+
+    (ctx.folder / "figures").mkdir(exist_ok=True)
+    treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    first = res.designs[0]
+    for name, fig in ((LOVE_PLOT, love_plot(res.balance)),
+                      (PS_OVERLAP, ps_overlap_plot(np.asarray(first.ps, dtype=float), treated,
+                                                   weights=np.asarray(first.weights,
+                                                                      dtype=float)))):
+        fig = getattr(fig, "figure", fig)
+        save_svg(fig, ctx.folder / name)
+        plt.close(fig)
+    return {LOVE_PLOT: sha256_file(ctx.folder / LOVE_PLOT),
+            PS_OVERLAP: sha256_file(ctx.folder / PS_OVERLAP)}
+
+
+def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
+    """The analyze stage on an imputed design: per-imputation comparisons pooled by Rubin."""
+    from reports.pooling import pool_comparisons
+    from synthctl.stages import analyze as an
+
+    spec = ctx.spec
+    if spec.analysis.bootstrap > 0:
+        raise SpecError("analysis.bootstrap > 0 with design.missing: impute is not implemented "
+                        "yet (bootstrap-then-impute); set bootstrap: 0 for Rubin's-rules "
+                        "intervals")
+    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
+                         keep_default_na=False, na_values={"ps": [""], "weight": [""]})
+    covs = pd.read_parquet(ctx.folder / COVARIATES)
+    design = read_json(ctx.folder / DESIGN)
+    m = int(cohort[IMPUTATION].max())
+    with ctx.progress.step("reading outcomes"):
+        days, event = an._outcomes(ctx, covs)
+    base = covs.copy()
+    base[an.TIME] = cn.days_to(spec.analysis.landmark_unit, days)
+    base[an.EVENT] = event
+    no_outcome = (base[an.TIME].isna() | base[an.EVENT].isna()).to_numpy()
+    cluster = spec.design.method in MATCHING_METHODS
+    comps, selected = [], 0
+    with stage_errors("analyze", ctx.loaded):
+        for k in range(1, m + 1):
+            part = cohort[cohort[IMPUTATION] == k].reset_index(drop=True)
+            if (part[cn.PATIENT_ID].to_numpy() != covs[cn.PATIENT_ID].astype(str).to_numpy()
+                    ).any():
+                raise DataError(f"{ctx.folder}: {COHORT} imputation {k} and {COVARIATES} do "
+                                "not describe the same rows")
+            frame = base.assign(**{
+                an.WEIGHT: part["weight"].to_numpy(dtype=float),
+                an.CLUSTER: part["match_id"].where(part["match_id"] != "", np.nan).to_numpy()})
+            inc = part["included"].astype(str).str.lower().eq("true").to_numpy()
+            selected += int((inc & no_outcome).sum())
+            comps.append(an._compare(frame[inc & ~no_outcome], spec, cluster=cluster))
+        pooled = pool_comparisons(comps)
+        naive = an._compare(base[~no_outcome].assign(**{an.WEIGHT: 1.0}), spec, cluster=False)
+        sensitivity = {"naive": {"description": "unadjusted: every eligible registry patient, "
+                                 "unweighted", **naive.to_dict()},
+                       **_missing_data_sensitivity(base[~no_outcome], spec, ctx)}
+    if selected:
+        ctx.manifest.warn("analyze", f"selected patient(s) without {spec.analysis.endpoint} "
+                          f"follow-up were left out ({selected} over {m} imputations)")
+    figures = an._km(ctx, comps[0], naive, spec)
+    counts = an._counts(ctx, cohort[cohort[IMPUTATION] == 1], design)
+    counts.update(trial_selected=design["counts"]["trial_selected"],
+                  control_selected=design["counts"]["control_selected"])
+    results = {
+        "schema_version": an.RESULTS_SCHEMA_VERSION,
+        "study": spec.study.name,
+        "counts": counts,
+        "design": {"method": spec.design.method, "estimand": design.get("estimand"),
+                   "balance_passed": bool(design["balance"]["passed"]),
+                   "balance_threshold": design["balance"]["threshold"],
+                   "max_abs_smd": design["balance"]["max_abs_smd"]},
+        "imputation": {**design["imputation"], "primary_interval": (
+            "Rubin's rules over the m within-imputation analyses (t limits, Barnard-Rubin df); "
+            "the KM figure shows imputation 1")},
+        "endpoints": {spec.analysis.endpoint: pooled.to_dict()},
+        "sensitivity": sensitivity,
+    }
+    digest = write_json(ctx.folder / RESULTS, results)
+    ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
+                           design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
+                           ["artifacts"].get(DESIGN))
+    return 0 if results["design"]["balance_passed"] else 1
+
+
+def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, ctx) -> dict[str, Any]:
+    """Complete cases and missing indicators: the designs MI is meant to improve on."""
+    from matching import MatchingError
+    from reports.errors import EstimationError
+    from synthctl.stages import analyze as an
+    from synthctl.stages.design import fit_design
+
+    out: dict[str, Any] = {}
+    cluster = spec.design.method in MATCHING_METHODS
+    for policy, text in (("complete_case", "complete cases (patients missing a covariate "
+                                           "excluded)"),
+                         ("indicator", "missing-indicator method")):
+        d = spec.design.model_copy(update={"missing": policy})
+        try:
+            res = fit_design(eligible.reset_index(drop=True), spec, d)
+            alt = eligible.reset_index(drop=True).assign(
+                **{an.WEIGHT: np.asarray(res.weights, dtype=float),
+                   an.CLUSTER: pd.Series(res.match_id).to_numpy()})
+            alt = alt[np.asarray(res.included, dtype=bool)]
+            out[policy] = {"description": text, "max_abs_smd": float(res.max_abs_smd),
+                           "exclusions": res.exclusions,
+                           **an._compare(alt, spec, cluster=cluster).to_dict()}
+        except (MatchingError, EstimationError) as exc:
+            out[policy] = {"description": text, "error": str(exc)}
+            ctx.manifest.warn("analyze", f"sensitivity analysis {text} failed: {exc}")
+    return out
