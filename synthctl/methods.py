@@ -57,7 +57,11 @@ def describe_imputation(spec: StudySpec, results: dict[str, Any]) -> str:
             f"{how}; balance is the mean over imputations, and the outcome analyses of the "
             f"imputed designs were combined by Rubin's rules (survival probabilities on the "
             f"complementary log-log scale, the hazard ratio on the log scale, Barnard-Rubin "
-            f"degrees of freedom)" + (f" ({listing})." if listing else "."))
+            f"degrees of freedom)" + (f" ({listing})." if listing else ".")
+            + (f" With the bootstrap, every replicate was imputed {d.imputations} times and the "
+               "design re-run on each (bootstrap then impute, Schomaker and Heumann 2018); its "
+               "percentile intervals are primary and Rubin's intervals are reported as analytic."
+               if spec.analysis.bootstrap > 0 else ""))
 
 
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:

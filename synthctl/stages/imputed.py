@@ -39,8 +39,13 @@ from synthctl.stages.design import MATCHING_METHODS, cohort_table, design_kwargs
 IMPUTATION = "imputation"  # cohort.csv column: the imputation (1..m) a row belongs to
 
 
-def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None):
-    """`match_imputed` on the covariates, auxiliary variables and arm only."""
+def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None, *,
+                       seed: int | None = None, id_col: str | None = cn.PATIENT_ID):
+    """`match_imputed` on the covariates, auxiliary variables and arm only.
+
+    ``seed`` defaults to the study seed (a bootstrap replicate passes its own); ``id_col=None``
+    skips the duplicate-id check (bootstrap resamples repeat patients).
+    """
     import warnings
 
     from matching import MatchingWarning
@@ -59,8 +64,9 @@ def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | No
         check_imputable(frame, spec.covariates, treated)
     except ValueError as exc:
         raise SpecError(f"covariates / design.missing: impute: {exc}") from None
-    kw = design_kwargs(design, spec.study.seed)
+    kw = design_kwargs(design, spec.study.seed if seed is None else seed)
     kw.pop("missing")
+    kw["id_col"] = id_col
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MatchingWarning)
         return match_imputed(frame[cols], list(spec.covariates), auxiliary=im.auxiliary,
@@ -144,10 +150,6 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
     from synthctl.stages import analyze as an
 
     spec = ctx.spec
-    if spec.analysis.bootstrap > 0:
-        raise SpecError("analysis.bootstrap > 0 with design.missing: impute is not implemented "
-                        "yet (bootstrap-then-impute); set bootstrap: 0 for Rubin's-rules "
-                        "intervals")
     cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
                          keep_default_na=False, na_values={"ps": [""], "weight": [""]})
     covs = pd.read_parquet(ctx.folder / COVARIATES)
@@ -175,6 +177,11 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
             selected += int((inc & no_outcome).sum())
             comps.append(an._compare(frame[inc & ~no_outcome], spec, cluster=cluster))
         pooled = pool_comparisons(comps)
+        endpoint = pooled.to_dict()
+        boot = None
+        if spec.analysis.bootstrap > 0:
+            boot = _boot_mi(ctx, base[~no_outcome], pooled)
+            endpoint = boot.apply(endpoint)
         naive = an._compare(base[~no_outcome].assign(**{an.WEIGHT: 1.0}), spec, cluster=False)
         sensitivity = {"naive": {"description": "unadjusted: every eligible registry patient, "
                                  "unweighted", **naive.to_dict()},
@@ -195,11 +202,14 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
                    "balance_threshold": design["balance"]["threshold"],
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
         "imputation": {**design["imputation"], "primary_interval": (
-            "Rubin's rules over the m within-imputation analyses (t limits, Barnard-Rubin df); "
-            "the KM figure shows imputation 1")},
-        "endpoints": {spec.analysis.endpoint: pooled.to_dict()},
+            "Rubin's rules over the m within-imputation analyses (t limits, Barnard-Rubin df)"
+            if boot is None else "bootstrap then impute (Boot MI percentile); Rubin's rules "
+            "under 'analytic'"), "km_figure": "imputation 1"},
+        "endpoints": {spec.analysis.endpoint: endpoint},
         "sensitivity": sensitivity,
     }
+    if boot is not None:
+        results["bootstrap"] = boot.to_dict()
     digest = write_json(ctx.folder / RESULTS, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
@@ -233,3 +243,39 @@ def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, ctx) -> d
             out[policy] = {"description": text, "error": str(exc)}
             ctx.manifest.warn("analyze", f"sensitivity analysis {text} failed: {exc}")
     return out
+
+
+class _ImputedRedesign:
+    """Picklable ``redesign(sample, seed)`` for Boot MI: impute the sample, design each set."""
+
+    def __init__(self, spec: StudySpec):
+        self.spec = spec
+
+    def __call__(self, sample: pd.DataFrame, seed: int) -> list[pd.DataFrame]:
+        res = fit_imputed_design(sample, self.spec, seed=seed, id_col=None)
+        out = []
+        for d in res.designs:
+            match_id = pd.Series(d.match_id).astype("Float64")
+            out.append(pd.DataFrame({"weight": np.asarray(d.weights, dtype=float),
+                                     "cluster": match_id.to_numpy(dtype=float,
+                                                                  na_value=np.nan)},
+                                    index=sample.index))
+        return out
+
+
+def _boot_mi(ctx: StageContext, eligible: pd.DataFrame, pooled):
+    """Bootstrap then impute around the pooled estimates of the locked design."""
+    from reports.boot_mi import bootstrap_imputed
+    from synthctl.stages import analyze as an
+
+    spec = ctx.spec
+    B = spec.analysis.bootstrap
+    blind = [c for c in eligible.columns if c not in (an.WEIGHT, an.CLUSTER)]
+    with ctx.progress.bar(f"bootstrap then impute ({B} replicates x "
+                          f"{spec.design.imputations} imputations)", B) as advance:
+        return bootstrap_imputed(
+            eligible[blind].reset_index(drop=True), _ImputedRedesign(spec), pooled,
+            time_col=an.TIME, event_col=an.EVENT, arm_col=cn.ARM, treated_value=cn.TRIAL,
+            conf_type=spec.analysis.conf_type, conf_level=spec.analysis.conf_level,
+            n_boot=B, random_state=spec.study.seed, n_jobs=ctx.n_jobs,
+            progress=lambda done, total: advance(1))

@@ -117,3 +117,14 @@ def test_covariate_missing_in_a_whole_arm(tmp_path):
     d.to_csv(tmp_path / "data.csv", index=False)
     with pytest.raises(SpecError, match="'ecog' is missing for every trial patient"):
         run_study(path, tmp_path / "out", stages=("extract", "design"))
+
+
+def test_bootstrap_then_impute_is_primary(tmp_path):
+    spec = _spec(tmp_path, bootstrap=3)
+    run_study(spec, tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["bootstrap"]["n_boot"] == 3 and results["bootstrap"]["m"] == 3
+    hr = results["endpoints"]["PFS"]["hazard_ratio"]
+    assert hr["method"].startswith("bootstrap then impute")
+    assert "Rubin" in hr["analytic"]["method"] and hr["pooling"]["m"] == 3
+    assert results["imputation"]["primary_interval"].startswith("bootstrap then impute")
