@@ -85,14 +85,14 @@ def test_point_estimates_and_apply(setup):
 
 def test_mi_point_estimates_scale():
     """S(t) per arm is averaged on log(-log S): the pooled point of reports.pooling."""
-    from types import SimpleNamespace as NS
+    from types import SimpleNamespace as Ns
 
     def comp(s):
-        e = NS(estimate=s)
-        lm = NS(time=24.0, trial=e, control=e, difference=NS(estimate=0.0))
-        q = NS(estimate=10.0)
-        hr = NS(log_hr=0.1, converged=True)
-        return NS(landmarks=[lm], median_trial=q, median_control=q, hazard_ratio=hr, rmst=None)
+        e = Ns(estimate=s)
+        lm = Ns(time=24.0, trial=e, control=e, difference=Ns(estimate=0.0))
+        q = Ns(estimate=10.0)
+        hr = Ns(log_hr=0.1, converged=True)
+        return Ns(landmarks=[lm], median_trial=q, median_control=q, hazard_ratio=hr, rmst=None)
 
     out = mi_point_estimates([comp(0.3), comp(0.6)])
     g = np.mean(np.log(-np.log([0.3, 0.6])))
