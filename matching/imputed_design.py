@@ -83,9 +83,15 @@ class ImputedDesign:
 
     def cohort(self, ids: pd.Series | None = None) -> pd.DataFrame:
         """Long cohort table: one row per patient and imputation (``imputation`` from 1)."""
-        parts = [d.cohort(ids).assign(imputation=k) for k, d in enumerate(self.designs, 1)]
-        out = pd.concat(parts)
-        return out[["imputation", *[c for c in out.columns if c != "imputation"]]]
+        parts = []
+        for k, d in enumerate(self.designs, 1):
+            part = pd.DataFrame({"imputation": k, "treated": d.treated, "ps": d.ps,
+                                 "weight": d.weights, "match_id": d.match_id,
+                                 "included": d.included})
+            if ids is not None:
+                part.insert(1, ids.name or "id", ids)
+            parts.append(part)
+        return pd.concat(parts)
 
     def to_dict(self) -> dict:
         """design.json content: the first design's layout, pooled balance, ESS and counts as

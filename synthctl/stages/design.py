@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from matching.methods import METHODS
 from synthctl.errors import DesignChangedError
 from synthctl.outdir import sha256_file, write_csv, write_json
-from synthctl.spec import Design, StudySpec
+from synthctl.spec import DesignBase, StudySpec
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
@@ -27,32 +28,22 @@ from synthctl.stages._context import (
     stage_errors,
 )
 
-MATCHING_METHODS = ("nearest", "optimal")
+# the matching methods (no weights): kept for the analyze stage until it reads
+# ``DesignResult.yields`` / design.json's ``yields`` (issue 14)
+MATCHING_METHODS = tuple(m for m, e in METHODS.items() if e.yields({}) != "weights")
 
 
-def design_kwargs(design: Design, seed: int) -> dict[str, Any]:
-    """`matching.match_cohort` keyword arguments for a spec's ``design:`` block."""
-    kw: dict[str, Any] = {
-        "treatment_col": cn.ARM, "treated_value": cn.TRIAL, "id_col": cn.PATIENT_ID,
-        "method": design.method, "estimand": design.estimand, "ps_model": design.ps_model,
-        "missing": design.missing, "balance_threshold": design.balance_threshold,
-        "random_state": seed, "exact": design.exact,
-    }
-    if design.method in MATCHING_METHODS:
-        kw.update(ratio=design.ratio, caliper=design.caliper, caliper_scale=design.caliper_scale)
-        if design.method == "nearest":
-            kw.update(replace=design.replace, m_order=design.m_order)
-    else:
-        kw.update(weights=design.weights or _default_weights(design.estimand),
-                  stabilized=design.stabilized, trim=design.trim, truncate=design.truncate)
-    return kw
+def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
+    """`matching.match_cohort` keyword arguments for a spec's ``design:`` block.
+
+    The options pass straight through: the spec validated them against the method table.
+    """
+    return {"treatment_col": cn.ARM, "treated_value": cn.TRIAL, "id_col": cn.PATIENT_ID,
+            "method": design.method, "random_state": seed,
+            **design.common_options(), **design.method_options()}
 
 
-def _default_weights(estimand: str) -> str:
-    return {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[estimand]
-
-
-def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None, *,
+def fit_design(frame: pd.DataFrame, spec: StudySpec, design: DesignBase | None = None, *,
                id_col: str | None = cn.PATIENT_ID):
     """Run `match_cohort` on the covariates only (whatever else ``frame`` holds).
 
@@ -64,10 +55,10 @@ def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = Non
     from matching import MatchingWarning, match_cohort
 
     design = design or spec.design
-    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
-    extra = [c for c in (design.exact or []) if c not in cols]
-    blind = frame[cols + extra]
     kwargs = design_kwargs(design, spec.study.seed)
+    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
+    extra = [c for c in (kwargs.get("exact") or []) if c not in cols]
+    blind = frame[cols + extra]
     # patient x line rows (index selection "all") repeat the patient id by design
     multi = spec.registry is not None and spec.registry.index.selection == "all"
     kwargs["id_col"] = None if multi else id_col

@@ -22,7 +22,7 @@ import pandas as pd
 from connectors import columns as cn
 from synthctl.errors import DataError, SpecError
 from synthctl.outdir import read_json, sha256_file, write_csv, write_json
-from synthctl.spec import Design, StudySpec
+from synthctl.spec import DesignBase, StudySpec
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
@@ -39,7 +39,7 @@ from synthctl.stages.design import MATCHING_METHODS, cohort_table, design_kwargs
 IMPUTATION = "imputation"  # cohort.csv column: the imputation (1..m) a row belongs to
 
 
-def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None, *,
+def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: DesignBase | None = None, *,
                        seed: int | None = None, id_col: str | None = cn.PATIENT_ID):
     """`match_imputed` on the covariates, auxiliary variables and arm only.
 
@@ -57,16 +57,17 @@ def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: Design | No
     if absent:
         raise SpecError(f"design.imputation_model.auxiliary {absent} are not columns of the "
                         f"extracted covariates ({COVARIATES})")
+    kw = design_kwargs(design, spec.study.seed if seed is None else seed)
+    kw.pop("missing")
+    multi = spec.registry is not None and spec.registry.index.selection == "all"
+    kw["id_col"] = None if multi else id_col
     cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates, *im.auxiliary]
-    cols += [c for c in (design.exact or []) if c not in cols]
+    cols += [c for c in (kw.get("exact") or []) if c not in cols]
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
     try:
         check_imputable(frame, spec.covariates, treated)
     except ValueError as exc:
         raise SpecError(f"covariates / design.missing: impute: {exc}") from None
-    kw = design_kwargs(design, spec.study.seed if seed is None else seed)
-    kw.pop("missing")
-    kw["id_col"] = id_col
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MatchingWarning)
         return match_imputed(frame[cols], list(spec.covariates), auxiliary=im.auxiliary,

@@ -23,7 +23,7 @@ study: {{name: "mi demo", seed: 3}}
 data: {{path: data.csv, id: patient_id, arm: treated, trial_value: 1,
        time: pfs_weeks, event: pfs_event, time_unit: weeks}}
 covariates: [age, female, ecog, histology, pci, crs_hipec]
-design: {{method: {method}, caliper: null, balance_threshold: 0.25, missing: impute,
+design: {{method: {method}, balance_threshold: 0.25, missing: impute,
          imputations: 3, imputation_model: {{max_iter: 3, auxiliary: {aux}}}}}
 analysis: {{landmarks: [24], landmark_unit: weeks, rmst_tau: 52, bootstrap: {bootstrap}}}
 """
