@@ -2,7 +2,8 @@
 missing indicators (issue 17).
 
 Scenario: the CI scenario of tests/synthctl/test_simulation.py (sample DGP, registry imaged on
-the trial's schedule, 60 trial patients, truth ``trial_schedule``), with the simulator's own
+the trial's schedule, 60 trial patients, truth ``trial_schedule``) with a registry of 1,000
+(about 320 eligible controls, to keep a replicate at a few CPU seconds), with the simulator's own
 MCAR missingness switched off and then, in the eligible registry pool only, ECOG and PCI made
 missing at random: each with probability ``expit(a + 0.04 (age - 62) - 0.6 crs_hipec)`` (the
 fully observed age and CRS-HIPEC), ``a`` set so that 30% are missing on average, independently
@@ -27,7 +28,7 @@ The simulator leaves PCI missing for ~1% of registry patients even with ``pci_mi
 (structural); ``full_data`` leaves those few out (complete cases), the other methods treat them
 like the deleted values.
 
-usage: python benchmarks/bench_mi_simulation.py [--replicates 200] [--m 5] [--n-jobs 1]
+usage: python benchmarks/bench_mi_simulation.py [--replicates 100] [--m 5] [--n-jobs 1]
 Writes mi_simulation.csv (summary) and mi_simulation_runs.csv in --out (default: cwd).
 """
 
@@ -61,7 +62,7 @@ SHARE = 0.30
 SPEC = SimulationSpec(
     name="MAR ECOG and PCI (30% of the registry), equal schedules, 60 trial patients",
     seed=20261203,
-    scenario={"n_registry": 2000, "n_trial": 60, "registry_interval_weeks": [6.0, 6.0],
+    scenario={"n_registry": 1000, "n_trial": 60, "registry_interval_weeks": [6.0, 6.0],
               "registry_visit_window_days": 3, "truth_pool": 60_000, "truth_draws": 100_000,
               "ecog_missing": 0.0, "pci_missing": 0.0},
     truth="trial_schedule",
@@ -197,7 +198,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replicates", type=int, default=200)
+    ap.add_argument("--replicates", type=int, default=100)
     ap.add_argument("--m", type=int, default=5)
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path())
@@ -206,11 +207,16 @@ def main() -> None:
     # workers import the module by name (functions of __main__ do not unpickle there)
     import bench_mi_simulation as module
     t0 = time.time()
-    parts = joblib.Parallel(n_jobs=a.n_jobs)(
-        joblib.delayed(module.run_replicate)(i, ss, a.m) for i, ss in enumerate(children))
-    runs = pd.DataFrame([r for p in parts for r in p])
     a.out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(a.out / "mi_simulation_runs.csv", index=False)
+    rows: list[dict] = []
+    parts = joblib.Parallel(n_jobs=a.n_jobs, return_as="generator")(
+        joblib.delayed(module.run_replicate)(i, ss, a.m) for i, ss in enumerate(children))
+    for done, part in enumerate(parts, 1):  # written as they come: a cut run keeps its part
+        rows.extend(part)
+        if done % 10 == 0 or done == a.replicates:
+            pd.DataFrame(rows).to_csv(a.out / "mi_simulation_runs.csv", index=False)
+            print(f"{done}/{a.replicates} replicates, {time.time() - t0:.0f} s", flush=True)
+    runs = pd.DataFrame(rows)
     summary = summarise(runs)
     summary.to_csv(a.out / "mi_simulation.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
