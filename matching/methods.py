@@ -198,6 +198,13 @@ def _describe_weighting(o: Mapping[str, Any], estimand: str) -> str:
             f"(estimand {estimand})")
 
 
+def _check_nearest(o: Mapping[str, Any], estimand: str) -> list:
+    if o["replace"] and o["m_order"] != "largest":
+        return [("m_order", "m_order has no effect with replace: true (every trial patient "
+                            "picks from all controls; MatchIt uses the data order); remove it")]
+    return []
+
+
 def _check_weighting(o: Mapping[str, Any], estimand: str) -> list:
     out = []
     if o["weights"] is not None and WEIGHT_ESTIMAND[o["weights"]] != estimand:
@@ -227,7 +234,8 @@ METHODS: Mapping[str, MethodSpec] = {
                  _EXACT),
         estimands=("ATT",),
         yields_when=lambda o: "pairs_with_replacement" if o["replace"] else "sets",
-        describe=_describe_nearest),
+        describe=_describe_nearest,
+        check=_check_nearest),
     "optimal": MethodSpec(
         name="optimal", run=run_optimal, estimator=OptimalMatcher,
         options=(_RATIO, _CALIPER, _DISTANCE, _EXACT),

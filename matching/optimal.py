@@ -107,7 +107,7 @@ class OptimalMatcher(Estimator):
         if len(rows) * len(co) > self.max_cells:
             raise MatchingError(
                 f"Optimal matching would need a {len(rows)} x {len(co)} cost matrix, above "
-                f"max_cells={self.max_cells}; use method='nearest' for a registry this large.")
+                f"max_cells={self.max_cells}; use method nearest for a registry this large.")
         cost = np.abs(d[rows][:, None] - d[co][None, :])
         allowed = cost <= self.caliper_abs_
         big = (float(cost[allowed].sum()) + 1.0) if allowed.any() else 1.0

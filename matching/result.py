@@ -10,7 +10,7 @@ import pandas as pd
 
 from .balance import BalanceTable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: yields, variance_cluster; options per method (distance, truncate_rule)
 
 
 def kish_ess(w) -> float:

@@ -218,7 +218,7 @@ class EntropyBalancer(Estimator):
                 "Entropy balancing is infeasible or did not converge: the largest standardised "
                 f"imbalance left is {self.max_imbalance_:.3g} after {self.n_iter_} iterations. "
                 "The trial arm's covariate means are (nearly) outside the range the registry "
-                "can reproduce; drop or coarsen covariates, or use moments=1.")
+                "can reproduce; drop or coarsen covariates (or balance means only: moments 1).")
         w = np.ones(len(t))
         w[~t] = p * (~t).sum()
         self.weights_ = w

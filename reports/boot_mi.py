@@ -2,8 +2,8 @@
 
 Each replicate resamples the patients within arm from the *incomplete* data, hands the sample to
 ``redesign(sample, seed)`` (the caller imputes it m times, outcome-blind, and builds the design
-on each completed set; one ``weight``/``cluster`` frame per imputation), analyses every imputed
-design with `reports.compare.compare_arms` and combines them into one point estimate per
+on each completed set; one design per imputation), analyses every imputed design with the
+caller's ``analyse(sample, design) -> ArmComparison`` and combines them into one point estimate per
 statistic, on the scale Rubin's rules pool it (`reports.pooling`): mean log HR, mean S(t)
 difference and RMST, S(t) per arm averaged on log(-log S), medians by the median over
 imputations. The percentile interval of those B point estimates is the Boot MI interval;
@@ -27,12 +27,13 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from reports.bootstrap import _analyse, _Config, _resample
+from reports.bootstrap import Resampling, _resample
 from reports.errors import EstimationError
 from reports.estimate import json_number
 from reports.pooling import PooledComparison
 
-RedesignImputed = Callable[[pd.DataFrame, int], Sequence[pd.DataFrame]]
+RedesignImputed = Callable[[pd.DataFrame, int], Sequence[object]]
+Analyse = Callable[[pd.DataFrame, object], object]  # (sample, one design) -> ArmComparison
 _FAILURES = (ValueError, np.linalg.LinAlgError, ZeroDivisionError, ArithmeticError)
 
 
@@ -62,7 +63,7 @@ def mi_point_estimates(comps: Sequence) -> dict[str, float]:
     return out
 
 
-def _replicates(frame, redesign, cfg, seeds) -> list[dict[str, float] | str]:
+def _replicates(frame, redesign, analyse, cfg, seeds) -> list[dict[str, float] | str]:
     out: list[dict[str, float] | str] = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -71,7 +72,7 @@ def _replicates(frame, redesign, cfg, seeds) -> list[dict[str, float] | str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                comps = [_analyse(sample, d, cfg) for d in redesign(sample, imp_seed)]
+                comps = [analyse(sample, d) for d in redesign(sample, imp_seed)]
             out.append(mi_point_estimates(comps))
         except _FAILURES as exc:
             out.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -136,15 +137,12 @@ class BootMIResult:
 def bootstrap_imputed(
     frame: pd.DataFrame,
     redesign: RedesignImputed,
+    analyse: Analyse,
     pooled: PooledComparison,
     *,
-    time_col: str,
-    event_col: str,
     arm_col: str = "arm",
     treated_value: object = "trial",
-    weight_name: str = "weight",
-    cluster_name: str = "cluster",
-    conf_type: str = "log",
+    id_col: str | None = None,
     conf_level: float = 0.95,
     n_boot: int = 200,
     random_state: int | None = None,
@@ -159,9 +157,13 @@ def bootstrap_imputed(
         Both arms, one row per patient, with the *incomplete* covariates, what ``redesign``
         needs and the outcome columns (read here only, never by ``redesign``'s imputation).
     redesign : callable
-        ``redesign(sample, seed) -> list of DataFrame`` (one per imputation) with column
-        ``weight_name`` and optionally ``cluster_name``, same index as ``sample``. Picklable
-        when ``n_jobs != 1``.
+        ``redesign(sample, seed) -> list of designs`` (one per imputation), each aligned with
+        ``sample``'s rows. Picklable when ``n_jobs != 1``.
+    analyse : callable
+        ``analyse(sample, design) -> ArmComparison``: the analysis of one imputed design (the
+        caller's one analysis, e.g. `reports.analysis.estimate_endpoints`). Picklable.
+    id_col : str, optional
+        Resample patients (with all their rows) instead of rows.
     pooled : PooledComparison
         The pooled analysis of the locked design (its landmarks and RMST horizon are used).
     n_boot : int
@@ -175,16 +177,13 @@ def bootstrap_imputed(
     """
     if not isinstance(n_boot, int | np.integer) or n_boot < 2:
         raise EstimationError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-    first = pooled.comparisons[0]
-    cfg = _Config(time_col, event_col, arm_col, treated_value, None, weight_name, cluster_name,
-                  tuple(lm.time for lm in first.landmarks), first.time_unit,
-                  None if first.rmst is None else float(first.rmst.tau), conf_type)
+    cfg = Resampling(arm_col, treated_value, id_col)
     frame = frame.reset_index(drop=True)
     seeds = np.random.SeedSequence(random_state).spawn(n_boot)
     results: list[dict[str, float] | str] = []
     if n_jobs == 1:
         for b, seed in enumerate(seeds):
-            results.extend(_replicates(frame, redesign, cfg, [seed]))
+            results.extend(_replicates(frame, redesign, analyse, cfg, [seed]))
             if progress is not None:
                 progress(b + 1, n_boot)
     else:
@@ -192,7 +191,7 @@ def bootstrap_imputed(
                                                   min(n_boot, 4 * max(n_jobs, 1))) if len(c)]
         done = 0
         for part in Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_replicates)(frame, redesign, cfg, [seeds[i] for i in c])
+                delayed(_replicates)(frame, redesign, analyse, cfg, [seeds[i] for i in c])
                 for c in chunks):
             results.extend(part)
             done += len(part)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -31,6 +32,7 @@ from connectors.columns import OUTCOME_COLUMNS, TimeUnit
 from matching.impute import NUMERIC_METHODS
 from matching.imputed_design import APPROACHES
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
+from reports.km import CONF_TYPES
 
 
 class _Model(BaseModel):
@@ -186,6 +188,29 @@ class DesignBase(_Model):
         except MatchingError as exc:
             raise ValueError(str(exc)) from None
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> DesignBase:
+        """A copy with ``update`` applied; a new ``method`` gives that method's model.
+
+        Changing the method keeps the common options (estimand, ps_model, missing,
+        balance_threshold) and takes the new method's options from ``update`` (defaults
+        otherwise); the result is validated like a spec's ``design:`` block.
+        """
+        if update and update.get("method", self.method) != self.method:
+            return parse_design({**self.common_options(), **update})
+        if update:
+            return parse_design({**self.model_dump(), **update})
+        return super().model_copy(deep=deep)
+
+    def __getattr__(self, name: str) -> Any:
+        # an option's old name (caliper_scale) reads the option in the old vocabulary
+        for opt in METHODS[self.__dict__["method"]].options if "method" in self.__dict__ else ():
+            if name in opt.aliases and opt.name in self.__dict__:
+                value = self.__dict__[opt.name]
+                old = {new: old for old, new in (opt.aliases[name] or {}).items()}
+                return old.get(value, value)
+        return super().__getattr__(name)
+
     def method_options(self) -> dict[str, Any]:
         """The method's own options, as `matching.match_cohort` keywords."""
         return {o.name: getattr(self, o.name, o.default) for o in METHODS[self.method].options}
@@ -229,8 +254,9 @@ def _design_model(method: str) -> type[DesignBase]:
         fields[opt.name] = _option_field(method, opt, earlier)
         earlier = (*earlier, opt.name)
     name = f"{method.title().replace('_', '')}Design"
-    return create_model(name, __base__=DesignBase, __doc__=METHODS[method].describe.__doc__
-                        or f"design: method {method}", **fields)
+    doc = (f"The spec's design: block with method: {method} (fields from "
+           f"matching.methods.METHODS[{method!r}]).")
+    return create_model(name, __base__=DesignBase, __doc__=doc, **fields)
 
 
 class _UnknownMethod(_Model):
@@ -294,7 +320,7 @@ class Analysis(_Model):
     null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
     rmst_tau: Annotated[float, Field(gt=0)] | None = None
     bootstrap: Annotated[int, Field(ge=0)] = 0
-    conf_type: Literal["log", "log-log", "plain"] = "log"
+    conf_type: Literal[CONF_TYPES] = "log"  # type: ignore[valid-type]  # survfit's conf.type
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
 

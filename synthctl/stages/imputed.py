@@ -22,19 +22,20 @@ import pandas as pd
 from connectors import columns as cn
 from synthctl.errors import DataError, SpecError
 from synthctl.outdir import read_json, sha256_file, write_csv, write_json
-from synthctl.spec import DesignBase, StudySpec
+from synthctl.spec import IMPUTATION_KEYS, DesignBase, StudySpec, parse_design
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
     DESIGN,
     IMPUTED_COVARIATES,
+    KM_FIGURE,
     LOVE_PLOT,
     PS_OVERLAP,
     RESULTS,
     StageContext,
     stage_errors,
 )
-from synthctl.stages.design import MATCHING_METHODS, cohort_table, design_kwargs, save_svg
+from synthctl.stages.design import cohort_table, design_kwargs, save_svg
 
 IMPUTATION = "imputation"  # cohort.csv column: the imputation (1..m) a row belongs to
 
@@ -146,7 +147,12 @@ def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
 
 
 def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
-    """The analyze stage on an imputed design: per-imputation comparisons pooled by Rubin."""
+    """The analyze stage on an imputed design: per-imputation analyses pooled by Rubin.
+
+    Each imputed design is analysed by the one analysis (`reports.analysis.estimate_endpoints`,
+    its clustering rule included); the comparisons are pooled by `pool_comparisons`.
+    """
+    from reports.analysis import AnalysisDesign
     from reports.pooling import pool_comparisons
     from synthctl.stages import analyze as an
 
@@ -156,42 +162,46 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     design = read_json(ctx.folder / DESIGN)
     m = int(cohort[IMPUTATION].max())
+    parts = [cohort[cohort[IMPUTATION] == k].reset_index(drop=True) for k in range(1, m + 1)]
+    for k, part in enumerate(parts, 1):  # checked before any outcome is read
+        if (len(part) != len(covs) or (part[cn.PATIENT_ID].to_numpy()
+                                       != covs[cn.PATIENT_ID].astype(str).to_numpy()).any()):
+            raise DataError(f"{ctx.folder}: {COHORT} imputation {k} and {COVARIATES} do not "
+                            "describe the same rows")
     with ctx.progress.step("reading outcomes"):
         days, event = an._outcomes(ctx, covs)
     base = covs.copy()
     base[an.TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     base[an.EVENT] = event
-    no_outcome = (base[an.TIME].isna() | base[an.EVENT].isna()).to_numpy()
-    cluster = spec.design.method in MATCHING_METHODS
-    comps, selected = [], 0
+    keep = ~(base[an.TIME].isna() | base[an.EVENT].isna()).to_numpy()
+    eligible = base[keep].reset_index(drop=True)
+    settings = an.analysis_settings(spec, ctx.n_jobs)
+    analyse = _Analyse(settings, spec.analysis.endpoint)
+    yields = an.design_yields(spec.design)
+    dropped = 0
     with stage_errors("analyze", ctx.loaded):
-        for k in range(1, m + 1):
-            part = cohort[cohort[IMPUTATION] == k].reset_index(drop=True)
-            if (part[cn.PATIENT_ID].to_numpy() != covs[cn.PATIENT_ID].astype(str).to_numpy()
-                    ).any():
-                raise DataError(f"{ctx.folder}: {COHORT} imputation {k} and {COVARIATES} do "
-                                "not describe the same rows")
-            frame = base.assign(**{
-                an.WEIGHT: part["weight"].to_numpy(dtype=float),
-                an.CLUSTER: part["match_id"].where(part["match_id"] != "", np.nan).to_numpy()})
+        comps = []
+        for part in parts:
             inc = part["included"].astype(str).str.lower().eq("true").to_numpy()
-            selected += int((inc & no_outcome).sum())
-            comps.append(an._compare(frame[inc & ~no_outcome], spec, cluster=cluster))
+            dropped += int((inc & ~keep).sum())
+            mid = part["match_id"].where(part["match_id"] != "", np.nan).to_numpy()
+            comps.append(analyse(eligible, AnalysisDesign(
+                part["weight"].to_numpy(dtype=float)[keep], inc[keep], mid[keep], yields)))
         pooled = pool_comparisons(comps)
         endpoint = pooled.to_dict()
         boot = None
         if spec.analysis.bootstrap > 0:
-            boot = _boot_mi(ctx, base[~no_outcome], pooled)
+            boot = _boot_mi(ctx, eligible, analyse, pooled)
             endpoint = boot.apply(endpoint)
-        naive = an._compare(base[~no_outcome].assign(**{an.WEIGHT: 1.0}), spec, cluster=False)
+        naive = analyse(eligible, AnalysisDesign.unweighted(len(eligible)))
         sensitivity = {"naive": {"description": "unadjusted: every eligible registry patient, "
                                  "unweighted", **naive.to_dict()},
-                       **_missing_data_sensitivity(base[~no_outcome], spec, ctx)}
-    if selected:
+                       **_missing_data_sensitivity(eligible, spec, analyse, ctx)}
+    if dropped:
         ctx.manifest.warn("analyze", f"selected patient(s) without {spec.analysis.endpoint} "
-                          f"follow-up were left out ({selected} over {m} imputations)")
-    figures = an._km(ctx, comps[0], naive, spec)
-    counts = an._counts(ctx, cohort[cohort[IMPUTATION] == 1], design)
+                          f"follow-up were left out ({dropped} over {m} imputations)")
+    figures = _km(ctx, comps[0], naive, spec)
+    counts = an._counts(ctx, parts[0], design)
     counts.update(trial_selected=design["counts"]["trial_selected"],
                   control_selected=design["counts"]["control_selected"])
     results = {
@@ -218,28 +228,54 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
     return 0 if results["design"]["balance_passed"] else 1
 
 
-def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, ctx) -> dict[str, Any]:
+class _Analyse:
+    """Picklable ``analyse(frame, AnalysisDesign) -> ArmComparison`` of the primary endpoint,
+    through the one analysis (`reports.analysis.estimate_endpoints`)."""
+
+    def __init__(self, settings, endpoint: str):
+        self.settings, self.endpoint = settings, endpoint
+
+    def __call__(self, frame: pd.DataFrame, design):
+        from reports.analysis import estimate_endpoints
+
+        return estimate_endpoints(frame, design, self.settings)[self.endpoint].comparison
+
+
+def _km(ctx: StageContext, comp, naive, spec: StudySpec) -> dict[str, str]:
+    """The KM figure of imputation 1 with the unadjusted registry; {artifact: sha256}."""
+    from reports.figures import km_figure
+    from synthctl.stages.report import design_kind
+
+    a = spec.analysis
+    fig = km_figure(comp.trial_curve, comp.control_curve,
+                    unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
+                    null_rate=a.null_rate, time_unit=a.landmark_unit,
+                    control_label="Synthetic control, imputation 1" + (
+                        " (matched)" if design_kind(spec.design) == "matched" else ""))
+    (ctx.folder / "figures").mkdir(exist_ok=True)
+    save_svg(fig, ctx.folder / KM_FIGURE)
+    return {KM_FIGURE: sha256_file(ctx.folder / KM_FIGURE)}
+
+
+def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, analyse,
+                              ctx) -> dict[str, Any]:
     """Complete cases and missing indicators: the designs MI is meant to improve on."""
     from matching import MatchingError
+    from reports.analysis import AnalysisDesign
     from reports.errors import EstimationError
-    from synthctl.stages import analyze as an
     from synthctl.stages.design import fit_design
 
     out: dict[str, Any] = {}
-    cluster = spec.design.method in MATCHING_METHODS
     for policy, text in (("complete_case", "complete cases (patients missing a covariate "
                                            "excluded)"),
                          ("indicator", "missing-indicator method")):
-        d = spec.design.model_copy(update={"missing": policy})
+        d = parse_design({**spec.design.model_dump(exclude=set(IMPUTATION_KEYS)),
+                          "missing": policy})
         try:
-            res = fit_design(eligible.reset_index(drop=True), spec, d)
-            alt = eligible.reset_index(drop=True).assign(
-                **{an.WEIGHT: np.asarray(res.weights, dtype=float),
-                   an.CLUSTER: pd.Series(res.match_id).to_numpy()})
-            alt = alt[np.asarray(res.included, dtype=bool)]
+            res = fit_design(eligible, spec, d)
+            comp = analyse(eligible, AnalysisDesign.from_result(res))
             out[policy] = {"description": text, "max_abs_smd": float(res.max_abs_smd),
-                           "exclusions": res.exclusions,
-                           **an._compare(alt, spec, cluster=cluster).to_dict()}
+                           "exclusions": res.exclusions, **comp.to_dict()}
         except (MatchingError, EstimationError) as exc:
             out[policy] = {"description": text, "error": str(exc)}
             ctx.manifest.warn("analyze", f"sensitivity analysis {text} failed: {exc}")
@@ -252,31 +288,24 @@ class _ImputedRedesign:
     def __init__(self, spec: StudySpec):
         self.spec = spec
 
-    def __call__(self, sample: pd.DataFrame, seed: int) -> list[pd.DataFrame]:
+    def __call__(self, sample: pd.DataFrame, seed: int) -> list:
+        from reports.analysis import AnalysisDesign
+
         res = fit_imputed_design(sample, self.spec, seed=seed, id_col=None)
-        out = []
-        for d in res.designs:
-            match_id = pd.Series(d.match_id).astype("Float64")
-            out.append(pd.DataFrame({"weight": np.asarray(d.weights, dtype=float),
-                                     "cluster": match_id.to_numpy(dtype=float,
-                                                                  na_value=np.nan)},
-                                    index=sample.index))
-        return out
+        return [AnalysisDesign.from_result(d) for d in res.designs]
 
 
-def _boot_mi(ctx: StageContext, eligible: pd.DataFrame, pooled):
+def _boot_mi(ctx: StageContext, eligible: pd.DataFrame, analyse, pooled):
     """Bootstrap then impute around the pooled estimates of the locked design."""
     from reports.boot_mi import bootstrap_imputed
-    from synthctl.stages import analyze as an
 
     spec = ctx.spec
     B = spec.analysis.bootstrap
-    blind = [c for c in eligible.columns if c not in (an.WEIGHT, an.CLUSTER)]
+    multi = spec.registry is not None and spec.registry.index.selection == "all"
     with ctx.progress.bar(f"bootstrap then impute ({B} replicates x "
                           f"{spec.design.imputations} imputations)", B) as advance:
         return bootstrap_imputed(
-            eligible[blind].reset_index(drop=True), _ImputedRedesign(spec), pooled,
-            time_col=an.TIME, event_col=an.EVENT, arm_col=cn.ARM, treated_value=cn.TRIAL,
-            conf_type=spec.analysis.conf_type, conf_level=spec.analysis.conf_level,
-            n_boot=B, random_state=spec.study.seed, n_jobs=ctx.n_jobs,
-            progress=lambda done, total: advance(1))
+            eligible, _ImputedRedesign(spec), analyse, pooled, arm_col=cn.ARM,
+            treated_value=cn.TRIAL, id_col=cn.PATIENT_ID if multi else None,
+            conf_level=spec.analysis.conf_level, n_boot=B, random_state=spec.study.seed,
+            n_jobs=ctx.n_jobs, progress=lambda done, total: advance(1))

@@ -69,10 +69,20 @@ def run_report(ctx: StageContext) -> int:
         balance_passed=bool(results.get("design", {}).get("balance_passed", True)),
         allow_redesign=bool(ctx.manifest.data.get("redesigns")
                             or ctx.manifest.data.get("allow_redesign")),
+        design_kind=design_kind(spec.design),
+        variance_ratios=[r for r in (design.get("balance") or {}).get("rows", [])
+                         if isinstance(r, dict) and r.get("type") == "continuous"],
     )
     render_report(content, ctx.folder / REPORT)
     ctx.manifest.end_stage("report", t0, {REPORT: sha256_file(ctx.folder / REPORT)})
     return ctx.manifest.balance_code()
+
+
+def design_kind(design) -> str:
+    """"matched" when the synthetic control is matched registry patients, else "weighted"."""
+    from synthctl.stages.analyze import design_yields
+
+    return "weighted" if design_yields(design) == "weights" else "matched"
 
 
 def _balance_lookup(design: dict) -> dict[str, dict[str, float]]:

@@ -71,6 +71,7 @@ def test_weighting_follows_every_estimand_of_its_entry():
     ("weighting", "ATT", {"stabilized": True}, "stabilized", "ate weights only"),
     ("weighting", "ATE", {"truncate_rule": "weightit"}, "truncate_rule", "without truncate"),
     ("nearest", "ATT", {"caliper": -1.0}, "caliper", "caliper must be"),
+    ("nearest", "ATT", {"replace": True, "m_order": "random"}, "m_order", "no effect"),
     ("nearest", "ATT", {"distance": "logit"}, "distance", "distance must be one of"),
 ])
 def test_design_problems_name_the_option(method, estimand, given, key, text):
@@ -113,3 +114,14 @@ def test_a_new_method_is_one_function_and_one_entry(monkeypatch):
     assert describe_method("every_second", "ATT", {"step": 4}) == "every 4th control (estimand ATT)"
     with pytest.raises(MatchingError, match="'caliper' does not apply to method every_second"):
         match_cohort(_frame(), COVS, method="every_second", caliper=0.1)
+
+
+def test_docs_list_every_method_and_option_of_the_table():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "design.md").read_text()
+    for method, entry in METHODS.items():
+        assert f"`method: {method}`" in text, method
+        for opt in (*COMMON_OPTIONS, *entry.options):
+            assert f"`{opt.name}`" in text, (method, opt.name)
+            assert all(f"`{alias}`" in text for alias in opt.aliases)

@@ -56,7 +56,7 @@ def test_flat_study_agrees_with_r(done):
     cox = ref["cox_cluster_pair"]
     assert hr["estimate"] == pytest.approx(cox["hr"], rel=1e-8)
     assert hr["se_log"] == pytest.approx(cox["robust_se"], rel=1e-8)
-    assert set(res["sensitivity"]) == {"naive", "alternative_design", "evalue"}
+    assert set(res["sensitivity"]) == {"naive", "alternative_design"}
 
 
 def test_output_folder_contract(done):

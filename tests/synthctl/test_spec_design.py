@@ -29,10 +29,15 @@ def _with_design(flat_study: Path, block: str) -> tuple[Path, str]:
     return path, text
 
 
-def _extract_and_design(path: Path, out: Path):
+def _design_json(flat_study: Path, block: str) -> tuple[dict, Path]:
+    """Run extract and design with this design: block; design.json and the folder."""
+    path, _ = _with_design(flat_study, block)
+    out = flat_study.parent / "out"
     res = runner.invoke(app, ["extract", str(path), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    return runner.invoke(app, ["design", str(path), "--out", str(out)])
+    res = runner.invoke(app, ["design", str(path), "--out", str(out)])
+    assert res.exit_code in (0, 1), res.output  # 1: balance threshold not met
+    return json.loads((out / "design.json").read_text()), out
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -75,12 +80,8 @@ def test_design_errors_name_the_yaml_line(flat_study: Path, block, needle, where
 def test_weighting_atm_runs_and_records_what_it_did(flat_study: Path):
     """Defect 7: method weighting with estimand ATM exited 70; weights follow the estimand
     and design.json records no matching option."""
-    path, _ = _with_design(flat_study, "design:\n  method: weighting\n  estimand: ATM\n"
-                                       "  balance_threshold: 0.25\n")
-    out = flat_study.parent / "out"
-    res = _extract_and_design(path, out)
-    assert res.exit_code in (0, 1), res.output
-    design = json.loads((out / "design.json").read_text())
+    design, _ = _design_json(flat_study, "design:\n  method: weighting\n  estimand: ATM\n")
+    assert design["schema_version"] == 2
     assert design["estimand"] == "ATM" and design["yields"] == "weights"
     assert design["variance_cluster"] == "row"
     assert not {"caliper", "ratio", "distance"} & set(design["options"])
@@ -89,12 +90,7 @@ def test_weighting_atm_runs_and_records_what_it_did(flat_study: Path):
 
 def test_nearest_with_replacement_runs_through_design(flat_study: Path):
     """Defect 6: replace: true passes the design stage and records pairs_with_replacement."""
-    path, _ = _with_design(flat_study, "design:\n  method: nearest\n  replace: true\n"
-                                       "  balance_threshold: 0.25\n")
-    out = flat_study.parent / "out"
-    res = _extract_and_design(path, out)
-    assert res.exit_code in (0, 1), res.output
-    design = json.loads((out / "design.json").read_text())
+    design, out = _design_json(flat_study, "design:\n  method: nearest\n  replace: true\n")
     assert design["yields"] == "pairs_with_replacement"
     assert design["variance_cluster"] == "row" and design["options"]["replace"] is True
     cohort = (out / "cohort.csv").read_text().splitlines()
@@ -104,7 +100,7 @@ def test_nearest_with_replacement_runs_through_design(flat_study: Path):
 
 def test_caliper_scale_is_accepted_as_the_old_name_of_distance(flat_study: Path):
     old = load_spec(flat_study).spec.design  # the fixture spells caliper_scale: logit
-    assert old.distance == "logit_ps"
+    assert old.distance == "logit_ps" and old.caliper_scale == "logit"  # read in old values
     new = parse_design({"method": "nearest", "distance": "logit_ps"})
     assert new.distance == old.distance
     path, _ = _with_design(flat_study, "design:\n  method: nearest\n  distance: ps\n"
@@ -120,3 +116,39 @@ def test_design_defaults_come_from_the_table():
         design = parse_design({"method": method})
         assert design.method_options() == entry.defaults()
         assert design.yields == entry.yields({})
+
+
+def test_methods_text_reads_the_table(flat_study: Path):
+    from matching.methods import METHODS
+    from synthctl.methods import describe_design, methods_paragraph
+
+    spec = load_spec(flat_study).spec
+    d = spec.design
+    phrase = METHODS["nearest"].describe({**d.method_options()}, d.estimand)
+    assert describe_design(spec) == phrase
+    assert "logit of the propensity score" in phrase and "without replacement" in phrase
+    assert "clustered on matched sets" in methods_paragraph(spec, {})
+    replaced = spec.model_copy(update={"design": parse_design({"method": "nearest",
+                                                                "replace": True})})
+    assert "clustered on matched sets" not in methods_paragraph(replaced, {})
+
+
+def test_copy_with_another_method_is_that_methods_design():
+    """The alternative-design sensitivity analysis copies the design with another method:
+    the copy must be a valid design of that method, not the old model with foreign keys."""
+    nearest = parse_design({"method": "nearest", "caliper": 0.1, "balance_threshold": 0.3})
+    alt = nearest.model_copy(update={"method": "weighting", "weights": None})
+    assert type(alt).__name__ == "WeightingDesign" and alt.balance_threshold == 0.3
+    assert "caliper" not in alt.model_dump() and alt.yields == "weights"
+    back = alt.model_copy(update={"method": "nearest", "ratio": 1, "caliper": 0.2,
+                                  "caliper_scale": "logit", "estimand": "ATT"})
+    assert back.distance == "logit_ps" and "weights" not in back.model_dump()
+    with pytest.raises(ValueError, match=r"nearest\.weights"):
+        nearest.model_copy(update={"weights": "ate"})
+
+
+def test_nearest_with_replacement_runs_end_to_end(flat_study: Path):
+    path, _ = _with_design(flat_study, "design:\n  method: nearest\n  replace: true\n"
+                                       "  balance_threshold: 0.25\n")
+    res = runner.invoke(app, ["run", str(path), "--out", str(flat_study.parent / "out")])
+    assert res.exit_code in (0, 1), res.output
