@@ -46,7 +46,8 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
     if (info.context or {}).get("check_files", True) and not path.is_file():
-        raise ValueError(f"file not found: {path}")
+        raise ValueError(f"{path} is a folder, not a file" if path.is_dir()
+                         else f"file not found: {path}")
     return path
 
 

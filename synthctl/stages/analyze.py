@@ -18,8 +18,17 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from synthctl import outdir
 from synthctl.errors import DataError
-from synthctl.outdir import read_json, write_json
+from synthctl.outdir import (
+    FIGURES,
+    INCLUDED,
+    MATCH_ID,
+    read_cohort,
+    read_design,
+    read_json,
+    write_results,
+)
 from synthctl.spec import Design, StudySpec
 from synthctl.stages._context import (
     COHORT,
@@ -31,7 +40,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
-from synthctl.stages.design import MATCHING_METHODS, fit_design, save_svg
+from synthctl.stages.design import fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
 TIME, EVENT = "time", "event"
@@ -47,28 +56,26 @@ def run_analyze(ctx: StageContext) -> int:
         from synthctl.stages.imputed import run_imputed_analyze
 
         return run_imputed_analyze(ctx, t0)
-    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
-                         keep_default_na=False, na_values={"ps": [""], "weight": [""]})
+    cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
                                     != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
         raise DataError(f"{ctx.folder}: {COHORT} and {COVARIATES} do not describe the same rows")
-    design = read_json(ctx.folder / DESIGN)
+    design = read_design(ctx.folder)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
     frame = covs.copy()
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     frame[EVENT] = event
-    included = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
+    included = cohort[INCLUDED].to_numpy(dtype=bool)
     no_outcome = (frame[TIME].isna() | frame[EVENT].isna()).to_numpy()
     if (no_outcome & included).any():
         n = int((no_outcome & included).sum())
         ctx.manifest.warn("analyze", f"{n} selected patient(s) without {spec.analysis.endpoint} "
                           "follow-up were left out of the outcome analysis")
     keep = ~no_outcome
-    match_id = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
-    locked = AnalysisDesign(cohort["weight"].to_numpy(dtype=float)[keep], included[keep],
-                            match_id[keep], design_yields(spec.design))
+    locked = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep], included[keep],
+                            cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
     eligible = frame[keep].reset_index(drop=True)
     settings = analysis_settings(spec, ctx.n_jobs)
     with stage_errors("analyze", ctx.loaded):
@@ -96,23 +103,11 @@ def run_analyze(ctx: StageContext) -> int:
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
         **result.to_dict(),
     }
-    digest = write_json(ctx.folder / RESULTS, results)
+    digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
     return 0 if results["design"]["balance_passed"] else 1
-
-
-def design_yields(design) -> str:
-    """What the spec's design yields (sets, pairs with replacement or weights), from
-    `matching.METHODS`: it decides how the outcome variance is clustered."""
-    from matching.methods import METHODS
-
-    return METHODS[design.method].yields(_design_options(design))
-
-
-def _design_options(design) -> dict:
-    return {k: v for k, v in design.model_dump().items() if k != "method"}
 
 
 def analysis_settings(spec: StudySpec, n_jobs: int = 1):
@@ -275,22 +270,21 @@ def _sha(ctx: StageContext, name: str) -> str:
 
 def _alternative_design(spec: StudySpec):
     d = spec.design
-    if d.method in MATCHING_METHODS:
+    if d.yields != "weights":
         return d.model_copy(update={"method": "weighting", "weights": None})
     return d.model_copy(update={"method": "nearest", "ratio": 1, "caliper": 0.2,
                                 "caliper_scale": "logit", "estimand": "ATT"})
 
 
 def _describe_design(d) -> str:
-    if d.method in MATCHING_METHODS:
-        cal = f", caliper {d.caliper} SD of the {d.caliper_scale} PS" if d.caliper else ""
-        return f"{d.method} 1:{d.ratio} matching{cal}"
-    return f"weighting ({d.weights or 'att_odds'}, estimand {d.estimand})"
+    from matching.methods import describe_method
+
+    return describe_method(d.method, d.estimand, d.method_options())
 
 
 def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, Any]:
     info = read_json(ctx.folder / EXTRACT_INFO)
-    included = cohort["included"].astype(str).str.lower().eq("true")
+    included = cohort[INCLUDED]
     is_trial = cohort[cn.ARM] == cn.TRIAL
     ess = design.get("ess") or {}
     return {
@@ -316,6 +310,6 @@ def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
                     null_rate=a.null_rate, time_unit=a.landmark_unit,
                     control_label="Synthetic control" + (
                         " (matched)" if design_kind(spec.design) == "matched" else ""))
-    (ctx.folder / "figures").mkdir(exist_ok=True)
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}

@@ -14,9 +14,17 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
-from matching.methods import METHODS
 from synthctl.errors import DesignChangedError
-from synthctl.outdir import sha256_file, write_csv, write_json
+from synthctl.outdir import (
+    FIGURES,
+    INCLUDED,
+    MATCH_ID,
+    PS,
+    WEIGHT,
+    sha256_file,
+    write_cohort,
+    write_design,
+)
 from synthctl.spec import DesignBase, StudySpec
 from synthctl.stages._context import (
     COHORT,
@@ -27,10 +35,6 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
-
-# the matching methods (no weights): kept for the analyze stage until it reads
-# ``DesignResult.yields`` / design.json's ``yields`` (issue 14)
-MATCHING_METHODS = tuple(m for m, e in METHODS.items() if e.yields({}) != "weights")
 
 
 def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
@@ -73,11 +77,10 @@ def cohort_table(frame: pd.DataFrame, res, *, with_line_id: bool) -> pd.DataFram
     if with_line_id:
         out[cn.LINE_ID] = frame[cn.LINE_ID].to_numpy()
     out[cn.ARM] = frame[cn.ARM].to_numpy()
-    out["ps"] = np.asarray(res.ps, dtype=float)
-    out["weight"] = np.asarray(res.weights, dtype=float)
-    match_id = pd.Series(res.match_id).reset_index(drop=True)
-    out["match_id"] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
-    out["included"] = np.asarray(res.included, dtype=bool)
+    out[PS] = np.asarray(res.ps, dtype=float)
+    out[WEIGHT] = np.asarray(res.weights, dtype=float)
+    out[MATCH_ID] = pd.Series(res.match_id).reset_index(drop=True).to_numpy()
+    out[INCLUDED] = np.asarray(res.included, dtype=bool)
     return out
 
 
@@ -103,7 +106,7 @@ def run_design(ctx: StageContext) -> int:
     cohort = cohort_table(frame, res, with_line_id=with_line)
     design = {**res.to_dict(), "spec": spec.design_part(),
               "input_sha256": sha256_file(ctx.folder / COVARIATES)}
-    (ctx.folder / "figures").mkdir(exist_ok=True)
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
     figures = _save_figures(ctx, res, frame)
     for w in res.warnings:
         ctx.manifest.warn("design", str(w))
@@ -115,8 +118,8 @@ def run_design(ctx: StageContext) -> int:
                           f"{res.max_abs_smd:.3f} > {spec.design.balance_threshold}",
                           kind="check_failed")
     artifacts = {
-        DESIGN: write_json(ctx.folder / DESIGN, design),
-        COHORT: write_csv(ctx.folder / COHORT, cohort),
+        DESIGN: write_design(ctx.folder, design),
+        COHORT: write_cohort(ctx.folder, cohort),
         **figures,
     }
     ctx.manifest.end_stage("design", t0, artifacts, spec_design_sha256=spec.design_hash(),

@@ -21,13 +21,19 @@ import pandas as pd
 
 from connectors import columns as cn
 from synthctl.errors import DataError, SpecError
-from synthctl.outdir import read_json, sha256_file, write_csv, write_json
+from synthctl.outdir import (
+    IMPUTATION,
+    IMPUTED_COVARIATES,
+    read_json,
+    sha256_file,
+    write_csv,
+    write_json,
+)
 from synthctl.spec import IMPUTATION_KEYS, DesignBase, StudySpec, parse_design
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
     DESIGN,
-    IMPUTED_COVARIATES,
     KM_FIGURE,
     LOVE_PLOT,
     PS_OVERLAP,
@@ -36,8 +42,6 @@ from synthctl.stages._context import (
     stage_errors,
 )
 from synthctl.stages.design import cohort_table, design_kwargs, save_svg
-
-IMPUTATION = "imputation"  # cohort.csv column: the imputation (1..m) a row belongs to
 
 
 def fit_imputed_design(frame: pd.DataFrame, spec: StudySpec, design: DesignBase | None = None, *,
@@ -177,7 +181,7 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
     eligible = base[keep].reset_index(drop=True)
     settings = an.analysis_settings(spec, ctx.n_jobs)
     analyse = _Analyse(settings, spec.analysis.endpoint)
-    yields = an.design_yields(spec.design)
+    yields = spec.design.yields
     dropped = 0
     with stage_errors("analyze", ctx.loaded):
         comps = []

@@ -187,7 +187,7 @@ def test_refuses_to_replace_a_foreign_folder(flat_study):
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
     res = cli.invoke(app, ["run", str(flat_study), "--out", str(foreign)])
-    assert res.exit_code == 2 and "holds no manifest.json" in res.output
+    assert res.exit_code == 2 and "synthctl did not write (thesis.tex)" in res.output
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
