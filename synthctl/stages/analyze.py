@@ -52,6 +52,10 @@ def run_analyze(ctx: StageContext) -> int:
 
     t0 = ctx.manifest.start_stage("analyze")
     spec = ctx.spec
+    if spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_analyze
+
+        return run_imputed_analyze(ctx, t0)
     cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
