@@ -35,8 +35,8 @@ import pandas as pd
 
 from connectors import columns as cn
 from connectors.attrition import Attrition
-from synthctl.errors import SpecError
-from synthctl.outdir import ATTRITION, COVARIATES, EXTRACT_INFO, REPORT, read_json
+from synthctl.errors import SpecError, SynthctlError
+from synthctl.outdir import ATTRITION, COVARIATES, DESIGN, EXTRACT_INFO, REPORT, read_json
 from synthctl.runner import RunResult, run_study
 from synthctl.spec import StudySpec
 from synthctl.specfile import LoadedSpec, load_spec, spec_from_mapping
@@ -102,9 +102,10 @@ class StudyResults:
 
     Attributes
     ----------
-    analysis : reports.StudyAnalysis
+    analysis : reports.StudyAnalysis or None
         Per endpoint the primary result (bootstrap limits when bootstrapped), the analytic
-        and the naive (unadjusted) ones, the sensitivity analyses, the bootstrap.
+        and the naive (unadjusted) ones, the sensitivity analyses, the bootstrap. None for
+        a ``missing: impute`` design (pooled over imputations: ``results`` only).
     results : dict
         ``results.json`` as written (schema in the docs' results.json reference).
     spec : StudySpec
@@ -125,7 +126,7 @@ class StudyResults:
         """Every reported quantity of every endpoint: estimate, SE, limits and how they were
         obtained (``method``); times in the spec's ``analysis.landmark_unit``."""
         frames = []
-        for name, res in self.analysis.endpoints.items():
+        for name, res in self._typed().endpoints.items():
             table = (res.summary() if hasattr(res, "summary") else res.comparison.summary())
             frames.append(table.assign(endpoint=name))
         out = pd.concat(frames, ignore_index=True)
@@ -136,7 +137,14 @@ class StudyResults:
         registry with numbers at risk, as in the report; a matplotlib Figure (not shown)."""
         from synthctl.stages.analyze import km_plot
 
-        return km_plot(self.analysis, self.spec)
+        return km_plot(self._typed(), self.spec)
+
+    def _typed(self):
+        if self.analysis is None:
+            raise SynthctlError("this study's analysis is pooled over imputed data sets: its "
+                                "numbers are in to_dict() (results.json); summary() and "
+                                "plot_km() need the single-design analysis")
+        return self.analysis
 
     def __repr__(self) -> str:
         c = self.results["counts"]
@@ -154,7 +162,7 @@ class StudyResults:
                 f"{c['trial']}, synthetic control {c['control_selected']} of "
                 f"{c['control_pool']}" + (f" (ESS {ess:.1f})" if ess is not None else "")
                 + f"; times in {self.spec.analysis.landmark_unit}.</p>")
-        return head + self.analysis._repr_html_()
+        return head + (self.analysis._repr_html_() if self.analysis is not None else "")
 
 
 class Study:
@@ -257,7 +265,8 @@ class Study:
         data = self.spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
         design = update.get("design")
         if design is not None:
-            update = {**update, "design": design.model_dump(mode="json")}
+            update = {**update, "design": {"method": design.method, **design.model_dump(
+                mode="json", exclude_defaults=True)}}
         loaded = spec_from_mapping({**data, **update})
         loaded = dataclasses.replace(loaded, secrets=self._loaded.secrets)
         return Study(loaded, n_jobs=self._n_jobs, progress=self._progress)
@@ -308,8 +317,8 @@ class Study:
         self._done += [s for s in run.stages if s not in self._done]
         if "design" in keep:
             self._design = self._keyed(keep["design"])
-        if "analysis" in keep:
-            self._results = StudyResults(keep["analysis"], run.results or {}, self.spec)
+        if "analyze" in run.stages:  # an imputed design's analysis is not kept in memory
+            self._results = StudyResults(keep.get("analysis"), run.results or {}, self.spec)
         return run
 
     def extract(self) -> BlindCohort:
@@ -341,6 +350,11 @@ class Study:
         """
         if "design" not in self._done:
             self._run("design")
+        if self._design is None:
+            raise SynthctlError(
+                "Study.design() returns one DesignResult; this spec's design "
+                f"(missing: {self.spec.design.missing}) is one design per imputed data set, "
+                f"which the Python API does not return yet: read {self._out / DESIGN}")
         return self._design
 
     def analyze(self) -> StudyResults:

@@ -178,3 +178,18 @@ def test_temporary_folder_is_removed_on_close(flat_spec, tmp_path: Path):
     kept.extract()
     kept.close()
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_an_imputed_design_gives_results_json_and_says_what_it_cannot(tmp_path: Path):
+    """``missing: impute`` is one design per imputed data set: the API returns the pooled
+    results.json and says plainly that it has no single DesignResult / typed analysis."""
+    from synthctl import SynthctlError
+    from tests.synthctl.test_imputed_study import _spec
+
+    with Study.from_spec(_spec(tmp_path)) as study:
+        with pytest.raises(SynthctlError, match="one design per imputed data set"):
+            study.design()
+        res = study.analyze()
+        assert res.to_dict() == json.loads((study.folder / RESULTS).read_text())
+        with pytest.raises(SynthctlError, match="pooled over imputed data sets"):
+            res.summary()
