@@ -214,8 +214,9 @@ class DesignBase(_Model):
         """
         if update and update.get("method", self.method) != self.method:
             return parse_design({**self.common_options(), **update})
-        if update:
-            return parse_design({**self.model_dump(), **update})
+        if update:  # options left at their defaults stay unset (impute-only keys included)
+            return parse_design({"method": self.method, **self.model_dump(exclude_defaults=True),
+                                 **update})
         return super().model_copy(deep=deep)
 
     def __getattr__(self, name: str) -> Any:

@@ -141,6 +141,10 @@ def test_with_design_is_a_new_study_and_leaves_the_locked_one(flat_spec):
             study.with_design(replace=True, m_order="random")
         with pytest.raises(SpecError, match=r"design.weights: option 'weights' does not apply"):
             study.with_design(weights="ate")
+        # the same method with one option changed (the others kept, impute-only keys unset)
+        two = study.with_design(ratio=2)
+        assert two.spec.design.ratio == 2 and two.spec.design.caliper == 0.2
+        two.close()
         quick = study.with_analysis(rmst_tau=40)
         assert quick.spec.analysis.rmst_tau == 40 and quick.spec.design == study.spec.design
         quick.close()
