@@ -16,6 +16,7 @@ import pandas as pd
 
 from connectors import columns as cn
 from connectors.errors import ConnectorError
+from connectors.response import RESPONSE
 
 _PARQUET = (".parquet", ".pq")
 
@@ -131,6 +132,30 @@ def load_flat_outcomes(
                                                   f"{endpoint.lower()}_event"))
     return pd.DataFrame(
         {cn.PATIENT_ID: _ids(raw[id_col], path, id_col), days_col: days, ev_col: event}
+    ).reset_index(drop=True)
+
+
+def load_flat_response(path: str | Path, *, id_col: str, response_col: str) -> pd.DataFrame:
+    """The id and a 0/1 binary endpoint of a flat file: ``patient_id``, `RESPONSE` (issue 15).
+
+    Booleans are read as 0/1; a missing or other value is an error naming the rows.
+    """
+    path = Path(path)
+    missing = [c for c in (id_col, response_col) if c not in read_header(path)]
+    if missing:
+        raise FlatFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    raw = _read(path, [id_col, response_col])
+    col = raw[response_col]
+    value = pd.to_numeric(col.astype(int) if pd.api.types.is_bool_dtype(col) else col,
+                          errors="coerce")
+    bad = ~value.isin([0, 1])
+    if bad.any():
+        raise FlatFileError(
+            f"{path}: column {response_col!r}: response must be 0 or 1, found "
+            f"{str(col[bad].iloc[0])!r} in {_row(col, bad)}"
+        )
+    return pd.DataFrame(
+        {cn.PATIENT_ID: _ids(raw[id_col], path, id_col), RESPONSE: value.astype(int)}
     ).reset_index(drop=True)
 
 

@@ -28,6 +28,12 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+from synthctl.stages._response import (
+    RESPONSE,
+    read_responses,
+    response_endpoint,
+    wants_response,
+)
 from synthctl.stages.design import MATCHING_METHODS, fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
@@ -47,6 +53,7 @@ def run_analyze(ctx: StageContext) -> int:
     design = read_json(ctx.folder / DESIGN)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
+    response = read_responses(ctx, covs) if wants_response(ctx) else None
     unit = spec.analysis.landmark_unit
     frame = covs.copy()
     frame[TIME] = cn.days_to(unit, days)
@@ -54,6 +61,8 @@ def run_analyze(ctx: StageContext) -> int:
     frame[WEIGHT] = cohort["weight"].to_numpy(dtype=float)
     frame[CLUSTER] = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
     frame["included"] = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
+    if response is not None:
+        frame[RESPONSE] = response.to_numpy()
     no_outcome = frame[TIME].isna() | frame[EVENT].isna()
     if (no_outcome & frame["included"]).any():
         n = int((no_outcome & frame["included"]).sum())
@@ -74,6 +83,11 @@ def run_analyze(ctx: StageContext) -> int:
             with ctx.progress.step("sensitivity: every eligible index line"):
                 sensitivity["all_lines"] = _all_lines(ctx)
         figures = _km(ctx, comp, naive, spec)
+    extra_endpoints: dict[str, Any] = {}
+    if wants_response(ctx):  # issue 15: the binary endpoint beside the primary one
+        extra_endpoints = response_endpoint(ctx, frame[frame["included"]], response_col=RESPONSE,
+                                            weight_col=WEIGHT,
+                                            cluster_col=CLUSTER if cluster else None)
     counts = _counts(ctx, cohort, design)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -83,7 +97,7 @@ def run_analyze(ctx: StageContext) -> int:
                    "balance_passed": bool(design["balance"]["passed"]),
                    "balance_threshold": design["balance"]["threshold"],
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
-        "endpoints": {spec.analysis.endpoint: primary},
+        "endpoints": {spec.analysis.endpoint: primary, **extra_endpoints},
         "sensitivity": sensitivity,
     }
     if boot is not None:

@@ -1,0 +1,135 @@
+"""A binary endpoint (response rate, normalisation rate) in one call: results.json shape.
+
+`analyze_binary_endpoint` composes the weighted comparison of the two arms
+(`reports.binary.compare_proportions`), the trial arm's exact test against the null rate
+(`reports.binary.binomial_test`) and, with a Simon design, the trial's two-stage analysis
+(`reports.simon`). Its result's ``to_dict()`` is ``results.json["endpoints"]["ORR"]``:
+``{definition, proportion: {...}, trial_vs_null: {...}, simon: {...}}``.
+
+Simon stages: the trial patients are ordered by ``order_col`` (the index date: enrolment
+order; ties by the frame's order) and the first ``n1`` form stage 1; the others are stage 2
+(their number may differ from the planned ``n - n1``: Koyama & Chen handle it). If the trial
+stopped at stage 1 by the rule, the later patients are not part of the design-based analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from reports._inputs import require_columns
+from reports.binary import (
+    BinomialTest,
+    ProportionComparison,
+    binary_array,
+    binomial_test,
+    compare_proportions,
+)
+from reports.simon import SimonAnalysis, simon_analysis, simon_design
+
+
+@dataclass(frozen=True, slots=True)
+class SimonSettings:
+    """``analysis.simon`` of the spec: the design's rates, error rates and criterion."""
+
+    p0: float
+    p1: float
+    alpha: float = 0.05
+    power: float = 0.8
+    design: str = "optimal"
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryEndpoint:
+    """Everything results.json reports for one binary endpoint."""
+
+    name: str
+    definition: str
+    proportion: ProportionComparison
+    trial_vs_null: BinomialTest | None
+    simon: SimonAnalysis | None
+    simon_error: str | None = None
+
+    def to_dict(self) -> dict:
+        """results.json ``endpoints.<name>``."""
+        simon: dict | None = None if self.simon is None else self.simon.to_dict()
+        if self.simon_error is not None:
+            simon = {"error": self.simon_error}
+        return {
+            "kind": "binary",
+            "definition": self.definition,
+            "proportion": self.proportion.to_dict(),
+            "trial_vs_null": None if self.trial_vs_null is None else self.trial_vs_null.to_dict(),
+            "simon": simon,
+        }
+
+
+def analyze_binary_endpoint(
+    frame: pd.DataFrame,
+    *,
+    response_col: str,
+    arm_col: str = "arm",
+    treated_value: object = "trial",
+    weight_col: str | None = None,
+    cluster_col: str | None = None,
+    order_col: str | None = None,
+    null_rate: float | None = None,
+    simon: SimonSettings | None = None,
+    conf_level: float = 0.95,
+    name: str = "ORR",
+    definition: str = "",
+) -> BinaryEndpoint:
+    """Compare the arms on a 0/1 endpoint; test the trial arm; run its Simon analysis.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Both arms' analysed rows (the design's included patients).
+    response_col, arm_col, treated_value, weight_col, cluster_col, conf_level
+        As `reports.binary.compare_proportions`.
+    order_col : str, optional
+        Enrolment order of the trial patients (index date) for the Simon stages.
+    null_rate : float, optional
+        H0 rate of the exact test (default: ``simon.p0`` when a Simon design is given).
+    simon : SimonSettings, optional
+    name, definition : str
+        The endpoint's name and a sentence defining it (e.g. `ResponseRule.describe`).
+    """
+    require_columns(
+        frame, {"response_col": response_col, "arm_col": arm_col, "order_col": order_col}
+    )
+    proportion = compare_proportions(
+        frame,
+        response_col=response_col,
+        arm_col=arm_col,
+        treated_value=treated_value,
+        weight_col=weight_col,
+        cluster_col=cluster_col,
+        conf_level=conf_level,
+    )
+    trial = frame.loc[frame[arm_col] == treated_value]
+    if order_col is not None:
+        trial = trial.sort_values(order_col, kind="stable")
+    y = binary_array(trial, response_col).astype(int)
+    h0 = null_rate if null_rate is not None else (simon.p0 if simon is not None else None)
+    test = None if h0 is None else binomial_test(int(y.sum()), len(y), h0, conf_level)
+    result, error = None, None
+    if simon is not None:
+        d = simon_design(simon.p0, simon.p1, simon.alpha, simon.power, simon.design)
+        if len(y) < d.n1:
+            error = (
+                f"the trial arm has {len(y)} patients, fewer than the {d.n1} of stage 1 "
+                f"of the {simon.design} design ({d.r1}/{d.n1}, {d.r}/{d.n})"
+            )
+        else:
+            x1 = int(y[: d.n1].sum())
+            rest = y[d.n1 :]
+            if x1 > d.r1 and rest.size == 0:
+                error = (
+                    f"stage 1 continued ({x1} > r1 = {d.r1} responses of {d.n1}) but no "
+                    "stage-2 patient is in the data"
+                )
+            else:
+                result = simon_analysis(d, x1, int(rest.sum()), int(rest.size) or None)
+    return BinaryEndpoint(name, definition, proportion, test, result, error)

@@ -1,0 +1,109 @@
+"""The binary (objective response) endpoint of the analyze stage (issue 15).
+
+Computed beside the primary time-to-event endpoint when the spec asks for it:
+``analysis.response`` (registry: tumour assessments in SQL; trial: ADaM ADRS) or
+``data.response`` (a 0/1 column of the flat file). The rows analysed are the design's
+included rows with their weights; matched designs are clustered on the matched set. With
+``analysis.simon``, the trial's Simon analysis is added. results.json: ``endpoints.ORR``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from connectors import columns as cn
+from connectors.response import RESPONSE
+from synthctl.stages._context import StageContext, stage_errors
+
+ORR = "ORR"
+
+
+def wants_response(ctx: StageContext) -> bool:
+    """Whether the spec asks for the response endpoint."""
+    spec = ctx.spec
+    return spec.analysis.response is not None or (
+        spec.data is not None and spec.data.response is not None
+    )
+
+
+def _rule(ctx: StageContext):
+    from connectors.response import ResponseRule
+
+    settings = ctx.spec.analysis.response
+    if settings is None:
+        return None
+    return ResponseRule(confirmed=settings.confirmed, by=settings.by, unit=settings.unit)
+
+
+def read_responses(ctx: StageContext, frame: pd.DataFrame) -> pd.Series:
+    """0/1 response of every row of ``frame`` (read with the other outcomes, before any
+    analysis, so that a bad ADRS or response column stops the stage early)."""
+    with ctx.progress.step("reading responses"):
+        return _responses(ctx, frame, _rule(ctx))
+
+
+def response_endpoint(
+    ctx: StageContext, frame: pd.DataFrame, *, response_col: str, weight_col: str,
+    cluster_col: str | None,
+) -> dict[str, Any]:
+    """``{"ORR": {...}}`` for results.json ``endpoints`` (``frame``: included rows)."""
+    from reports.binary_endpoint import SimonSettings, analyze_binary_endpoint
+
+    spec = ctx.spec
+    settings = spec.analysis.response
+    rule = _rule(ctx)
+    data = frame
+    simon = None
+    if spec.analysis.simon is not None:
+        s = spec.analysis.simon
+        simon = SimonSettings(s.p0, s.p1, s.alpha, s.power, s.design)
+    order = cn.INDEX_DATE if cn.INDEX_DATE in data.columns else None
+    definition = (rule.describe() if rule is not None
+                  else f"flat file column {spec.data.response!r} (1 = responder)")
+    with stage_errors("analyze", ctx.loaded):
+        res = analyze_binary_endpoint(
+            data, response_col=response_col, arm_col=cn.ARM, treated_value=cn.TRIAL,
+            weight_col=weight_col, cluster_col=cluster_col, order_col=order,
+            null_rate=None if settings is None else settings.null_rate, simon=simon,
+            conf_level=spec.analysis.conf_level, name=ORR, definition=definition,
+        )
+    return {ORR: res.to_dict()}
+
+
+def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:
+    """0/1 response of every row of ``frame`` (in its order)."""
+    spec = ctx.spec
+    if spec.data is not None:
+        from connectors.flatfile import load_flat_response
+
+        d = spec.data
+        with stage_errors("analyze", ctx.loaded, str(d.path)):
+            out = load_flat_response(d.path, id_col=d.id, response_col=d.response)
+        merged = frame[[cn.PATIENT_ID]].astype(str).merge(out, on=cn.PATIENT_ID, how="left")
+        return merged[RESPONSE].set_axis(frame.index)
+    from connectors.adrs import read_adrs, trial_response
+    from connectors.registry import RegistryConnector
+
+    reg, tri = spec.registry, spec.trial
+    assert reg is not None and tri is not None and tri.adrs is not None
+    is_trial = frame[cn.ARM] == cn.TRIAL
+    keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
+    with (
+        stage_errors("analyze", ctx.loaded, "registry responses"),
+        RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn,
+    ):
+        ctrl = conn.responses(keys, rule)
+    with stage_errors("analyze", ctx.loaded, f"trial file {tri.adrs.name}"):
+        adrs = read_adrs(tri.adrs)
+        trial = trial_response(adrs, frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
+                               paramcd=spec.analysis.response.paramcd)
+    out = pd.Series(0, index=frame.index, dtype="int64")
+    out.loc[~is_trial] = ctrl[RESPONSE].to_numpy()
+    out.loc[is_trial] = trial[RESPONSE].to_numpy()
+    n_unassessed = int((~ctrl["assessed"]).sum() + (~trial["assessed"]).sum())
+    if n_unassessed:
+        ctx.manifest.warn("analyze", f"{n_unassessed} analysed patient(s) have no tumour "
+                          "assessment after index: counted as non-responders (NE)")
+    return out
