@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,5 +84,46 @@ def test_spec_requires_adrs_for_registry_response(tmp_path):
     text = SPEC.format(response="null").replace(
         "simon:", "response: {confirmed: true}, simon:")
     (tmp_path / "s.yaml").write_text(text)
-    with pytest.raises(Exception, match="data.response"):
+    with pytest.raises(Exception, match=r"data\.response"):
         load_spec(tmp_path / "s.yaml")
+
+
+@pytest.mark.slow
+def test_registry_and_adrs_response_on_the_sample_data(tmp_path):
+    """Sample registry (tumour assessments in SQL) + a hand-made ADRS for the sample trial."""
+    import yaml
+
+    from sample_data import paths
+
+    src = Path(paths.__file__).parent
+    for name in ("trial_adsl.csv", "trial_adtte.csv", "renape_sample.sqlite"):
+        shutil.copy(src / name, tmp_path / name)
+    adsl = pd.read_csv(tmp_path / "trial_adsl.csv")
+    rng = np.random.default_rng(3)
+    rows = []
+    for sid, start in zip(adsl["USUBJID"], pd.to_datetime(adsl["TRTSDT"]), strict=True):
+        codes = rng.choice(["PR", "SD", "PD", "NE"], size=3, p=[0.4, 0.35, 0.15, 0.1])
+        for week, code in zip((8, 16, 24), codes, strict=True):
+            rows.append((sid, "OVR", code, (start + pd.Timedelta(weeks=week)).date()))
+    pd.DataFrame(rows, columns=["USUBJID", "PARAMCD", "AVALC", "ADT"]).to_csv(
+        tmp_path / "trial_adrs.csv", index=False)
+    spec = yaml.safe_load((src / "demo_study.yaml").read_text())
+    spec["trial"]["adrs"] = "trial_adrs.csv"
+    spec["analysis"].update(bootstrap=0, response={"confirmed": True},
+                            simon={"p0": 0.35, "p1": 0.6})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec))
+    result = run_study(tmp_path / "study.yaml", tmp_path / "out")
+    assert result.exit_code in (0, 1)  # 1: a balance check failed, results still written
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    orr = res["endpoints"]["ORR"]["proportion"]
+    assert orr["n"]["trial"] == res["counts"]["trial_selected"]
+    assert orr["n"]["control"] <= res["counts"]["control_selected"]
+    # the trial's responders recomputed by hand: a PR confirmed >= 28 days later before PD
+    expected = 0
+    for _sid, g in pd.DataFrame(rows, columns=["id", "p", "code", "adt"]).groupby("id"):
+        codes = list(g["code"])
+        stop = codes.index("PD") if "PD" in codes else 3
+        prs = [i for i in range(stop) if codes[i] == "PR"]
+        expected += int(len(prs) >= 2)
+    assert orr["responders"]["trial"] == expected
+    assert res["endpoints"]["ORR"]["simon"]["n"] == 27
