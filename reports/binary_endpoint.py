@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from reports._inputs import require_columns
@@ -117,19 +118,94 @@ def analyze_binary_endpoint(
     result, error = None, None
     if simon is not None:
         d = simon_design(simon.p0, simon.p1, simon.alpha, simon.power, simon.design)
-        if len(y) < d.n1:
-            error = (
-                f"the trial arm has {len(y)} patients, fewer than the {d.n1} of stage 1 "
-                f"of the {simon.design} design ({d.r1}/{d.n1}, {d.r}/{d.n})"
-            )
-        else:
-            x1 = int(y[: d.n1].sum())
-            rest = y[d.n1 :]
-            if x1 > d.r1 and rest.size == 0:
-                error = (
-                    f"stage 1 continued ({x1} > r1 = {d.r1} responses of {d.n1}) but no "
-                    "stage-2 patient is in the data"
-                )
-            else:
-                result = simon_analysis(d, x1, int(rest.sum()), int(rest.size) or None)
+        result, error = _stages(d, y, simon.design)
     return BinaryEndpoint(name, definition, proportion, test, result, error)
+
+
+def landmark_status(time, event, landmark: float) -> np.ndarray:
+    """Event-free at ``landmark`` as 1/0, NaN when censored before it.
+
+    1: followed to the landmark without an event (time >= landmark and no event at or before
+    it); 0: event at or before the landmark; NaN: censored before the landmark (status
+    unknown). Times and ``landmark`` in the same unit.
+    """
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=float)
+    out = np.full(t.shape, np.nan)
+    out[(e == 1) & (t <= landmark)] = 0.0
+    out[(t > landmark) | ((t >= landmark) & (e == 0))] = 1.0
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LandmarkSimon:
+    """Simon analysis of "event-free at the landmark" on the trial arm (PFS-rate endpoints)."""
+
+    landmark: float
+    unit: str | None
+    n_evaluable: int
+    censored_before_landmark: tuple[str, ...]
+    simon: SimonAnalysis | None
+    error: str | None
+
+    def to_dict(self) -> dict:
+        """results.json ``endpoints.PFS.simon``."""
+        out = {} if self.simon is None else self.simon.to_dict()
+        out.update(
+            outcome=f"event-free at {self.landmark:g} {self.unit or ''}".strip(),
+            n_evaluable=self.n_evaluable,
+            n_censored_before_landmark=len(self.censored_before_landmark),
+            censored_before_landmark=list(self.censored_before_landmark),
+            note="patients censored before the landmark have no known status: they are left "
+            "out of the stages (the first n1 evaluable patients in enrolment order form stage 1)",
+        )
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def landmark_simon(
+    frame: pd.DataFrame,
+    *,
+    time_col: str,
+    event_col: str,
+    landmark: float,
+    simon: SimonSettings,
+    id_col: str,
+    order_col: str | None = None,
+    unit: str | None = None,
+) -> LandmarkSimon:
+    """Simon analysis of the trial arm's event-free status at ``landmark``.
+
+    ``frame`` holds the trial patients only (one row each). Patients censored before the
+    landmark are listed and left out; the others, in ``order_col`` order, form the stages.
+    """
+    require_columns(
+        frame,
+        {"time_col": time_col, "event_col": event_col, "id_col": id_col, "order_col": order_col},
+    )
+    f = frame.sort_values(order_col, kind="stable") if order_col is not None else frame
+    status = landmark_status(f[time_col], f[event_col], landmark)
+    unknown = np.isnan(status)
+    censored = tuple(f.loc[unknown, id_col].astype(str))
+    y = status[~unknown].astype(int)
+    d = simon_design(simon.p0, simon.p1, simon.alpha, simon.power, simon.design)
+    result, error = _stages(d, y, simon.design)
+    return LandmarkSimon(landmark, unit, int(y.size), censored, result, error)
+
+
+def _stages(d, y: np.ndarray, criterion: str) -> tuple[SimonAnalysis | None, str | None]:
+    """Split the ordered 0/1 outcomes into the design's stages and analyse them."""
+    if len(y) < d.n1:
+        return None, (
+            f"{len(y)} evaluable trial patients, fewer than the {d.n1} of stage 1 of the "
+            f"{criterion} design ({d.r1}/{d.n1}, {d.r}/{d.n})"
+        )
+    x1 = int(y[: d.n1].sum())
+    rest = y[d.n1 :]
+    if x1 > d.r1 and rest.size == 0:
+        return None, (
+            f"stage 1 continued ({x1} > r1 = {d.r1} of {d.n1}) but no stage-2 patient is in "
+            "the data"
+        )
+    return simon_analysis(d, x1, int(rest.sum()), int(rest.size) or None), None

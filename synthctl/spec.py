@@ -158,6 +158,8 @@ class SimonSpec(_Model):
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
     design: Literal["optimal", "minimax"] = "optimal"
+    # "primary": event-free at the first landmark of the primary endpoint; "ORR": the response
+    endpoint: Literal["primary", "ORR"] = "primary"
 
     @model_validator(mode="after")
     def _ordered(self) -> SimonSpec:
@@ -212,6 +214,12 @@ class StudySpec(_Model):
         ):
             raise ValueError("analysis.response with a flat file needs data.response "
                              "(the 0/1 response column)")
+        simon = self.analysis.simon
+        if simon is not None and simon.endpoint == "ORR" and self.analysis.response is None and (
+            self.data is None or self.data.response is None
+        ):
+            raise ValueError("analysis.simon.endpoint ORR needs the response endpoint "
+                             "(analysis.response, or data.response for a flat file)")
         return self
 
     @field_validator("covariates")

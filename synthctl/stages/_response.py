@@ -56,7 +56,7 @@ def response_endpoint(
     rule = _rule(ctx)
     data = frame
     simon = None
-    if spec.analysis.simon is not None:
+    if spec.analysis.simon is not None and spec.analysis.simon.endpoint == ORR:
         s = spec.analysis.simon
         simon = SimonSettings(s.p0, s.p1, s.alpha, s.power, s.design)
     order = cn.INDEX_DATE if cn.INDEX_DATE in data.columns else None
@@ -107,3 +107,25 @@ def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:
         ctx.manifest.warn("analyze", f"{n_unassessed} analysed patient(s) have no tumour "
                           "assessment after index: counted as non-responders (NE)")
     return out
+
+
+def primary_simon(ctx: StageContext, frame: pd.DataFrame, *, time_col: str,
+                  event_col: str) -> dict[str, Any] | None:
+    """``endpoints.<primary>.simon``: the trial's Simon analysis of "event-free at the first
+    landmark" (``analysis.simon.endpoint: primary``); ``frame``: analysed rows, times in the
+    landmark unit."""
+    from reports.binary_endpoint import SimonSettings, landmark_simon
+
+    a = ctx.spec.analysis
+    if a.simon is None or a.simon.endpoint != "primary":
+        return None
+    s = a.simon
+    trial = frame[frame[cn.ARM] == cn.TRIAL]
+    with stage_errors("analyze", ctx.loaded):
+        res = landmark_simon(
+            trial, time_col=time_col, event_col=event_col, landmark=a.landmarks[0],
+            simon=SimonSettings(s.p0, s.p1, s.alpha, s.power, s.design), id_col=cn.PATIENT_ID,
+            order_col=cn.INDEX_DATE if cn.INDEX_DATE in trial.columns else None,
+            unit=a.landmark_unit,
+        )
+    return res.to_dict()

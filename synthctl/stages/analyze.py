@@ -30,6 +30,7 @@ from synthctl.stages._context import (
 )
 from synthctl.stages._response import (
     RESPONSE,
+    primary_simon,
     read_responses,
     response_endpoint,
     wants_response,
@@ -83,6 +84,9 @@ def run_analyze(ctx: StageContext) -> int:
             with ctx.progress.step("sensitivity: every eligible index line"):
                 sensitivity["all_lines"] = _all_lines(ctx)
         figures = _km(ctx, comp, naive, spec)
+    simon = primary_simon(ctx, analysed, time_col=TIME, event_col=EVENT)
+    if simon is not None:  # issue 15: the trial's Simon analysis of the landmark rate
+        primary = {**primary, "simon": simon}
     extra_endpoints: dict[str, Any] = {}
     if wants_response(ctx):  # issue 15: the binary endpoint beside the primary one
         extra_endpoints = response_endpoint(ctx, frame[frame["included"]], response_col=RESPONSE,

@@ -23,7 +23,7 @@ covariates: [age, female, ecog, histology, pci, crs_hipec, pfi_months]
 design: {{method: nearest, ratio: 1, caliper: 0.2, caliper_scale: logit,
          balance_threshold: 0.25}}
 analysis: {{landmarks: [24], landmark_unit: weeks, null_rate: 0.35, rmst_tau: 52,
-           simon: {{p0: 0.35, p1: 0.6}}}}
+           simon: {{p0: 0.35, p1: 0.6, endpoint: ORR}}}}
 """
 
 
@@ -110,7 +110,7 @@ def test_registry_and_adrs_response_on_the_sample_data(tmp_path):
     spec = yaml.safe_load((src / "demo_study.yaml").read_text())
     spec["trial"]["adrs"] = "trial_adrs.csv"
     spec["analysis"].update(bootstrap=0, response={"confirmed": True},
-                            simon={"p0": 0.35, "p1": 0.6})
+                            simon={"p0": 0.35, "p1": 0.6, "endpoint": "ORR"})
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec))
     result = run_study(tmp_path / "study.yaml", tmp_path / "out")
     assert result.exit_code in (0, 1)  # 1: a balance check failed, results still written

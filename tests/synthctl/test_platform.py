@@ -20,13 +20,15 @@ cli = CliRunner()
 PLATFORM = """\
 platform: {name: "two cohorts (test)", description: "flat-file cohorts"}
 cohorts:
-  - {name: pfs_cohort, spec: a/study.yaml}
+  - name: pfs_cohort
+    spec: a/study.yaml
+    overrides: {analysis: {simon: {p0: 0.35, p1: 0.6}}}
   - name: response_cohort
     spec: a/study.yaml
     overrides:
       study: {name: "response cohort"}
       data: {response: resp}
-      analysis: {simon: {p0: 0.35, p1: 0.6}}
+      analysis: {simon: {p0: 0.35, p1: 0.6, endpoint: ORR}}
   - {name: broken, spec: missing/study.yaml}
 """
 
@@ -59,7 +61,11 @@ def test_cohorts_run_and_the_failing_one_is_reported(platform_run):
         assert rows[name]["primary"]["trial"] == lm["trial"]["estimate"]
         assert rows[name]["primary"]["difference"]["estimate"] == lm["difference"]["estimate"]
         assert (tmp / "out" / name / "manifest.json").is_file()
-    assert rows["pfs_cohort"]["simon_decision"] is None
+    pfs_simon = json.loads((tmp / "out" / "pfs_cohort" / "results.json").read_text())[
+        "endpoints"]["PFS"]["simon"]
+    assert rows["pfs_cohort"]["simon_decision"] == pfs_simon["decision"]
+    assert pfs_simon["outcome"] == "event-free at 24 weeks"
+    assert pfs_simon["n_evaluable"] + pfs_simon["n_censored_before_landmark"] == 60
     assert "H0" in rows["response_cohort"]["simon_decision"]
     assert rows["pfs_cohort"]["trial_n"] == 60
     page = (tmp / "out" / "report.html").read_text()
