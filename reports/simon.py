@@ -29,6 +29,7 @@ when the design rejects H0, and at ``x1 + x2 = r + 1`` it equals the design's ty
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import brentq
@@ -102,6 +103,7 @@ def _stage_tables(n1: int, n: int, p: float) -> np.ndarray:
     return tail[1:]  # row r1 = sum over k >= r1 + 1
 
 
+@lru_cache(maxsize=64)  # pure and deterministic; the result is a frozen dataclass
 def simon_design(
     p0: float,
     p1: float,
