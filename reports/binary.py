@@ -74,6 +74,7 @@ class RatioEstimate:
     conf_level: float
     method: str
     reason: str | None = None
+    analytic: tuple[float, float, float] | None = None  # (se_log, lower, upper) if bootstrap
 
     def to_dict(self) -> dict:
         """results.json ratio object (None for NA)."""
@@ -88,6 +89,9 @@ class RatioEstimate:
         }
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.analytic is not None:
+            se, lo, hi = self.analytic
+            out["analytic"] = {"se_log": f(se), "lower": f(lo), "upper": f(hi)}
         return out
 
 

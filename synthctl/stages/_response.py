@@ -46,9 +46,11 @@ def read_responses(ctx: StageContext, frame: pd.DataFrame) -> pd.Series:
 
 def response_endpoint(
     ctx: StageContext, frame: pd.DataFrame, *, response_col: str, weight_col: str,
-    cluster_col: str | None,
+    cluster_col: str | None, eligible: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """``{"ORR": {...}}`` for results.json ``endpoints`` (``frame``: included rows)."""
+    """``{"ORR": {...}}`` for results.json ``endpoints`` (``frame``: included rows;
+    ``eligible``: every row before the design, for the bootstrap when ``analysis.bootstrap``
+    > 0: the design is re-run in each replicate and the bootstrap SE/limits become primary)."""
     from reports.binary_endpoint import SimonSettings, analyze_binary_endpoint
 
     spec = ctx.spec
@@ -69,7 +71,24 @@ def response_endpoint(
             null_rate=None if settings is None else settings.null_rate, simon=simon,
             conf_level=spec.analysis.conf_level, name=ORR, definition=definition,
         )
-    return {ORR: res.to_dict()}
+    out = res.to_dict()
+    if spec.analysis.bootstrap > 0 and eligible is not None:
+        from dataclasses import replace
+
+        from reports.binary_bootstrap import bootstrap_proportions
+        from synthctl.stages.analyze import CLUSTER, WEIGHT, redesign_for
+
+        blind = eligible.drop(columns=[c for c in (WEIGHT, CLUSTER, "included")
+                                       if c in eligible.columns]).reset_index(drop=True)
+        with ctx.progress.step(f"bootstrap of {ORR} ({spec.analysis.bootstrap} replicates)"):
+            boot = bootstrap_proportions(
+                blind, redesign_for(spec), response_col=response_col, arm_col=cn.ARM,
+                treated_value=cn.TRIAL, n_boot=spec.analysis.bootstrap,
+                random_state=spec.study.seed, conf_level=spec.analysis.conf_level,
+            )
+        out = replace(res, proportion=boot.apply(res.proportion)).to_dict()
+        out["bootstrap"] = boot.to_dict()
+    return {ORR: out}
 
 
 def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:

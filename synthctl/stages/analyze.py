@@ -91,7 +91,8 @@ def run_analyze(ctx: StageContext) -> int:
     if wants_response(ctx):  # issue 15: the binary endpoint beside the primary one
         extra_endpoints = response_endpoint(ctx, frame[frame["included"]], response_col=RESPONSE,
                                             weight_col=WEIGHT,
-                                            cluster_col=CLUSTER if cluster else None)
+                                            cluster_col=CLUSTER if cluster else None,
+                                            eligible=frame)
     counts = _counts(ctx, cohort, design)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -197,16 +198,7 @@ def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
     """
     from reports.bootstrap import bootstrap_comparison
 
-    design = spec.design
-
-    def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
-        # resampled patients repeat: the id check of match_cohort does not apply here
-        res = fit_design(replicate, spec, design, id_col=None)
-        match_id = pd.Series(res.match_id).astype("Float64")
-        return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
-                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
-                            index=replicate.index)
-
+    redesign = redesign_for(spec)
     B = spec.analysis.bootstrap
     multi_rows = bool(eligible[cn.PATIENT_ID].duplicated().any())
     blind_cols = [c for c in eligible.columns if c not in (WEIGHT, CLUSTER, "included")]
@@ -217,6 +209,21 @@ def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
             id_col=cn.PATIENT_ID if multi_rows else None,
             progress=lambda done, total: advance(1), **_compare_kwargs(spec),
         )
+
+
+def redesign_for(spec: StudySpec):
+    """The bootstrap's design re-run: covariates in, ``weight``/``cluster`` columns out."""
+    design = spec.design
+
+    def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
+        # resampled patients repeat: the id check of match_cohort does not apply here
+        res = fit_design(replicate, spec, design, id_col=None)
+        match_id = pd.Series(res.match_id).astype("Float64")
+        return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
+                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
+                            index=replicate.index)
+
+    return redesign
 
 
 def _sensitivity(eligible: pd.DataFrame, spec: StudySpec, primary: dict[str, Any],

@@ -23,7 +23,7 @@ covariates: [age, female, ecog, histology, pci, crs_hipec, pfi_months]
 design: {{method: nearest, ratio: 1, caliper: 0.2, caliper_scale: logit,
          balance_threshold: 0.25}}
 analysis: {{landmarks: [24], landmark_unit: weeks, null_rate: 0.35, rmst_tau: 52,
-           simon: {{p0: 0.35, p1: 0.6, endpoint: ORR}}}}
+           bootstrap: {bootstrap}, simon: {{p0: 0.35, p1: 0.6, endpoint: ORR}}}}
 """
 
 
@@ -35,7 +35,7 @@ def flat_run(tmp_path_factory):
     data["resp"] = rng.binomial(1, np.where(data["treated"] == 1, 0.5, 0.3))
     data.to_csv(tmp / "data.csv", index=False)
     spec = tmp / "study.yaml"
-    spec.write_text(SPEC.format(response="resp"))
+    spec.write_text(SPEC.format(response="resp", bootstrap=0))
     result = run_study(spec, tmp / "out")
     assert result.exit_code == 0
     return data, tmp / "out"
@@ -70,7 +70,7 @@ def test_bad_response_column_is_named(tmp_path):
     data["resp"] = 0
     data.loc[5, "resp"] = 2
     data.to_csv(tmp_path / "data.csv", index=False)
-    (tmp_path / "study.yaml").write_text(SPEC.format(response="resp"))
+    (tmp_path / "study.yaml").write_text(SPEC.format(response="resp", bootstrap=0))
     from synthctl.errors import SynthctlError
 
     with pytest.raises(SynthctlError, match=r"'resp'.*0 or 1.*row\(s\) 6"):
@@ -81,7 +81,7 @@ def test_spec_requires_adrs_for_registry_response(tmp_path):
     from synthctl.specfile import load_spec
 
     shutil.copy(CSV, tmp_path / "data.csv")
-    text = SPEC.format(response="null").replace(
+    text = SPEC.format(response="null", bootstrap=0).replace(
         "simon:", "response: {confirmed: true}, simon:")
     (tmp_path / "s.yaml").write_text(text)
     with pytest.raises(Exception, match=r"data\.response"):
@@ -127,3 +127,16 @@ def test_registry_and_adrs_response_on_the_sample_data(tmp_path):
         expected += int(len(prs) >= 2)
     assert orr["responders"]["trial"] == expected
     assert res["endpoints"]["ORR"]["simon"]["n"] == 27
+
+
+def test_bootstrap_replaces_the_analytic_limits(tmp_path):
+    data = pd.read_csv(CSV)
+    data["resp"] = np.random.default_rng(5).binomial(1, 0.4, len(data))
+    data.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "study.yaml").write_text(SPEC.format(response="resp", bootstrap=20))
+    assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
+    orr = json.loads((tmp_path / "out" / "results.json").read_text())["endpoints"]["ORR"]
+    diff = orr["proportion"]["difference"]
+    assert diff["method"].startswith("bootstrap") and "analytic" in diff
+    assert orr["proportion"]["ratio"]["analytic"]["se_log"] > 0
+    assert orr["bootstrap"]["n_boot"] == 20
