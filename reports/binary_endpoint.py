@@ -27,6 +27,7 @@ from reports.binary import (
     binomial_test,
     compare_proportions,
 )
+from reports.errors import EstimationError
 from reports.simon import SimonAnalysis, simon_analysis, simon_design
 
 
@@ -209,3 +210,86 @@ def _stages(d, y: np.ndarray, criterion: str) -> tuple[SimonAnalysis | None, str
             "the data"
         )
     return simon_analysis(d, x1, int(rest.sum()), int(rest.size) or None), None
+
+
+@dataclass(frozen=True, slots=True)
+class DurationOfResponse:
+    """Descriptive duration of response per arm: weighted KM from the first response."""
+
+    unit: str | None
+    n_responders: dict
+    median: dict  # arm -> QuantileEstimate
+    method: str
+
+    def to_dict(self) -> dict:
+        """results.json ``endpoints.ORR.duration_of_response``."""
+        return {
+            "unit": self.unit,
+            "n_responders": dict(self.n_responders),
+            "median": {k: v.to_dict() for k, v in self.median.items()},
+            "method": self.method,
+        }
+
+
+def duration_of_response(
+    frame: pd.DataFrame,
+    *,
+    time_col: str,
+    event_col: str,
+    onset_col: str,
+    response_col: str,
+    arm_col: str = "arm",
+    treated_value: object = "trial",
+    weight_col: str | None = None,
+    time_unit: str | None = None,
+    conf_level: float = 0.95,
+) -> DurationOfResponse:
+    """Duration of response of the responders, per arm (descriptive, no comparison).
+
+    DoR = progression-or-death time minus the time of the first response (both from index,
+    in the same unit); censored when the PFS time is censored. Weighted KM per arm (the
+    design's weights), median with R ``quantile(survfit)`` limits.
+    """
+    from reports.km import km_estimate
+    from reports.median import median_survival
+
+    require_columns(
+        frame,
+        {
+            "time_col": time_col,
+            "event_col": event_col,
+            "onset_col": onset_col,
+            "response_col": response_col,
+            "weight_col": weight_col,
+        },
+    )
+    resp = frame[binary_array(frame, response_col) == 1]
+    dur = resp[time_col].to_numpy(float) - resp[onset_col].to_numpy(float)
+    if (dur < 0).any():
+        raise EstimationError(
+            f"{int((dur < 0).sum())} responder(s) with {onset_col} after "
+            f"{time_col}: a response after progression"
+        )
+    ev = resp[event_col].to_numpy(float)
+    w = None if weight_col is None else resp[weight_col].to_numpy(float)
+    n, med = {}, {}
+    for label, is_arm in (("trial", True), ("control", False)):
+        m = (resp[arm_col] == treated_value).to_numpy() == is_arm
+        if w is not None:
+            m &= w > 0
+        n[label] = int(m.sum())
+        if m.any():
+            curve = km_estimate(
+                dur[m],
+                ev[m],
+                None if w is None else w[m],
+                conf_level=conf_level,
+                time_unit=time_unit,
+            )
+            med[label] = median_survival(curve)
+    return DurationOfResponse(
+        time_unit,
+        n,
+        med,
+        "weighted Kaplan-Meier from the first response (responders only, descriptive)",
+    )

@@ -18,6 +18,7 @@ from connectors.response import RESPONSE
 from synthctl.stages._context import StageContext, stage_errors
 
 ORR = "ORR"
+ONSET_DAYS = "response_onset_days"  # first response, days from index (analyze frame)
 
 
 def wants_response(ctx: StageContext) -> bool:
@@ -37,9 +38,10 @@ def _rule(ctx: StageContext):
     return ResponseRule(confirmed=settings.confirmed, by=settings.by, unit=settings.unit)
 
 
-def read_responses(ctx: StageContext, frame: pd.DataFrame) -> pd.Series:
-    """0/1 response of every row of ``frame`` (read with the other outcomes, before any
-    analysis, so that a bad ADRS or response column stops the stage early)."""
+def read_responses(ctx: StageContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """`RESPONSE` (0/1) and `ONSET_DAYS` (first response, days from index; NaN when the
+    source has no dates) of every row of ``frame``, read with the other outcomes before any
+    analysis, so that a bad ADRS or response column stops the stage early."""
     with ctx.progress.step("reading responses"):
         return _responses(ctx, frame, _rule(ctx))
 
@@ -72,6 +74,7 @@ def response_endpoint(
             conf_level=spec.analysis.conf_level, name=ORR, definition=definition,
         )
     out = res.to_dict()
+    out["duration_of_response"] = _dor(ctx, data, response_col, weight_col)
     if spec.analysis.bootstrap > 0 and eligible is not None:
         from dataclasses import replace
 
@@ -86,13 +89,14 @@ def response_endpoint(
                 treated_value=cn.TRIAL, n_boot=spec.analysis.bootstrap,
                 random_state=spec.study.seed, conf_level=spec.analysis.conf_level,
             )
+        dor = out["duration_of_response"]
         out = replace(res, proportion=boot.apply(res.proportion)).to_dict()
-        out["bootstrap"] = boot.to_dict()
+        out.update(bootstrap=boot.to_dict(), duration_of_response=dor)
     return {ORR: out}
 
 
-def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:
-    """0/1 response of every row of ``frame`` (in its order)."""
+def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.DataFrame:
+    """Response and onset of every row of ``frame`` (in its order)."""
     spec = ctx.spec
     if spec.data is not None:
         from connectors.flatfile import load_flat_response
@@ -101,7 +105,8 @@ def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:
         with stage_errors("analyze", ctx.loaded, str(d.path)):
             out = load_flat_response(d.path, id_col=d.id, response_col=d.response)
         merged = frame[[cn.PATIENT_ID]].astype(str).merge(out, on=cn.PATIENT_ID, how="left")
-        return merged[RESPONSE].set_axis(frame.index)
+        return pd.DataFrame({RESPONSE: merged[RESPONSE].to_numpy(), ONSET_DAYS: float("nan")},
+                            index=frame.index)
     from connectors.adrs import read_adrs, trial_response
     from connectors.registry import RegistryConnector
 
@@ -118,9 +123,12 @@ def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.Series:
         adrs = read_adrs(tri.adrs)
         trial = trial_response(adrs, frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
                                paramcd=spec.analysis.response.paramcd)
-    out = pd.Series(0, index=frame.index, dtype="int64")
-    out.loc[~is_trial] = ctrl[RESPONSE].to_numpy()
-    out.loc[is_trial] = trial[RESPONSE].to_numpy()
+    out = pd.DataFrame({RESPONSE: 0, ONSET_DAYS: float("nan")}, index=frame.index)
+    out.loc[~is_trial, RESPONSE] = ctrl[RESPONSE].to_numpy()
+    out.loc[is_trial, RESPONSE] = trial[RESPONSE].to_numpy()
+    out.loc[~is_trial, ONSET_DAYS] = ctrl["days_to_response"].to_numpy(float)
+    if "days_to_response" in trial.columns:  # OVR; a BOR carries no date
+        out.loc[is_trial, ONSET_DAYS] = trial["days_to_response"].to_numpy(float)
     n_unassessed = int((~ctrl["assessed"]).sum() + (~trial["assessed"]).sum())
     if n_unassessed:
         ctx.manifest.warn("analyze", f"{n_unassessed} analysed patient(s) have no tumour "
@@ -148,3 +156,29 @@ def primary_simon(ctx: StageContext, frame: pd.DataFrame, *, time_col: str,
             unit=a.landmark_unit,
         )
     return res.to_dict()
+
+
+def _dor(ctx: StageContext, data: pd.DataFrame, response_col: str,
+         weight_col: str) -> dict[str, Any]:
+    """Duration of response (descriptive) when the primary endpoint is PFS and the response
+    source has dates; otherwise the reason it is not reported."""
+    from reports.binary_endpoint import duration_of_response
+    from reports.errors import EstimationError
+    from synthctl.stages.analyze import EVENT, TIME
+
+    a = ctx.spec.analysis
+    if a.endpoint != "PFS":
+        return {"error": f"needs PFS as the primary endpoint (it is {a.endpoint})"}
+    responders = data[response_col] == 1
+    if ONSET_DAYS not in data or data.loc[responders, ONSET_DAYS].isna().any():
+        return {"error": "the response source has no response dates (flat file or ADRS BOR)"}
+    frame = data.assign(**{"__onset": cn.days_to(a.landmark_unit, data[ONSET_DAYS])})
+    try:
+        return duration_of_response(
+            frame, time_col=TIME, event_col=EVENT, onset_col="__onset",
+            response_col=response_col, arm_col=cn.ARM, treated_value=cn.TRIAL,
+            weight_col=weight_col, time_unit=a.landmark_unit, conf_level=a.conf_level,
+        ).to_dict()
+    except EstimationError as exc:
+        ctx.manifest.warn("analyze", f"duration of response not reported: {exc}")
+        return {"error": str(exc)}

@@ -29,6 +29,7 @@ from synthctl.stages._context import (
     stage_errors,
 )
 from synthctl.stages._response import (
+    ONSET_DAYS,
     RESPONSE,
     primary_simon,
     read_responses,
@@ -63,7 +64,7 @@ def run_analyze(ctx: StageContext) -> int:
     frame[CLUSTER] = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
     frame["included"] = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
     if response is not None:
-        frame[RESPONSE] = response.to_numpy()
+        frame[[RESPONSE, ONSET_DAYS]] = response[[RESPONSE, ONSET_DAYS]].to_numpy()
     no_outcome = frame[TIME].isna() | frame[EVENT].isna()
     if (no_outcome & frame["included"]).any():
         n = int((no_outcome & frame["included"]).sum())

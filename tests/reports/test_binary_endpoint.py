@@ -70,3 +70,36 @@ def test_null_rate_defaults_and_override():
     assert analyze_binary_endpoint(frame, response_col="y").trial_vs_null is None
     res = analyze_binary_endpoint(frame, response_col="y", null_rate=0.2)
     assert res.trial_vs_null.p_value == pytest.approx(1 - 0.8**2)
+
+
+def test_duration_of_response_is_km_from_onset():
+    from reports.binary_endpoint import duration_of_response
+    from reports.km import km_estimate
+    from reports.median import median_survival
+
+    frame = pd.DataFrame(
+        {
+            "arm": ["trial"] * 5 + ["control"] * 4,
+            "y": [1, 1, 1, 0, 1, 1, 0, 1, 1],
+            "t": [30, 40, 50, 10, 60, 20, 5, 35, 45],
+            "e": [1, 0, 1, 1, 1, 1, 1, 0, 1],
+            "onset": [8, 8, 16, 0, 24, 8, 0, 16, 8],
+            "w": [1, 1, 1, 1, 1, 0.5, 2, 1.5, 0.7],
+        }
+    )
+    res = duration_of_response(
+        frame,
+        time_col="t",
+        event_col="e",
+        onset_col="onset",
+        response_col="y",
+        weight_col="w",
+        time_unit="weeks",
+    )
+    assert res.n_responders == {"trial": 4, "control": 3}
+    tr = frame[(frame.arm == "trial") & (frame.y == 1)]
+    want = median_survival(km_estimate(tr.t - tr.onset, tr.e, tr.w))
+    assert res.median["trial"].estimate == want.estimate
+    bad = frame.assign(onset=frame.onset.where(frame.index != 0, 99))
+    with pytest.raises(Exception, match="after progression"):
+        duration_of_response(bad, time_col="t", event_col="e", onset_col="onset", response_col="y")

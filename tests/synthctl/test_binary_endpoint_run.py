@@ -63,6 +63,7 @@ def test_flat_file_response_endpoint(flat_run):
     assert (simon["r1"], simon["n1"], simon["r"], simon["n"]) == (3, 9, 13, 27)
     assert simon["n_stage1"] == 9 and simon["responses"] <= simon["n_analysed"]
     assert orr["trial_vs_null"]["null_rate"] == 0.35
+    assert "no response dates" in orr["duration_of_response"]["error"]
 
 
 def test_bad_response_column_is_named(tmp_path):
@@ -100,11 +101,14 @@ def test_registry_and_adrs_response_on_the_sample_data(tmp_path):
         shutil.copy(src / name, tmp_path / name)
     adsl = pd.read_csv(tmp_path / "trial_adsl.csv")
     rng = np.random.default_rng(3)
+    adtte = pd.read_csv(tmp_path / "trial_adtte.csv").query("PARAMCD == 'PFS'")
+    pfs_days = dict(zip(adtte["USUBJID"], adtte["AVAL"], strict=True))
     rows = []
     for sid, start in zip(adsl["USUBJID"], pd.to_datetime(adsl["TRTSDT"]), strict=True):
-        codes = rng.choice(["PR", "SD", "PD", "NE"], size=3, p=[0.4, 0.35, 0.15, 0.1])
+        codes = rng.choice(["PR", "SD", "NE"], size=3, p=[0.45, 0.4, 0.15])
         for week, code in zip((8, 16, 24), codes, strict=True):
-            rows.append((sid, "OVR", code, (start + pd.Timedelta(weeks=week)).date()))
+            if 7 * week < pfs_days[sid]:  # visits before progression, consistent with ADTTE
+                rows.append((sid, "OVR", code, (start + pd.Timedelta(weeks=week)).date()))
     pd.DataFrame(rows, columns=["USUBJID", "PARAMCD", "AVALC", "ADT"]).to_csv(
         tmp_path / "trial_adrs.csv", index=False)
     spec = yaml.safe_load((src / "demo_study.yaml").read_text())
@@ -121,12 +125,14 @@ def test_registry_and_adrs_response_on_the_sample_data(tmp_path):
     # the trial's responders recomputed by hand: a PR confirmed >= 28 days later before PD
     expected = 0
     for _sid, g in pd.DataFrame(rows, columns=["id", "p", "code", "adt"]).groupby("id"):
-        codes = list(g["code"])
-        stop = codes.index("PD") if "PD" in codes else 3
-        prs = [i for i in range(stop) if codes[i] == "PR"]
+        prs = [c for c in g["code"] if c == "PR"]
         expected += int(len(prs) >= 2)
     assert orr["responders"]["trial"] == expected
     assert res["endpoints"]["ORR"]["simon"]["n"] == 27
+    dor = res["endpoints"]["ORR"]["duration_of_response"]
+    assert "error" not in dor, dor
+    assert dor["n_responders"]["trial"] == expected and dor["unit"] == "weeks"
+    assert set(dor["median"]) <= {"trial", "control"} and "trial" in dor["median"]
 
 
 def test_bootstrap_replaces_the_analytic_limits(tmp_path):
