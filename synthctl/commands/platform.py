@@ -264,13 +264,19 @@ def _report_html(spec: PlatformSpec, rows: list[dict[str, Any]], work: Path) -> 
     )
 
 
-PlatformArg = Annotated[Path, typer.Argument(help="Platform file (YAML).", show_default=False)]
+PlatformArg = Annotated[Path | None, typer.Argument(
+    help="Platform file (YAML); without it, the shipped demo platform.", show_default=False)]
 
 
-def platform(spec: PlatformArg, out: OutOpt, quiet: Quiet = False, as_json: AsJson = False,
-             debug: Debug = False) -> None:
+def platform(out: OutOpt, spec: PlatformArg = None, quiet: Quiet = False,
+             as_json: AsJson = False, debug: Debug = False) -> None:
     """Run several cohort studies (a platform trial) and write a platform report."""
     import json
+
+    if spec is None:
+        from sample_data.paths import DEMO_PLATFORM
+
+        spec = Path(DEMO_PLATFORM)
 
     code, results = guard(debug, lambda: run_platform(spec, out))
     if as_json:

@@ -50,3 +50,25 @@ def test_registry_adrs_and_flat_file_agree(tmp_path, pool_keys, rule):
         tmp_path / "flat.csv", index=False)
     flat = load_flat_response(tmp_path / "flat.csv", id_col="patient_id", response_col="orr")
     np.testing.assert_array_equal(flat[RESPONSE].to_numpy(), registry[RESPONSE].to_numpy())
+
+
+def test_shipped_trial_adrs_agrees_with_adtte():
+    """The sample trial's ADRS (per-visit OVR) and ADTTE come from the same assessments: the
+    first PD after index is the PFS event date of every progression that is not a death."""
+    from connectors.trial import load_trial_arm
+    from sample_data.paths import TRIAL_ADRS, TRIAL_ADSL, TRIAL_ADTTE
+
+    trial = load_trial_arm(TRIAL_ADSL, TRIAL_ADTTE)
+    adrs = read_adrs(TRIAL_ADRS)
+    assert set(adrs["USUBJID"]) <= set(trial["patient_id"])
+    adtte = pd.read_csv(TRIAL_ADTTE).query("PARAMCD == 'PFS'").set_index("USUBJID")
+    index = trial.set_index("patient_id")["index_date"]
+    pd_rows = adrs[(adrs["AVALC"] == "PD")]
+    first_pd = pd_rows.groupby("USUBJID")["ADT"].min()
+    progressed = adtte.index[adtte["EVNTDESC"].isin(
+        ["Radiological progression", "Clinical progression"])]
+    for sid in progressed:
+        assert (first_pd[sid] - index[sid]).days == adtte.at[sid, "AVAL"], sid
+    out = trial_response(adrs, trial[["patient_id", "index_date"]])
+    assert len(out) == len(trial) and out["assessed"].all()
+

@@ -91,3 +91,14 @@ def test_all_ok_exit_code_zero(tmp_path):
         "platform: {name: one}\ncohorts: [{name: only, spec: study.yaml}]\n")
     code, res = run_platform(tmp_path / "p.yaml", tmp_path / "out")
     assert code == 0 and res["cohorts"][0]["status"] == "ok"
+
+
+def test_demo_platform_files_are_valid():
+    from sample_data.paths import DEMO_PLATFORM
+    from synthctl.commands.platform import load_platform
+    from synthctl.specfile import load_spec
+
+    platform = load_platform(DEMO_PLATFORM)
+    assert [c.name for c in platform.cohorts] == ["meso_pfs", "meso_response"]
+    specs = [load_spec(c.spec).spec for c in platform.cohorts]
+    assert specs[1].analysis.response is not None and specs[1].trial.adrs.is_file()
