@@ -91,16 +91,40 @@ def rejection_probability(r1: int, n1: int, r: int, n: int, p: float) -> float:
     return float((binom.pmf(k, n1, p) * binom.sf(r - k, n - n1, p)).sum())
 
 
-def _stage_tables(n1: int, n: int, p: float) -> np.ndarray:
-    """Matrix R[r1, r] of rejection probabilities for all r1 < n1 and r <= n at ``p``."""
+class _Binomials:
+    """pmf of X1 ~ Bin(n1, p) and P(X2 > j) of X2 ~ Bin(n2, p) for j = -nmax..nmax, cached."""
+
+    def __init__(self, p: float, nmax: int) -> None:
+        self.p, self.nmax = p, nmax
+        self._pmf: dict[int, np.ndarray] = {}
+        self._sf: dict[int, np.ndarray] = {}
+
+    def pmf(self, n1: int) -> np.ndarray:
+        if n1 not in self._pmf:
+            self._pmf[n1] = binom.pmf(np.arange(n1 + 1), n1, self.p)
+        return self._pmf[n1]
+
+    def sf(self, n2: int) -> np.ndarray:
+        if n2 not in self._sf:
+            self._sf[n2] = binom.sf(np.arange(-self.nmax, self.nmax + 1), n2, self.p)
+        return self._sf[n2]
+
+
+def _rejection_table(b: _Binomials, n1: int, n: int) -> np.ndarray:
+    """Matrix R[r1, r] of rejection probabilities for all r1 < n1 and r <= n."""
     k = np.arange(n1 + 1)
-    pmf = binom.pmf(k, n1, p)
     r = np.arange(n + 1)
     # M[k, r] = P(X1 = k) P(X2 > r - k)
-    sf = binom.sf(np.arange(-n1, n + 1), n - n1, p)  # P(X2 > j) for j = -n1..n
-    m = pmf[:, None] * sf[r[None, :] - k[:, None] + n1]
+    m = b.pmf(n1)[:, None] * b.sf(n - n1)[r[None, :] - k[:, None] + b.nmax]
     tail = np.cumsum(m[::-1], axis=0)[::-1]  # tail[j] = sum_{k >= j} M[k]
     return tail[1:]  # row r1 = sum over k >= r1 + 1
+
+
+def _rejection_at(b: _Binomials, n1: int, n: int, r1: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Rejection probabilities of the designs (r1[j], n1, r[j], n)."""
+    k = np.arange(n1 + 1)
+    terms = b.pmf(n1)[None, :] * b.sf(n - n1)[r[:, None] - k[None, :] + b.nmax]
+    return np.where(k[None, :] > r1[:, None], terms, 0.0).sum(axis=1)
 
 
 @lru_cache(maxsize=64)  # pure and deterministic; the result is a frozen dataclass
@@ -135,20 +159,22 @@ def simon_design(
         raise EstimationError(f"design must be one of {list(DESIGNS)}, got {design!r}")
     best: tuple | None = None
     eps = 1e-12
+    b0, b1 = _Binomials(p0, int(nmax)), _Binomials(p1, int(nmax))
     for n in range(2, int(nmax) + 1):
         for n1 in range(1, n):
-            a = _stage_tables(n1, n, p0)  # (n1, n + 1), decreasing in r
+            a = _rejection_table(b0, n1, n)  # (n1, n + 1), decreasing in r
             ok = a <= alpha + eps
             r1s = np.arange(n1)
             valid = ok.any(axis=1)
             r_min = np.where(valid, ok.argmax(axis=1), n)
             r_min = np.maximum(r_min, r1s)
-            b = _stage_tables(n1, n, p1)
-            pw = b[r1s, r_min]
+            if not valid.any():
+                continue
+            pw = _rejection_at(b1, n1, n, r1s, r_min)
             feas = valid & (pw >= power - eps)
             if not feas.any():
                 continue
-            pet = binom.cdf(r1s, n1, p0)
+            pet = np.cumsum(b0.pmf(n1))[:n1]  # P(X1 <= r1), r1 = 0..n1-1
             en0 = n1 + (1 - pet) * (n - n1)
             for j in np.flatnonzero(feas):
                 key = (en0[j], n) if design == "optimal" else (n, en0[j])
