@@ -51,6 +51,7 @@ def load_flat_file(
     covariates: Sequence[str] | None = None,
     endpoint: str = "PFS",
     include_outcomes: bool = True,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a flat analysis file into an analysis frame.
 
@@ -70,6 +71,8 @@ def load_flat_file(
         Which analysis-frame outcome columns the time/event map onto (``pfs_days``/``pfs_event``).
     include_outcomes : bool, default=True
         With False the time and event columns are not read at all (outcome-blind design).
+    exclude : sequence of str, default=()
+        Other outcome columns (e.g. the 0/1 response) never read as covariates.
 
     Returns
     -------
@@ -88,7 +91,7 @@ def load_flat_file(
     outcome = [time_col, event_col]
     required = [id_col, arm_col, *(outcome if include_outcomes else [])]
     keep = list(covariates) if covariates is not None else [
-        c for c in header if c not in {id_col, arm_col, time_col, event_col}
+        c for c in header if c not in {id_col, arm_col, time_col, event_col, *exclude}
     ]
     missing = [c for c in dict.fromkeys([*required, *keep]) if c not in header]
     if missing:

@@ -146,3 +146,31 @@ def test_bootstrap_replaces_the_analytic_limits(tmp_path):
     assert diff["method"].startswith("bootstrap") and "analytic" in diff
     assert orr["proportion"]["ratio"]["analytic"]["se_log"] > 0
     assert orr["bootstrap"]["n_boot"] == 20
+
+
+def test_response_column_never_reaches_the_design_input(flat_run):
+    _, out = flat_run
+    covs = pd.read_parquet(out / "covariates.parquet")
+    assert "resp" not in covs.columns
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda t: t.replace("response: resp", "response: nosuchcol"),
+         r"data\.response.*'nosuchcol' not in"),
+        (lambda t: t.replace("covariates: [age,", "covariates: [resp, age,"),
+         r"unknown covariate 'resp'"),
+        (lambda t: t.replace('eligibility: ["ecog <= 1"]', 'eligibility: ["resp == 0"]'),
+         r"resp"),
+    ],
+)
+def test_response_column_is_checked_at_spec_load(tmp_path, edit, match):
+    from synthctl.errors import SpecError
+    from synthctl.specfile import load_spec
+
+    data = pd.read_csv(CSV).assign(resp=0)
+    data.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "s.yaml").write_text(edit(SPEC.format(response="resp", bootstrap=0)))
+    with pytest.raises(SpecError, match=match):
+        load_spec(tmp_path / "s.yaml")
