@@ -295,6 +295,31 @@ class RegistryConnector:
             )
         return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
 
+    def value_counts(self, column: str, index_rule: IndexRule | None = None) -> pd.Series:
+        """How many candidate index lines have each value of ``column`` (aggregates only).
+
+        Counted over every index line the rule selects, before any eligibility criterion;
+        used to explain a criterion that leaves no patient. No identifier is read back.
+
+        Returns
+        -------
+        pandas.Series
+            Value -> count, largest first; missing values under a ``None`` key.
+        """
+        if column not in FRAME_COLUMN_KINDS:
+            raise ConnectorError(f"{self._where()}: {column!r} is not an analysis-frame column")
+        self.check_schema(DESIGN_TABLES)
+        pool = design_select(self._tables, index_rule or IndexRule()).subquery("pool")
+        col = pool.c[column]
+        stmt = sa.select(col, sa.func.count().label("n")).group_by(col)
+        try:
+            with self._connect() as con:
+                rows = con.execute(stmt).all()
+        except SQLAlchemyError as exc:
+            raise self._query_failed(exc) from exc
+        counts = pd.Series({r[0]: int(r[1]) for r in rows}, dtype="int64", name=column)
+        return counts.sort_values(ascending=False, kind="stable")
+
     # -- endpoints ------------------------------------------------------------------------
 
     def outcomes(self, keys: pd.DataFrame) -> pd.DataFrame:

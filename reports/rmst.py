@@ -1,9 +1,16 @@
 """Restricted mean survival time (RMST) up to ``tau`` as R ``summary(survfit, rmean=tau)``.
 
-The SE is survfit's ``se(rmean)`` (survival 3.5-3 ``survmean``): the Greenwood-type sum
-``sum_j (area after t_j up to tau)^2 * d_j / (Y_j (Y_j - d_j))`` on the weighted counts. For
-weighted data R uses this formula as well (it ignores the robust variance of the curve), so
-it treats the weights as known; the bootstrap gives the design-aware interval.
+Two SEs, chosen like the curve's variance:
+
+* counts (integer weights, Greenwood curve): survfit's printed ``se(rmean)`` (survival 3.5-3
+  ``survmean``), the Greenwood-type sum ``sum_j (area after t_j up to tau)^2 d_j /
+  (Y_j (Y_j - d_j))``;
+* non-integer weights or clusters (IJ curve): the infinitesimal-jackknife SE,
+  ``sqrt(sum_g U_g^2)`` with ``U_g`` the weighted influence of cluster ``g`` on the RMST
+  (`reports.km.ij_rmst_influence`; R ``residuals(fit, times = tau, type = "sojourn",
+  weighted = TRUE)``). survfit's printed SE applies the Greenwood sum to weighted counts and
+  so changes with the scale of the weights (x1, x23.4, x100 give 0.58, 0.12, 0.058 on the
+  tests' fixture where the IJ SE is 0.611 at every scale): it is not used for weights.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from reports.estimate import Estimate, wald_difference
 from reports.km import SurvivalCurve
 
 
-def rmst(curve: SurvivalCurve, tau: float) -> Estimate:
-    """RMST on ``[0, tau]`` with survfit's SE; NA (with reason) when ``tau`` > last follow-up.
+def rmst(curve: SurvivalCurve, tau: float, influence: np.ndarray | None = None) -> Estimate:
+    """RMST on ``[0, tau]``; NA (with reason) when ``tau`` > last follow-up.
 
     Parameters
     ----------
@@ -24,14 +31,19 @@ def rmst(curve: SurvivalCurve, tau: float) -> Estimate:
         Fitted weighted KM curve.
     tau : float
         Truncation time, in ``curve.time_unit`` (e.g. 52 weeks).
+    influence : ndarray, optional
+        Influence of each cluster (or row) on the RMST (`reports.km.ij_rmst_influence`
+        summed within clusters): the SE is then the IJ one, else survfit's ``se(rmean)``.
 
     Returns
     -------
     Estimate
-        Area under the curve from 0 to ``tau`` (time units), SE as ``se(rmean)`` in R;
-        limits are Wald, ``estimate +/- z se``.
+        Area under the curve from 0 to ``tau`` (time units); limits are Wald,
+        ``estimate +/- z se``.
     """
-    method = f"RMST (survfit rmean, tau={tau:g}), survfit se(rmean), Wald {curve.conf_level:.0%}"
+    se_name = ("infinitesimal-jackknife SE" if influence is not None
+               else "survfit se(rmean)")
+    method = f"RMST (survfit rmean, tau={tau:g}), {se_name}, Wald {curve.conf_level:.0%}"
     if not np.isfinite(tau) or tau <= 0:
         return Estimate.not_estimable(f"tau must be > 0, got {tau!r}", curve.conf_level, method)
     if curve.time.size == 0 or tau > curve.max_time:
@@ -47,8 +59,11 @@ def rmst(curve: SurvivalCurve, tau: float) -> Estimate:
     s = np.r_[1.0, curve.surv] if insert else curve.surv
     y = np.r_[curve.n_risk[0], curve.n_risk] if insert else curve.n_risk
     d = np.r_[0.0, curve.n_event] if insert else curve.n_event
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hh = np.where(y - d == 0, 0.0, d / (y * (y - d)))
+    if influence is None:  # survfit's se(rmean), on counts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hh = np.where(y - d == 0, 0.0, d / (y * (y - d)))
+    else:
+        hh = np.zeros_like(y)
     keep = t <= tau
     temptime = np.r_[t[keep], tau]
     tempsurv = np.r_[s[keep], s[keep][-1]]
@@ -57,7 +72,7 @@ def rmst(curve: SurvivalCurve, tau: float) -> Estimate:
     rect = delta * np.r_[1.0, tempsurv[:-1]]
     var = float(np.sum(np.cumsum(rect[1:][::-1]) ** 2 * hh[::-1][1:]))
     est = float(np.sum(rect))
-    se = float(np.sqrt(var))
+    se = float(np.sqrt(var if influence is None else np.sum(np.square(influence))))
     z = norm.ppf(1 - (1 - curve.conf_level) / 2)
     return Estimate(est, se, float(est - z * se), float(est + z * se), curve.conf_level, method)
 

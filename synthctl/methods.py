@@ -4,35 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from matching.methods import VARIANCE_CLUSTER, describe_method
 from synthctl.manifest import mask_url
 from synthctl.spec import StudySpec
 
-_METHOD = {
-    "nearest": "greedy nearest-neighbour matching",
-    "optimal": "optimal matching",
-    "weighting": "propensity-score weighting",
-}
-_WEIGHTS = {
-    "att_odds": "ATT odds weights (trial 1, control e/(1-e))",
-    "ate": "inverse-probability (ATE) weights",
-    "overlap": "overlap weights",
-    "matching": "matching weights",
-    "entropy": "entropy-balancing weights",
-}
-
 
 def describe_design(spec: StudySpec) -> str:
-    """One sentence for the design (method, ratio, caliper or weights, estimand)."""
+    """One phrase for the design, from the method table (`matching.methods`)."""
     d = spec.design
-    if d.method == "weighting":
-        w = d.weights or {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[d.estimand]
-        stab = ", stabilized" if d.stabilized else ""
-        return f"{_METHOD[d.method]} with {_WEIGHTS[w]}{stab} (estimand {d.estimand})"
-    cal = (f", caliper {d.caliper:g} standard deviations of the "
-           f"{'logit of the ' if d.caliper_scale == 'logit' else ''}propensity score"
-           if d.caliper is not None else ", no caliper")
-    repl = " with replacement" if d.replace else " without replacement"
-    return f"{_METHOD[d.method]} 1:{d.ratio}{repl}{cal} (estimand {d.estimand})"
+    return describe_method(d.method, d.estimand, d.method_options())
+
+
+_VARIANCE_TEXT = {
+    "match_id": ", clustered on matched sets",
+    "row": "",
+}
 
 
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
@@ -56,8 +42,7 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
             if a.bootstrap > 0 else
             "Confidence intervals are analytic: Greenwood variance with log-transformed limits "
             "for Kaplan-Meier rates (as R's survfit) and robust (sandwich) variance for the "
-            "hazard ratio" + (", clustered on matched sets" if d.method != "weighting" else "")
-            + ".")
+            "hazard ratio" + _VARIANCE_TEXT[VARIANCE_CLUSTER[d.yields]] + ".")
     null = (f" The synthetic control's {a.endpoint} rate at {a.landmarks[0]:g} {a.landmark_unit} "
             f"was compared with the trial design's null rate of {100 * a.null_rate:.0f}%."
             if a.null_rate is not None else "")

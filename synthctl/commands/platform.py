@@ -31,9 +31,10 @@ import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synthctl.atomic import atomic_output
 from synthctl.commands._common import AsJson, Debug, OutOpt, Quiet, guard
 from synthctl.errors import SpecError, SynthctlError
-from synthctl.outdir import MANIFEST, atomic_output, sha256_file, write_json
+from synthctl.outdir import MANIFEST, sha256_file, write_json
 from synthctl.stages._context import RESULTS
 
 PLATFORM_SCHEMA_VERSION = 1
@@ -186,7 +187,7 @@ def run_platform(platform: str | Path, out: str | Path) -> tuple[int, dict[str, 
     """Run every cohort of a platform file into ``out``; return (exit code, results)."""
     spec = load_platform(platform)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with atomic_output(out) as work:
+    with atomic_output(out, command="platform") as work:
         rows = [_run_cohort(c, work) for c in spec.cohorts]
         results = {"schema_version": PLATFORM_SCHEMA_VERSION, "platform": spec.platform.name,
                    "description": spec.platform.description, "cohorts": rows}

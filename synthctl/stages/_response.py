@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
@@ -48,7 +49,7 @@ def read_responses(ctx: StageContext, frame: pd.DataFrame) -> pd.DataFrame:
 
 def response_endpoint(
     ctx: StageContext, frame: pd.DataFrame, *, response_col: str, weight_col: str,
-    cluster_col: str | None, eligible: pd.DataFrame | None = None,
+    cluster_col: str | None, eligible: pd.DataFrame | None = None, redesign=None,
 ) -> dict[str, Any]:
     """``{"ORR": {...}}`` for results.json ``endpoints`` (``frame``: included rows;
     ``eligible``: every row before the design, for the bootstrap when ``analysis.bootstrap``
@@ -75,18 +76,20 @@ def response_endpoint(
         )
     out = res.to_dict()
     out["duration_of_response"] = _dor(ctx, data, response_col, weight_col)
-    if spec.analysis.bootstrap > 0 and eligible is not None:
+    if spec.analysis.bootstrap > 0 and eligible is not None and redesign is not None:
         from dataclasses import replace
 
         from reports.binary_bootstrap import bootstrap_proportions
-        from synthctl.stages.analyze import CLUSTER, WEIGHT, redesign_for
 
-        blind = eligible.drop(columns=[c for c in (WEIGHT, CLUSTER, "included")
-                                       if c in eligible.columns]).reset_index(drop=True)
+        def weights_of(replicate: pd.DataFrame) -> pd.DataFrame:
+            design = redesign(replicate)  # `reports.analysis.AnalysisDesign`
+            w = np.where(design.included, np.asarray(design.weights, dtype=float), 0.0)
+            return pd.DataFrame({"weight": w}, index=replicate.index)
+
         with ctx.progress.step(f"bootstrap of {ORR} ({spec.analysis.bootstrap} replicates)"):
             boot = bootstrap_proportions(
-                blind, redesign_for(spec), response_col=response_col, arm_col=cn.ARM,
-                treated_value=cn.TRIAL, n_boot=spec.analysis.bootstrap,
+                eligible.reset_index(drop=True), weights_of, response_col=response_col,
+                arm_col=cn.ARM, treated_value=cn.TRIAL, n_boot=spec.analysis.bootstrap,
                 random_state=spec.study.seed, conf_level=spec.analysis.conf_level,
             )
         dor = out["duration_of_response"]

@@ -10,12 +10,10 @@ from connectors import columns as cn
 from synthctl.baseline import baseline_table
 from synthctl.errors import DesignChangedError
 from synthctl.methods import methods_paragraph, study_summary
-from synthctl.outdir import read_json, sha256_file
+from synthctl.outdir import INCLUDED, WEIGHT, read_cohort, read_design, read_results, sha256_file
 from synthctl.stages._context import (
     ATTRITION,
-    COHORT,
     COVARIATES,
-    DESIGN,
     KM_FIGURE,
     LOVE_PLOT,
     PS_OVERLAP,
@@ -33,13 +31,12 @@ def run_report(ctx: StageContext) -> int:
         raise DesignChangedError(f"{ctx.folder}: no {RESULTS} (run `synthctl analyze` first)")
     t0 = ctx.manifest.start_stage("report")
     spec = ctx.spec
-    results = read_json(ctx.folder / RESULTS)
-    design = read_json(ctx.folder / DESIGN)
-    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str}, keep_default_na=False,
-                         na_values={"ps": [""], "weight": [""]})
+    results = read_results(ctx.folder)
+    design = read_design(ctx.folder)
+    cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
-    included = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
-    baseline = baseline_table(covs, cohort["weight"].to_numpy(dtype=float), included,
+    included = cohort[INCLUDED].to_numpy()
+    baseline = baseline_table(covs, cohort[WEIGHT].to_numpy(dtype=float), included,
                               list(spec.covariates), estimand=spec.design.estimand,
                               balance=_balance_lookup(design))
     ids = set(cohort[cn.PATIENT_ID].astype(str))
@@ -67,10 +64,20 @@ def run_report(ctx: StageContext) -> int:
         balance_passed=bool(results.get("design", {}).get("balance_passed", True)),
         allow_redesign=bool(ctx.manifest.data.get("redesigns")
                             or ctx.manifest.data.get("allow_redesign")),
+        design_kind=design_kind(spec.design),
+        variance_ratios=[r for r in (design.get("balance") or {}).get("rows", [])
+                         if isinstance(r, dict) and r.get("type") == "continuous"],
     )
     render_report(content, ctx.folder / REPORT)
     ctx.manifest.end_stage("report", t0, {REPORT: sha256_file(ctx.folder / REPORT)})
     return ctx.manifest.balance_code()
+
+
+def design_kind(design) -> str:
+    """"matched" when the synthetic control is matched registry patients, else "weighted"."""
+    from synthctl.stages.analyze import design_yields
+
+    return "weighted" if design_yields(design) == "weights" else "matched"
 
 
 def _balance_lookup(design: dict) -> dict[str, dict[str, float]]:
