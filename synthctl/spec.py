@@ -29,8 +29,11 @@ from pydantic import (
 )
 
 from connectors.columns import TimeUnit
+from connectors.timeouts import Timeouts
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
 from reports.km import CONF_TYPES
+
+_TIMEOUT_DEFAULTS = Timeouts()
 
 
 class _Model(BaseModel):
@@ -81,6 +84,13 @@ class IndexSpec(_Model):
     selection: Literal["first", "all"] = "first"
 
 
+class RegistryTimeouts(_Model):
+    """Seconds to wait for the registry database (`connectors.timeouts.Timeouts`)."""
+
+    connect_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.connect_s
+    statement_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.statement_s
+
+
 class Registry(_Model):
     """The registry database (SQLAlchemy URL; ``${ENV_VAR}`` allowed for the password)."""
 
@@ -88,6 +98,11 @@ class Registry(_Model):
     schema_: str | None = Field(default=None, alias="schema")
     mapping: Path | None = None
     index: IndexSpec = IndexSpec()
+    timeouts: RegistryTimeouts = RegistryTimeouts()
+
+    def connector_timeouts(self) -> Timeouts:
+        """The timeouts as the connectors take them."""
+        return Timeouts(**self.timeouts.model_dump())
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -111,7 +111,7 @@ def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.DataFrame:
         return pd.DataFrame({RESPONSE: merged[RESPONSE].to_numpy(), ONSET_DAYS: float("nan")},
                             index=frame.index)
     from connectors.adrs import read_adrs, trial_response
-    from connectors.registry import RegistryConnector
+    from synthctl.stages._registry import registry_connector
 
     reg, tri = spec.registry, spec.trial
     assert reg is not None and tri is not None and tri.adrs is not None
@@ -119,7 +119,7 @@ def _responses(ctx: StageContext, frame: pd.DataFrame, rule) -> pd.DataFrame:
     keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
     with (
         stage_errors("analyze", ctx.loaded, "registry responses"),
-        RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn,
+        registry_connector(spec) as conn,
     ):
         ctrl = conn.responses(keys, rule)
     with stage_errors("analyze", ctx.loaded, f"trial file {tri.adrs.name}"):

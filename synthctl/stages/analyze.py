@@ -48,7 +48,7 @@ from synthctl.stages._response import (
     response_endpoint,
     wants_response,
 )
-from synthctl.stages.design import MATCHING_METHODS, fit_design, save_svg
+from synthctl.stages.design import fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
 TIME, EVENT = "time", "event"
@@ -82,7 +82,7 @@ def run_analyze(ctx: StageContext) -> int:
                           "follow-up were left out of the outcome analysis")
     keep = ~no_outcome
     locked = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep], included[keep],
-                            cohort[MATCH_ID].to_numpy()[keep], design_yields(spec.design))
+                            cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
     eligible = frame[keep].reset_index(drop=True)
     settings = analysis_settings(spec, ctx.n_jobs)
     with stage_errors("analyze", ctx.loaded):
@@ -117,18 +117,6 @@ def run_analyze(ctx: StageContext) -> int:
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
     return 0 if results["design"]["balance_passed"] else 1
-
-
-def design_yields(design) -> str:
-    """What the spec's design yields (sets, pairs with replacement or weights), from
-    `matching.METHODS`: it decides how the outcome variance is clustered."""
-    from matching.methods import METHODS
-
-    return METHODS[design.method].yields(_design_options(design))
-
-
-def _design_options(design) -> dict:
-    return {k: v for k, v in design.model_dump().items() if k != "method"}
 
 
 def analysis_settings(spec: StudySpec, n_jobs: int = 1):
@@ -187,8 +175,8 @@ def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 
 def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
-    from connectors.registry import RegistryConnector
     from connectors.trial import load_trial_arm
+    from synthctl.stages._registry import registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -196,7 +184,7 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     keys = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]
     control = covs.loc[covs[cn.ARM] == cn.CONTROL, keys]
     with stage_errors("analyze", ctx.loaded, "registry outcomes"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = registry_connector(spec)
         try:
             out_c = conn.outcomes(control)
             from synthctl.stages._quality import run_outcome_checks
@@ -247,10 +235,10 @@ def _all_lines(ctx: StageContext):
     Registry validation exclusions of the primary pool are not re-applied here (the manifest
     lists them).
     """
-    from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
     from matching import MatchingError
     from reports.analysis import Sensitivity
+    from synthctl.stages._registry import index_rule, registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -259,11 +247,10 @@ def _all_lines(ctx: StageContext):
     # a database or file error here fails the run like any other (issue 20: never a silent
     # {"error": ...} in results.json); only a design that cannot be fitted on every line
     # makes this optional analysis "not estimable"
-    with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-        pool = conn.candidate_pool(
-            IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
-            eligibility=list(spec.eligibility), include_outcomes=True,
-        ).frame
+    with registry_connector(spec) as conn:
+        pool = conn.candidate_pool(index_rule(spec, selection="all"),
+                                   eligibility=list(spec.eligibility),
+                                   include_outcomes=True).frame
     trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
                            variable_map=tri.variable_map)
     frame = pd.concat([trial, pool], ignore_index=True)
@@ -291,17 +278,16 @@ def _sha(ctx: StageContext, name: str) -> str:
 
 def _alternative_design(spec: StudySpec):
     d = spec.design
-    if d.method in MATCHING_METHODS:
+    if d.yields != "weights":
         return d.model_copy(update={"method": "weighting", "weights": None})
     return d.model_copy(update={"method": "nearest", "ratio": 1, "caliper": 0.2,
                                 "caliper_scale": "logit", "estimand": "ATT"})
 
 
 def _describe_design(d) -> str:
-    if d.method in MATCHING_METHODS:
-        cal = f", caliper {d.caliper} SD of the {d.caliper_scale} PS" if d.caliper else ""
-        return f"{d.method} 1:{d.ratio} matching{cal}"
-    return f"weighting ({d.weights or 'att_odds'}, estimand {d.estimand})"
+    from matching.methods import describe_method
+
+    return describe_method(d.method, d.estimand, d.method_options())
 
 
 def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, Any]:
