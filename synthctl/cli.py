@@ -11,6 +11,7 @@ import typer
 
 from synthctl.commands.demo import demo
 from synthctl.commands.init import init
+from synthctl.commands.platform import platform
 from synthctl.commands.run import run
 from synthctl.commands.simulate import simulate
 from synthctl.commands.stages import analyze, design, extract
@@ -33,6 +34,7 @@ app.command()(init)
 
 app.command()(validate)
 app.command()(simulate)
+app.command()(platform)
 
 
 def main() -> None:
