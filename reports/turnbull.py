@@ -19,9 +19,11 @@ Support and EM follow R survival 3.5-3 ``survfitTurnbull`` (read, not copied):
   proportional to the number of intervals covering each point; every fifth step an Aitken
   extrapolation, kept only when it raises the (unweighted) interval likelihood.
 * Stopping: R stops when S at the support points moves by < 5e-5 between two plain EM steps
-  (``stopping="survfit"``, that rule exactly, to reproduce R's printed numbers); that can leave
-  S several 1e-4 away from the NPMLE (measured on the test fixture: 6e-4). The default
-  ``stopping="converged"`` iterates the same map until the change is below ``tol`` (1e-10).
+  (``stopping="survfit"``, that iteration and rule exactly, to reproduce R's printed numbers);
+  that can leave S several 1e-4 away from the NPMLE (measured on the test fixture: 6e-4). The
+  default ``stopping="converged"`` accelerates the same EM map with SQUAREM (Varadhan &
+  Roland 2008; the plain EM needed ~10,000 steps on 200 registry patients) and stops when one
+  plain EM step moves S by < ``tol`` (1e-10).
 
 Both are tested against R (tests/fixtures/turnbull_weighted): "survfit" against the shipped
 ``survfit``, "converged" against ``survfit`` with the threshold lowered to 1e-12, to 1e-6.
@@ -249,14 +251,36 @@ def turnbull_estimate(
     member = (pts[None, :] > lo[interval, None]) & (pts[None, :] <= hi[interval, None])
     member = member.astype(float)
     lwt = w[interval]
+
+    def em(jumps: np.ndarray) -> np.ndarray:
+        """One EM step: survival at the support points after sharing out the intervals."""
+        share = member * jumps[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = share * (lwt / share.sum(axis=1))[:, None]
+        return km.surv_at_support(share.sum(axis=0))
+
     cover = member.sum(axis=0)
     surv = 1.0 - np.cumsum(cover) / cover.sum() if cover.sum() > 0 else np.ones(pts.size)
+    if stopping == "survfit":
+        surv, it, done = _survfit_em(em, member, surv, eps, max_iter)
+    else:
+        loglik = _loglik(pts, lo, w, exact, right_c, interval, member)
+        surv, it, done = _squarem(em, loglik, surv, eps, max_iter)
+    mass = -np.diff(np.r_[1.0, surv])
+    return TurnbullCurve(pts, b_lo, b_hi, mass, surv, int(lo.size), float(w.sum()), max_time,
+                         it, done, stopping, time_unit, label)
+
+
+def _jumps(surv: np.ndarray) -> np.ndarray:
+    return -np.diff(np.r_[1.0, surv])
+
+
+def _survfit_em(em, member, surv, eps, max_iter):
+    """R survfitTurnbull's iteration: EM, Aitken every 5th step, its stopping rule."""
     old = surv
-    jump1 = jump2 = aitken1 = np.zeros(pts.size)
-    it, change, done = 0, 1.0, False
-    while it < max_iter:
-        it += 1
-        jumps = -np.diff(np.r_[1.0, surv])
+    jump1 = jump2 = aitken1 = np.zeros(surv.size)
+    for it in range(1, max_iter + 1):
+        jumps = _jumps(surv)
         aitken2, aitken1 = aitken1, jumps - jump1
         jsave = jumps
         if it % 5 == 0:
@@ -268,15 +292,58 @@ def turnbull_estimate(
                 new_lik = np.sum(np.log(member @ cand))
             jumps = jsave if new_lik < old_lik else cand
         jump2, jump1 = jump1, jsave
-        share = member * jumps[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = share * (lwt / share.sum(axis=1))[:, None]
-        surv = km.surv_at_support(share.sum(axis=0))
+        surv = em(jumps)
         change = 1.0 if it % 5 < 2 else float(np.max(np.abs(old - surv)))
         old = surv
         if change <= eps:
-            done = True
-            break
-    mass = -np.diff(np.r_[1.0, surv])
-    return TurnbullCurve(pts, b_lo, b_hi, mass, surv, int(lo.size), float(w.sum()), max_time,
-                         it, done, stopping, time_unit, label)
+            return surv, it, True
+    return surv, max_iter, False
+
+
+def _loglik(pts, lo, w, exact, right_c, interval, member):
+    """Weighted log-likelihood of the masses (exact: mass; censored: S(c); interval: sum)."""
+    j_exact = np.searchsorted(pts, lo[exact])
+    n_right = np.searchsorted(pts, lo[right_c], side="right")  # points <= c
+    w_e, w_r, w_i = w[exact], w[right_c], w[interval]
+
+    def ll(jumps: np.ndarray) -> float:
+        cum = np.r_[0.0, np.cumsum(jumps)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts = (np.sum(w_e * np.log(jumps[j_exact])),
+                     np.sum(w_r * np.log(1.0 - cum[n_right])),
+                     np.sum(w_i * np.log(member @ jumps)))
+        return float(sum(parts))
+
+    return ll
+
+
+def _squarem(em, loglik, surv, tol, max_iter):
+    """EM accelerated by SQUAREM (Varadhan & Roland 2008, SqS3), monotone safeguard.
+
+    Stops when one plain EM step moves S at the support points by < ``tol``; ``max_iter``
+    counts EM evaluations.
+    """
+    p = _jumps(surv)
+    n_eval = 0
+    while n_eval < max_iter:
+        s1 = em(p)
+        n_eval += 1
+        if float(np.max(np.abs(s1 - (1.0 - np.cumsum(p))))) < tol:
+            return s1, n_eval, True
+        p1 = _jumps(s1)
+        p2 = _jumps(em(p1))
+        n_eval += 1
+        r, v = p1 - p, p2 - 2 * p1 + p
+        vv = float(v @ v)
+        alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
+        alpha = min(alpha, -1.0)
+        # keep masses positive (no more than a 100-fold drop per step), so that a mass the
+        # extrapolation overshoots to zero can still be revived by the EM
+        cand = np.maximum(p - 2 * alpha * r + alpha**2 * v, 0.01 * p2)
+        if cand.sum() > 1:
+            p = p2
+            continue
+        cand = _jumps(em(cand))
+        n_eval += 1
+        p = cand if loglik(cand) >= loglik(p2) else p2
+    return 1.0 - np.cumsum(p), n_eval, False
