@@ -19,6 +19,7 @@ from connectors.errors import ConnectorError
 
 ADRS_COLUMNS = ("USUBJID", "PARAMCD", "AVALC", "ADT")
 ADRS_PARAMCD = "OVRLRESP"  # ADaM ADRS overall response per visit
+SCHEDULE_WINDOW = 0.1  # a visit within 10% of the interval of its planned day (6 wk: +/- 4 d)
 
 
 class ProgressionIntervalError(ConnectorError):
@@ -130,17 +131,22 @@ def adrs_progression_interval(
 def schedule_progression_interval(arm: pd.DataFrame, every_days: float) -> pd.DataFrame:
     """The interval implied by a protocol schedule (visits at ``every_days``, 2x, ... days).
 
-    A progression on day t was preceded by a progression-free visit at the last multiple of
-    ``every_days`` strictly before t (0 when none); censored patients keep their time; deaths
-    (``pfs_death``) are exact. The visit count and mean gap are the schedule's.
+    Visits happen within a window around their planned day, so a progression on day t within
+    ``SCHEDULE_WINDOW`` x ``every_days`` of planned visit k was found at visit k, after a
+    progression-free visit k - 1 (day (k - 1) x ``every_days``); a progression off the schedule
+    (e.g. clinical) follows the last planned visit before it. 0 when none; censored patients
+    keep their time; deaths (``pfs_death``) are exact. Visit count and mean gap: the schedule's.
     """
     if not (np.isfinite(every_days) and every_days > 0):
         raise ProgressionIntervalError(f"trial_schedule_every must be > 0, got {every_days!r}")
     t = arm[cn.PFS_DAYS].to_numpy(float)
     event = arm[cn.PFS_EVENT].to_numpy(int) == 1
     death = _death_flags(arm)
-    before = np.maximum(np.ceil(t / every_days - 1e-9) - 1, 0) * every_days
-    last_pf = np.where(event, np.minimum(before, t), t)
+    k = np.round(t / every_days)
+    at_visit = (k >= 1) & (np.abs(t - k * every_days) <= SCHEDULE_WINDOW * every_days)
+    previous = np.where(at_visit, k - 1, np.floor(t / every_days)) * every_days
+    previous = np.where(previous >= t, np.maximum(previous - every_days, 0.0), previous)
+    last_pf = np.where(event, np.clip(previous, 0.0, None), t)
     n_visits = np.floor(t / every_days + 1e-9).astype("int64")
     return pd.DataFrame({
         cn.PATIENT_ID: arm[cn.PATIENT_ID].astype(str).to_numpy(),

@@ -109,6 +109,7 @@ class FlatData(_Model):
     time: str
     event: str
     time_unit: TimeUnit = "days"
+    last_progression_free: str | None = None  # column, unit of `time` (endpoint alignment)
 
     _path = field_validator("path")(_resolve_path)
 
@@ -133,6 +134,22 @@ class Design(_Model):
     balance_threshold: Annotated[float, Field(gt=0)] = 0.1
 
 
+class EndpointAlignment(_Model):
+    """PFS read on a common assessment schedule (`reports.alignment`).
+
+    ``grid_every`` / ``grid_unit``: the common visit grid (default: the trial's 6 weeks);
+    ``imputations``: imputed data sets of the harmonised estimate; ``primary``: the harmonised
+    numbers become the primary ones; ``trial_schedule_every`` (``grid_unit``): the protocol's
+    assessment interval, used for the trial arm's progression interval when there is no ADRS.
+    """
+
+    grid_every: Annotated[float, Field(gt=0)] = 6.0
+    grid_unit: TimeUnit = "weeks"
+    imputations: Annotated[int, Field(ge=2)] = 20
+    primary: bool = False
+    trial_schedule_every: Annotated[float, Field(gt=0)] | None = None
+
+
 class Analysis(_Model):
     """The outcome analysis: endpoint, landmarks, null rate, RMST horizon, bootstrap size."""
 
@@ -144,6 +161,13 @@ class Analysis(_Model):
     bootstrap: Annotated[int, Field(ge=0)] = 0
     conf_type: Literal["log", "log-log", "plain"] = "log"
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    endpoint_alignment: EndpointAlignment | None = None
+
+    @model_validator(mode="after")
+    def _alignment_is_pfs(self) -> Analysis:
+        if self.endpoint_alignment is not None and self.endpoint != "PFS":
+            raise ValueError("endpoint_alignment applies to the PFS endpoint only")
+        return self
 
 
 class StudySpec(_Model):

@@ -68,6 +68,8 @@ def run_analyze(ctx: StageContext) -> int:
         if spec.analysis.bootstrap > 0:
             boot = _bootstrap(ctx, frame[~no_outcome], spec)
             primary = boot.apply().to_dict()
+        if spec.analysis.endpoint_alignment is not None:
+            primary = _with_alignment(ctx, analysed, spec, primary, cluster=cluster)
         naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
         sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive, ctx.manifest)
         if spec.registry is not None and spec.registry.index.selection == "first":
@@ -116,6 +118,26 @@ def _compare(frame: pd.DataFrame, spec: StudySpec, *, cluster: bool, weighted: b
     return compare_arms(frame, weight_col=WEIGHT if weighted else None,
                         cluster_col=CLUSTER if cluster else by_patient, km_cluster_col=by_patient,
                         **_compare_kwargs(spec))
+
+
+def _with_alignment(ctx: StageContext, analysed: pd.DataFrame, spec: StudySpec,
+                    primary: dict[str, Any], *, cluster: bool) -> dict[str, Any]:
+    """``primary`` with the ``alignment`` block; with ``primary: true`` the harmonised
+    landmarks / HR / RMST replace the primary ones (the standard stay under right_point)."""
+    from synthctl.stages._alignment import alignment_block
+
+    by_patient = cn.PATIENT_ID if analysed[cn.PATIENT_ID].duplicated().any() else None
+    with ctx.progress.step("endpoint alignment"):
+        block, _ = alignment_block(
+            ctx, analysed, _compare_kwargs(spec),
+            {"weight_col": WEIGHT, "cluster_col": CLUSTER if cluster else by_patient,
+             "km_cluster_col": by_patient})
+    out = {**primary, "alignment": block}
+    al = spec.analysis.endpoint_alignment
+    if al is not None and al.primary and block.get("estimates"):
+        harmonised = block["estimates"]["harmonised"]
+        out.update({k: harmonised[k] for k in ("landmarks", "hazard_ratio", "rmst")})
+    return out
 
 
 def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

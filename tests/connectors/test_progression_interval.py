@@ -77,6 +77,12 @@ def test_schedule_interval():
     # S1: progression on day 84 (a visit) -> last visit before is 42; S2 censored keeps 126
     assert out[cn.PFS_LAST_PF_DAYS].tolist() == [42.0, 126.0, 42.0, 0.0]
     assert out[cn.PFS_N_ASSESSMENTS].tolist() == [2, 3, 1, 0]
+    # visits within their window: day 87 and day 81 are visit 2 (after visit 1 at 42); day 100
+    # is off schedule (clinical), after visit 2 at 84; day 3 has no visit before
+    arm = _arm().assign(**{cn.PFS_DAYS: [87.0, 81.0, 100.0, 3.0], cn.PFS_EVENT: [1, 1, 1, 1],
+                           cn.PFS_DEATH: False})
+    out = schedule_progression_interval(arm, 42.0)
+    assert out[cn.PFS_LAST_PF_DAYS].tolist() == [42.0, 42.0, 84.0, 0.0]
 
 
 def test_flat_file_column(tmp_path):
