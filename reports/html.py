@@ -86,6 +86,8 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
                       lstrip_blocks=True)
     env.filters["pct"] = fmt_pct
     env.filters["num"] = fmt_num
+    from reports.alignment_html import alignment_view
+
     html = env.get_template("report.html.j2").render(
         c=content,
         figures={k: _data_uri(*v) for k, v in content.figures.items()},
@@ -93,6 +95,7 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
         results=results_rows(content.endpoint, content.null_rate),
         estimate_methods=estimate_methods(content.endpoint),
         sensitivity=sensitivity_rows(content.sensitivity),
+        alignment=alignment_view(content.endpoint),
         baseline=content.baseline.to_dict(orient="records"),
         attrition=content.attrition.to_dict(orient="records"),
         manifest_json=json.dumps(content.manifest, indent=2, sort_keys=True),

@@ -93,7 +93,7 @@ def interval_columns(ctx: StageContext, frame: pd.DataFrame) -> tuple[pd.DataFra
 
 def alignment_block(ctx: StageContext, analysed: pd.DataFrame, compare_kwargs: dict,
                     cluster_cols: dict) -> tuple[dict[str, Any], Any]:
-    """results.json ``endpoints.PFS.alignment`` and the result object (None when absent)."""
+    """results.json ``endpoints.PFS.alignment`` and the gap figure (None when absent)."""
     from reports.alignment import align_endpoint
 
     spec = ctx.spec
@@ -119,4 +119,13 @@ def alignment_block(ctx: StageContext, analysed: pd.DataFrame, compare_kwargs: d
     block["source"] = note
     if res.gap_warning:
         ctx.manifest.warn("analyze", res.gap_warning)
-    return block, res
+    figure = None
+    if frame[GAP].notna().any():
+        from reports.alignment_figures import gap_figure
+
+        trial = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+        figure = gap_figure(frame.loc[trial, GAP].to_numpy(float),
+                            frame.loc[~trial, GAP].to_numpy(float),
+                            frame.loc[~trial, cluster_cols["weight_col"]].to_numpy(float),
+                            grid_days=cn.to_days(al.grid_unit, al.grid_every))
+    return block, figure

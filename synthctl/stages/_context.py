@@ -23,6 +23,7 @@ REPORT = "report.html"
 LOVE_PLOT = "figures/love_plot.svg"
 PS_OVERLAP = "figures/ps_overlap.svg"
 KM_FIGURE = "figures/km.svg"
+ALIGNMENT_FIGURE = "figures/alignment_gaps.svg"
 EXTRACT_INFO = "extract.json"  # counts, trial attrition and validation findings (no ids)
 
 

@@ -19,6 +19,7 @@ from synthctl.errors import DataError
 from synthctl.outdir import read_json, write_json
 from synthctl.spec import StudySpec
 from synthctl.stages._context import (
+    ALIGNMENT_FIGURE,
     COHORT,
     COVARIATES,
     DESIGN,
@@ -69,13 +70,16 @@ def run_analyze(ctx: StageContext) -> int:
             boot = _bootstrap(ctx, frame[~no_outcome], spec)
             primary = boot.apply().to_dict()
         if spec.analysis.endpoint_alignment is not None:
-            primary = _with_alignment(ctx, analysed, spec, primary, cluster=cluster)
+            primary, alignment_figure = _with_alignment(ctx, analysed, spec, primary,
+                                                        cluster=cluster)
         naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
         sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive, ctx.manifest)
         if spec.registry is not None and spec.registry.index.selection == "first":
             with ctx.progress.step("sensitivity: every eligible index line"):
                 sensitivity["all_lines"] = _all_lines(ctx)
         figures = _km(ctx, comp, naive, spec)
+        if spec.analysis.endpoint_alignment is not None:
+            figures.update(alignment_figure)
     counts = _counts(ctx, cohort, design)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -121,14 +125,16 @@ def _compare(frame: pd.DataFrame, spec: StudySpec, *, cluster: bool, weighted: b
 
 
 def _with_alignment(ctx: StageContext, analysed: pd.DataFrame, spec: StudySpec,
-                    primary: dict[str, Any], *, cluster: bool) -> dict[str, Any]:
-    """``primary`` with the ``alignment`` block; with ``primary: true`` the harmonised
-    landmarks / HR / RMST replace the primary ones (the standard stay under right_point)."""
+                    primary: dict[str, Any], *, cluster: bool
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """``primary`` with the ``alignment`` block (and {figure: sha256}); with ``primary: true``
+    the harmonised landmarks / HR / RMST replace the primary ones (the standard ones stay
+    under ``alignment.estimates.right_point``)."""
     from synthctl.stages._alignment import alignment_block
 
     by_patient = cn.PATIENT_ID if analysed[cn.PATIENT_ID].duplicated().any() else None
     with ctx.progress.step("endpoint alignment"):
-        block, _ = alignment_block(
+        block, figure = alignment_block(
             ctx, analysed, _compare_kwargs(spec),
             {"weight_col": WEIGHT, "cluster_col": CLUSTER if cluster else by_patient,
              "km_cluster_col": by_patient})
@@ -137,7 +143,12 @@ def _with_alignment(ctx: StageContext, analysed: pd.DataFrame, spec: StudySpec,
     if al is not None and al.primary and block.get("estimates"):
         harmonised = block["estimates"]["harmonised"]
         out.update({k: harmonised[k] for k in ("landmarks", "hazard_ratio", "rmst")})
-    return out
+    figures = {}
+    if figure is not None:
+        (ctx.folder / "figures").mkdir(exist_ok=True)
+        save_svg(figure, ctx.folder / ALIGNMENT_FIGURE)
+        figures[ALIGNMENT_FIGURE] = _sha(ctx, ALIGNMENT_FIGURE)
+    return out, figures
 
 
 def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

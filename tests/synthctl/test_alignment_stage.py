@@ -16,10 +16,10 @@ from synthctl.runner import run_study
 
 from .conftest import CSV, write_spec
 
-REGISTRY_SPEC = f"""\
+REGISTRY_SPEC = """\
 study: {{name: "alignment demo", seed: 20250601}}
-trial: {{adsl: {TRIAL_ADSL}, adtte: {TRIAL_ADTTE}, paramcd: PFS}}
-registry: {{url: "sqlite:///{SAMPLE_REGISTRY}",
+trial: {{adsl: {adsl}, adtte: {adtte}, paramcd: PFS}}
+registry: {{url: "sqlite:///{registry}",
            index: {{after_regimen: platinum_pemetrexed, selection: first}}}}
 eligibility: ["age_at_index >= 18", "age_at_index <= 80", "ecog_at_index <= 1",
               "not prior_immunotherapy", "histology in ['epithelioid', 'biphasic']"]
@@ -30,15 +30,20 @@ analysis: {{landmarks: [24], landmark_unit: weeks, rmst_tau: 52,
 """
 
 
+def _registry_spec(folder: Path, extra: str) -> Path:
+    path = folder / "s.yaml"
+    path.write_text(REGISTRY_SPEC.format(adsl=TRIAL_ADSL, adtte=TRIAL_ADTTE,
+                                         registry=SAMPLE_REGISTRY, extra=extra))
+    return path
+
+
 def _results(folder: Path) -> dict:
     return json.loads((folder / "results.json").read_text())["endpoints"]["PFS"]
 
 
 @pytest.mark.parametrize("primary", [False, True])
 def test_registry_and_trial_schedule(tmp_path, primary):
-    spec = tmp_path / "s.yaml"
-    spec.write_text(REGISTRY_SPEC.format(
-        extra=f", trial_schedule_every: 6, primary: {str(primary).lower()}"))
+    spec = _registry_spec(tmp_path, f", trial_schedule_every: 6, primary: {str(primary).lower()}")
     run_study(spec, tmp_path / "out")
     pfs = _results(tmp_path / "out")
     al = pfs["alignment"]
@@ -59,8 +64,7 @@ def test_registry_and_trial_schedule(tmp_path, primary):
 
 
 def test_no_adrs_no_schedule_says_why(tmp_path):
-    spec = tmp_path / "s.yaml"
-    spec.write_text(REGISTRY_SPEC.format(extra=""))
+    spec = _registry_spec(tmp_path, "")
     run_study(spec, tmp_path / "out")
     al = _results(tmp_path / "out")["alignment"]
     assert al["estimates"] is None
