@@ -320,6 +320,38 @@ def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landm
     return VersionEstimates("harmonised", tuple(lms), hr, rm, how), curves
 
 
+def harmonised_estimate(
+    frame: pd.DataFrame,
+    *,
+    time_col: str,
+    event_col: str,
+    left_col: str,
+    grid_every: float,
+    arm_col: str = "arm",
+    treated_value: object = "trial",
+    weight_col: str | None = None,
+    cluster_col: str | None = None,
+    exact_col: str | None = None,
+    landmarks: Sequence[float] = (),
+    time_unit: str | None = None,
+    rmst_tau: float | None = None,
+    imputations: int = 20,
+    random_state: int | None = 0,
+    conf_level: float = 0.95,
+) -> VersionEstimates:
+    """Only the harmonised version of `align_endpoint` (same arguments; for simulations)."""
+    level = check_conf_level(conf_level)
+    cols = _Columns(time_col, event_col, arm_col, treated_value, weight_col, cluster_col, None)
+    lo, hi = progression_intervals(frame, time_col=time_col, event_col=event_col,
+                                   left_col=left_col, exact_col=exact_col)
+    is_trial = (frame[arm_col] == treated_value).to_numpy()
+    w = weight_array(frame, weight_col)
+    lms = tuple(float(x) for x in landmarks)
+    harm, _ = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every), int(imputations),
+                          random_state, lms, time_unit, rmst_tau, level)
+    return harm
+
+
 def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
     lms = []
     reason = ("no analytic SE for the Turnbull NPMLE; the harmonised estimates carry the "
