@@ -176,6 +176,31 @@ def _support(lo, hi, exact, interval, right_c):
     return pts[first], bounds_lo[first], bounds_hi[first]
 
 
+class _Ranges:
+    """The support points inside each interval ``(lo, hi]``: a contiguous run [a_i, b_i).
+
+    Replaces the 0/1 membership matrix: ``mass`` is its product with the masses (per row),
+    ``spread`` its transpose times a per-row vector (per point), both O(n + m).
+    """
+
+    def __init__(self, pts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.a = np.searchsorted(pts, lo, side="right")
+        self.b = np.searchsorted(pts, hi, side="right")
+        self.m = pts.size
+
+    def mass(self, jumps: np.ndarray) -> np.ndarray:
+        cum = np.r_[0.0, np.cumsum(jumps)]
+        return cum[self.b] - cum[self.a]
+
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        diff = np.bincount(self.a, weights=values, minlength=self.m + 1)
+        diff -= np.bincount(self.b, weights=values, minlength=self.m + 1)
+        return np.cumsum(diff)[: self.m]
+
+    def __matmul__(self, jumps: np.ndarray) -> np.ndarray:
+        return self.mass(jumps)
+
+
 class _KM:
     """Weighted KM of fixed rows plus fake events at the support points (weights vary)."""
 
@@ -248,18 +273,16 @@ def turnbull_estimate(
     pts, b_lo, b_hi = _support(lo, hi, exact, interval, right_c)
     fixed = ~interval
     km = _KM(lo[fixed], exact[fixed].astype(float), w[fixed], pts)
-    member = (pts[None, :] > lo[interval, None]) & (pts[None, :] <= hi[interval, None])
-    member = member.astype(float)
+    member = _Ranges(pts, lo[interval], hi[interval])
     lwt = w[interval]
 
     def em(jumps: np.ndarray) -> np.ndarray:
         """One EM step: survival at the support points after sharing out the intervals."""
-        share = member * jumps[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = share * (lwt / share.sum(axis=1))[:, None]
-        return km.surv_at_support(share.sum(axis=0))
+            ratio = lwt / member.mass(jumps)
+        return km.surv_at_support(jumps * member.spread(ratio))
 
-    cover = member.sum(axis=0)
+    cover = member.spread(np.ones(lwt.size))
     surv = 1.0 - np.cumsum(cover) / cover.sum() if cover.sum() > 0 else np.ones(pts.size)
     if stopping == "survfit":
         surv, it, done = _survfit_em(em, member, surv, eps, max_iter)
