@@ -270,7 +270,8 @@ def _pooled(values: list[Estimate], level: float, method: str, clip: bool) -> Es
 
 
 def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landmarks, unit, tau,
-                level) -> tuple[VersionEstimates, dict[str, TurnbullCurve]]:
+                level, impute_trial: bool = True
+                ) -> tuple[VersionEstimates, dict[str, TurnbullCurve]]:
     e = np.isfinite(hi)
     interval = e & (hi > lo)
     curves = {name: turnbull_estimate(lo[mask], hi[mask], w[mask], time_unit=unit, label=name)
@@ -281,6 +282,8 @@ def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landm
         rng = np.random.default_rng(child)
         t_imp = t_obs.copy()
         for name, mask in (("trial", is_trial), ("control", ~is_trial)):
+            if name == "trial" and not impute_trial:
+                continue  # the trial arm read as observed (its own schedule is the grid)
             rows = interval & mask
             latent = curves[name].sample_within(lo[rows], hi[rows], rng)
             t_imp[rows] = np.ceil(latent / grid_every - 1e-9) * grid_every
@@ -338,8 +341,14 @@ def harmonised_estimate(
     imputations: int = 20,
     random_state: int | None = 0,
     conf_level: float = 0.95,
+    impute_trial: bool = True,
 ) -> VersionEstimates:
-    """Only the harmonised version of `align_endpoint` (same arguments; for simulations)."""
+    """Only the harmonised version of `align_endpoint` (same arguments; for simulations).
+
+    ``impute_trial=False`` keeps the trial arm as observed and moves only the control arm
+    onto the grid (for a grid that is the trial's own schedule; experimental, see
+    benchmarks/README.md "Endpoint alignment").
+    """
     level = check_conf_level(conf_level)
     cols = _Columns(time_col, event_col, arm_col, treated_value, weight_col, cluster_col, None)
     lo, hi = progression_intervals(frame, time_col=time_col, event_col=event_col,
@@ -348,7 +357,7 @@ def harmonised_estimate(
     w = weight_array(frame, weight_col)
     lms = tuple(float(x) for x in landmarks)
     harm, _ = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every), int(imputations),
-                          random_state, lms, time_unit, rmst_tau, level)
+                          random_state, lms, time_unit, rmst_tau, level, impute_trial)
     return harm
 
 

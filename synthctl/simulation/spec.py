@@ -34,7 +34,8 @@ __all__ = ["ESTIMATOR_OPTIONS", "NAIVE", "SimulationSpec", "default_spec_path",
 NAIVE = "none"  # design method meaning "no adjustment" (match_cohort is not called)
 # design options that choose the PFS estimator, not the design (issue 13): "standard" reads
 # PFS as observed; "harmonised" reads both arms on the trial's schedule (reports.alignment)
-ESTIMATOR_OPTIONS = {"estimator": ("standard", "harmonised"), "imputations": None}
+ESTIMATOR_OPTIONS = {"estimator": ("standard", "harmonised"), "imputations": None,
+                     "impute_trial": None}
 _RESERVED = {"frame", "covariates", "treatment_col", "treated_value", "id_col", "random_state"}
 
 
@@ -101,6 +102,11 @@ class SimulationSpec(BaseModel):
             if imputations is not None and (not isinstance(imputations, int) or imputations < 2
                                             or estimator != "harmonised"):
                 raise ValueError(f"designs.{name}: imputations (an integer >= 2) goes with "
+                                 "estimator: harmonised")
+            impute_trial = options.pop("impute_trial", None)
+            if impute_trial is not None and (not isinstance(impute_trial, bool)
+                                             or estimator != "harmonised"):
+                raise ValueError(f"designs.{name}: impute_trial (true/false) goes with "
                                  "estimator: harmonised")
             if "method" not in options:
                 raise ValueError(f"designs.{name}: 'method' is required (or 'none' for naive)")

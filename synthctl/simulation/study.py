@@ -363,6 +363,7 @@ def _harmonised(
             landmarks=[spec.landmark_weeks], time_unit="weeks", rmst_tau=spec.rmst_tau_weeks,
             imputations=int(options.get("imputations", SIMULATION_IMPUTATIONS)),
             random_state=seed, conf_level=spec.conf_level,
+            impute_trial=bool(options.get("impute_trial", True)),
         ).to_dict()
     land = (est["landmarks"][0] if est["landmarks"] else {}).get("difference") or {}
     hr = est.get("hazard_ratio") or {}

@@ -164,3 +164,22 @@ def test_bad_options():
         _align(d, imputations=1)
     with pytest.raises(EstimationError, match="grid_every"):
         _align(d, grid_every=0.0)
+
+
+def test_control_only_harmonisation_keeps_the_trial_as_observed():
+    from reports.alignment import harmonised_estimate
+
+    rng = np.random.default_rng(8)
+    trial = _arm(rng, 60, 36, lambda r: GRID, 0.4).assign(arm="trial", w=1.0)  # +/- 3 days
+    control = _arm(rng, 200, 26, lambda r: r.uniform(8, 16), 0.0).assign(arm="control", w=1.0)
+    d = pd.concat([trial, control], ignore_index=True)
+    args = dict(time_col="t", event_col="e", left_col="left", exact_col="death",
+                grid_every=GRID, weight_col="w", landmarks=[24], time_unit="weeks",
+                imputations=3, random_state=2)
+    kept = harmonised_estimate(d, impute_trial=False, **args).landmarks[0].trial
+    standard = compare_arms(d, time_col="t", event_col="e", weight_col="w",
+                            landmarks=[24]).landmarks[0].trial
+    assert kept.estimate == pytest.approx(standard.estimate, abs=1e-12)
+    assert kept.se == pytest.approx(standard.se, abs=1e-12)
+    moved = harmonised_estimate(d, **args).landmarks[0].trial  # trial visits off the grid
+    assert moved.estimate != pytest.approx(standard.estimate, abs=1e-6)

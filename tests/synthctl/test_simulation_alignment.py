@@ -62,3 +62,13 @@ def test_harmonised_design_runs_and_moves_the_control_estimate():
     assert (lm["att_odds_harmonised"] > lm["att_odds_standard"]).all()
     again = run_simulation(spec, replicates=2, seed=11).runs
     np.testing.assert_array_equal(runs["estimate"].to_numpy(), again["estimate"].to_numpy())
+
+
+def test_impute_trial_option_goes_with_harmonised():
+    base = load_simulation_spec(SPEC).model_dump()
+    bad = {**base, "designs": {"x": {"method": "none", "impute_trial": False}}}
+    with pytest.raises(ValueError, match="impute_trial"):
+        SimulationSpec.model_validate(bad)
+    ok = {**base, "designs": {"x": {"method": "none", "estimator": "harmonised",
+                                    "impute_trial": False}}}
+    assert SimulationSpec.model_validate(ok).designs["x"]["impute_trial"] is False
