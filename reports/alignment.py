@@ -409,6 +409,7 @@ def align_endpoint(
     grid_label: tuple[float, str] | None = None,
     tipping: bool = True,
     conf_level: float = 0.95,
+    impute_trial: bool = True,
 ) -> AlignmentResult:
     """The five versions of the PFS comparison, the gap diagnostics and the tipping point.
 
@@ -435,6 +436,9 @@ def align_endpoint(
         Days in one ``time_unit`` (the tipping point is in days).
     grid_label : (float, str), optional
         The grid as the spec gives it (e.g. ``(6, "weeks")``), for the results.
+    impute_trial : bool, default=True
+        False keeps the trial arm as observed in the harmonised version (see
+        `harmonised_estimate`).
 
     Returns
     -------
@@ -468,7 +472,7 @@ def align_endpoint(
                                "event at the last progression-free assessment"),
     }
     harm, curves = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every),
-                               int(imputations), random_state, *args)
+                               int(imputations), random_state, *args, impute_trial)
     versions["turnbull"] = _turnbull_landmarks(curves, lms, time_unit, level)
     versions["harmonised"] = harm
     gaps = {}

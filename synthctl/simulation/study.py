@@ -38,8 +38,6 @@ ESTIMANDS: dict[str, str] = {
     "rmst_diff": "RMST difference up to tau, trial - control (weeks)",
 }
 TIME_COL = "pfs_weeks"
-WEIGHT_COL = "weight"
-CLUSTER_COL = "match_id"
 LEFT_COL, EXACT_COL = "pfs_left_weeks", cols.PFS_DEATH
 # imputations of the harmonised estimator in a simulation: 10 (the issue's default is 20);
 # the Rubin variance's between part is (1 + 1/M) B, so M = 10 vs 20 changes the total
@@ -168,18 +166,16 @@ def run_replicate(
     for name, options in spec.designs.items():
         base = {"replicate": index, "design": name}
         try:
-            analysis, balance_passed, max_smd_before, control_ess = _apply_design(
+            design, balance_passed, max_smd_before, control_ess = _apply_design(
                 frame, spec, _design_options(options), design_seed
             )
             n_trial_analysed = int(
-                ((analysis[cols.ARM] == cols.TRIAL) & (analysis[WEIGHT_COL] > 0)).sum()
+                ((frame[cols.ARM] == cols.TRIAL).to_numpy() & design.included
+                 & (design.weights > 0)).sum()
             )
             if max_smd_before is not None:
                 smd_before = max_smd_before
-            if options.get("estimator") == "harmonised":
-                estimates = _harmonised(analysis, spec, options, design_seed)
-            else:
-                estimates = _estimate(analysis, spec, clustered=_is_matching(options))
+            estimates = _estimate(frame, design, spec, _blocks(spec, options, design_seed))
             error = None
         except _DESIGN_FAILURES as exc:
             estimates, balance_passed, control_ess = {}, None, float("nan")
@@ -265,10 +261,6 @@ def _apply_eligibility(pool: pd.DataFrame, criteria: list[str]) -> pd.DataFrame:
     return kept
 
 
-def _is_matching(options: dict[str, Any]) -> bool:
-    return options["method"] in {"nearest", "optimal"}
-
-
 def _balance_threshold(spec: SimulationSpec) -> float:
     for options in spec.designs.values():
         if "balance_threshold" in options:
@@ -278,12 +270,13 @@ def _balance_threshold(spec: SimulationSpec) -> float:
 
 def _apply_design(
     frame: pd.DataFrame, spec: SimulationSpec, options: dict[str, Any], seed: int
-) -> tuple[pd.DataFrame, bool | None, float | None, float]:
-    """(analysis frame with weight and cluster columns, balance passed, max |SMD| before, ESS)."""
+):
+    """(AnalysisDesign aligned with ``frame``, balance passed, max |SMD| before, control ESS)."""
+    from reports.analysis import AnalysisDesign
+
     if options["method"] == NAIVE:
-        analysis = frame.assign(**{WEIGHT_COL: 1.0, CLUSTER_COL: pd.NA})
         n_control = float((frame[cols.ARM] == cols.CONTROL).sum())
-        return analysis, None, None, n_control
+        return AnalysisDesign.unweighted(len(frame)), None, None, n_control
     from matching import match_cohort
 
     with warnings.catch_warnings():
@@ -299,38 +292,27 @@ def _apply_design(
             random_state=seed,
             **options,
         )
-    keep = res.included.to_numpy(dtype=bool) & (res.weights.to_numpy(dtype=float) > 0)
-    analysis = frame.loc[keep].copy()
-    analysis[WEIGHT_COL] = res.weights[keep].astype(float)
-    analysis[CLUSTER_COL] = res.match_id[keep]
+    design = AnalysisDesign.from_result(res)
     smd_before = res.balance.frame["smd_before"].abs().max()
-    return analysis, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
+    return design, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
 
 
-def _estimate(
-    analysis: pd.DataFrame, spec: SimulationSpec, *, clustered: bool
-) -> dict[str, tuple[float, float, float, float]]:
-    """(estimate, se, lower, upper) per estimand from ``reports.compare_arms``."""
-    from reports import compare_arms
+def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec, blocks: tuple = ()
+              ) -> dict[str, tuple[float, float, float, float]]:
+    """(estimate, se, lower, upper) per estimand from `reports.analysis.analyze_study`
+    (analytic variances: no bootstrap; the naive comparison is a design of its own here;
+    ``blocks``: the PFS endpoint's blocks, e.g. the harmonised estimator as primary)."""
+    from reports.analysis import analyze_study, time_to_event_settings
 
+    settings = time_to_event_settings(
+        "PFS", time_col=TIME_COL, event_col=cols.PFS_EVENT, landmarks=[spec.landmark_weeks],
+        unit="weeks", null_rate=spec.null_rate, rmst_tau=spec.rmst_tau_weeks, conf_type="log",
+        arm_col=cols.ARM, treated_value=cols.TRIAL, id_col=cols.PATIENT_ID,
+        conf_level=spec.conf_level, blocks={"PFS": blocks} if blocks else {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-integer weights -> robust variance, by design
-        comp = compare_arms(
-            analysis,
-            time_col=TIME_COL,
-            event_col=cols.PFS_EVENT,
-            arm_col=cols.ARM,
-            treated_value=cols.TRIAL,
-            weight_col=WEIGHT_COL,
-            cluster_col=CLUSTER_COL if clustered else None,
-            landmarks=[spec.landmark_weeks],
-            time_unit="weeks",
-            null_rate=spec.null_rate,
-            rmst_tau=spec.rmst_tau_weeks,
-            conf_type="log",
-            conf_level=spec.conf_level,
-        )
-    d = comp.to_dict()
+        d = analyze_study(frame, design, None, settings, naive=False).to_dict()[
+            "endpoints"]["PFS"]
     # an estimate the data cannot give (RMST with follow-up shorter than tau, a landmark
     # beyond the last time) is None in results.json: NaN here, counted as not valid
     land = (d["landmarks"][0] if d["landmarks"] else {}).get("difference") or {}
@@ -346,32 +328,20 @@ def _estimate(
     return {"landmark_diff": _four(land), "log_hr": log_hr, "rmst_diff": _four(rmst)}
 
 
-def _harmonised(
-    analysis: pd.DataFrame, spec: SimulationSpec, options: dict[str, Any], seed: int
-) -> dict[str, tuple[float, float, float, float]]:
-    """(estimate, se, lower, upper) per estimand of the harmonised estimator (trial grid)."""
-    from reports.alignment import harmonised_estimate
+def _blocks(spec: SimulationSpec, options: dict[str, Any], seed: int) -> tuple:
+    """``estimator: harmonised``: the endpoint-alignment block, primary (the harmonised
+    landmarks, HR and RMST are the ones read), on the trial's schedule; else none."""
+    if options.get("estimator") != "harmonised":
+        return ()
+    from reports.alignment_block import AlignmentBlock
 
-    grid = float(scenario_config(spec, 0).trial_interval_weeks)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = harmonised_estimate(
-            analysis, time_col=TIME_COL, event_col=cols.PFS_EVENT, left_col=LEFT_COL,
-            exact_col=EXACT_COL, grid_every=grid, arm_col=cols.ARM, treated_value=cols.TRIAL,
-            weight_col=WEIGHT_COL,
-            cluster_col=CLUSTER_COL if _is_matching(options) else None,
-            landmarks=[spec.landmark_weeks], time_unit="weeks", rmst_tau=spec.rmst_tau_weeks,
-            imputations=int(options.get("imputations", SIMULATION_IMPUTATIONS)),
-            random_state=seed, conf_level=spec.conf_level,
-            impute_trial=bool(options.get("impute_trial", True)),
-        ).to_dict()
-    land = (est["landmarks"][0] if est["landmarks"] else {}).get("difference") or {}
-    hr = est.get("hazard_ratio") or {}
-    rmst = (est.get("rmst") or {}).get("difference") or {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_hr = (_num(hr.get("log_hr")), _num(hr.get("se_log")),
-                  float(np.log(_num(hr.get("lower")))), float(np.log(_num(hr.get("upper")))))
-    return {"landmark_diff": _four(land), "log_hr": log_hr, "rmst_diff": _four(rmst)}
+    return (AlignmentBlock(
+        time_col=TIME_COL, event_col=cols.PFS_EVENT, left_col=LEFT_COL, exact_col=EXACT_COL,
+        grid_every=float(scenario_config(spec, 0).trial_interval_weeks),
+        landmarks=(spec.landmark_weeks,), unit="weeks", rmst_tau=spec.rmst_tau_weeks,
+        imputations=int(options.get("imputations", SIMULATION_IMPUTATIONS)),
+        random_state=seed, primary=True, tipping=False,
+        impute_trial=bool(options.get("impute_trial", True))),)
 
 
 def _num(value: Any) -> float:

@@ -2,19 +2,24 @@
 
 Reads each arm's PFS progression interval (registry: `RegistryConnector.progression_intervals`;
 trial: the protocol schedule ``trial_schedule_every``, ADRS once its loader exists; flat file:
-``data.last_progression_free``) and runs `reports.alignment.align_endpoint` on the analysed
-frame. When an arm's interval is unknown the block says why and no estimate is made.
+``data.last_progression_free``) as columns of the analysis frame. This module only gathers
+those columns and builds the
+`reports.alignment_block.AlignmentBlock` that `reports.analysis.analyze_study` runs on the
+locked design; when an arm's interval is unknown the block says why and no estimate is made.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
 from synthctl.stages._context import StageContext, stage_errors
+
+if TYPE_CHECKING:
+    from reports.alignment_block import AlignmentBlock
 
 LEFT, EXACT, GAP = "_pfs_left", "_pfs_exact", "_pfs_gap_days"
 
@@ -65,10 +70,8 @@ def interval_columns(ctx: StageContext, frame: pd.DataFrame) -> tuple[pd.DataFra
         merged[cn.PFS_MEAN_GAP_DAYS] = np.nan
         note = "flat file: data.last_progression_free; assessment dates not given"
     else:
-        from connectors.registry import RegistryConnector
+        from synthctl.stages._registry import registry_connector
 
-        reg = spec.registry
-        assert reg is not None
         trial_iv, note = _trial_intervals(ctx, frame.loc[frame[cn.ARM] == cn.TRIAL,
                                                          cn.PATIENT_ID])
         if trial_iv is None:
@@ -76,7 +79,7 @@ def interval_columns(ctx: StageContext, frame: pd.DataFrame) -> tuple[pd.DataFra
         control = frame.loc[frame[cn.ARM] == cn.CONTROL, [cn.PATIENT_ID, cn.LINE_ID,
                                                          cn.INDEX_DATE]]
         with (stage_errors("analyze", ctx.loaded, "registry progression intervals"),
-              RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn):
+              registry_connector(spec) as conn):
             ctrl_iv = conn.progression_intervals(control)
         cols = [cn.PATIENT_ID, *cn.ALIGNMENT_COLUMNS]
         parts = [trial_iv[cols].set_index(cn.PATIENT_ID)
@@ -91,41 +94,42 @@ def interval_columns(ctx: StageContext, frame: pd.DataFrame) -> tuple[pd.DataFra
     return out, note
 
 
-def alignment_block(ctx: StageContext, analysed: pd.DataFrame, compare_kwargs: dict,
-                    cluster_cols: dict) -> tuple[dict[str, Any], Any]:
-    """results.json ``endpoints.PFS.alignment`` and the gap figure (None when absent)."""
-    from reports.alignment import align_endpoint
+def alignment_block(ctx: StageContext, frame: pd.DataFrame, *, time_col: str, event_col: str
+                    ) -> tuple[pd.DataFrame, AlignmentBlock]:
+    """``frame`` with the interval columns and the `AlignmentBlock` of ``endpoints.PFS``
+    (``time_col``/``event_col``: the frame's PFS time, in the analysis unit, and event).
+
+    When an arm's intervals are unknown, ``frame`` is returned as is and the block carries
+    the reason (no estimate; `reports.analysis.analyze_study` warns).
+    """
+    from reports.alignment_block import AlignmentBlock
 
     spec = ctx.spec
-    al = spec.analysis.endpoint_alignment
+    a = spec.analysis
+    al = a.endpoint_alignment
     assert al is not None
-    frame, note = interval_columns(ctx, analysed)
-    grid = {"every": al.grid_every, "unit": al.grid_unit}
-    if frame is None:
-        ctx.manifest.warn("analyze", f"endpoint alignment not estimated: {note}")
-        return {"grid": grid, "reason": note, "estimates": None}, None
-    unit = spec.analysis.landmark_unit
-    kw = {k: v for k, v in compare_kwargs.items()
-          if k in ("time_col", "event_col", "arm_col", "treated_value", "landmarks",
-                   "time_unit", "rmst_tau", "conf_level")}
-    with stage_errors("analyze", ctx.loaded):
-        res = align_endpoint(
-            frame, left_col=LEFT, exact_col=EXACT, gap_col=GAP,
-            grid_every=cn.days_to(unit, cn.to_days(al.grid_unit, al.grid_every)),
-            imputations=al.imputations, random_state=spec.study.seed,
-            days_per_unit=cn.DAYS_PER_UNIT[unit], grid_label=(al.grid_every, al.grid_unit),
-            **cluster_cols, **kw)
-    block = res.to_dict()
-    block["source"] = note
-    if res.gap_warning:
-        ctx.manifest.warn("analyze", res.gap_warning)
-    figure = None
-    if frame[GAP].notna().any():
-        from reports.alignment_figures import gap_figure
+    unit = a.landmark_unit
+    with_iv, note = interval_columns(ctx, frame)
+    block = AlignmentBlock(
+        time_col=time_col, event_col=event_col, left_col=LEFT, exact_col=EXACT, gap_col=GAP,
+        grid_every=cn.days_to(unit, cn.to_days(al.grid_unit, al.grid_every)),
+        grid_label=(al.grid_every, al.grid_unit), landmarks=tuple(a.landmarks), unit=unit,
+        rmst_tau=a.rmst_tau, imputations=al.imputations, random_state=spec.study.seed,
+        days_per_unit=cn.DAYS_PER_UNIT[unit], primary=al.primary, source=note,
+        reason=note if with_iv is None else None)
+    return (frame if with_iv is None else with_iv), block
 
-        trial = (frame[cn.ARM] == cn.TRIAL).to_numpy()
-        figure = gap_figure(frame.loc[trial, GAP].to_numpy(float),
-                            frame.loc[~trial, GAP].to_numpy(float),
-                            frame.loc[~trial, cluster_cols["weight_col"]].to_numpy(float),
-                            grid_days=cn.to_days(al.grid_unit, al.grid_every))
-    return block, figure
+
+def gap_figure(ctx: StageContext, analysed: pd.DataFrame, weight_col: str):
+    """The gap ECDF figure of the analysed rows (None when no assessment dates are known)."""
+    if GAP not in analysed or not analysed[GAP].notna().any():
+        return None
+    from reports.alignment_figures import gap_figure as figure
+
+    al = ctx.spec.analysis.endpoint_alignment
+    assert al is not None
+    trial = (analysed[cn.ARM] == cn.TRIAL).to_numpy()
+    return figure(analysed.loc[trial, GAP].to_numpy(float),
+                  analysed.loc[~trial, GAP].to_numpy(float),
+                  analysed.loc[~trial, weight_col].to_numpy(float),
+                  grid_days=cn.to_days(al.grid_unit, al.grid_every))
