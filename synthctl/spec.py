@@ -389,6 +389,16 @@ class StudySpec(_Model):
         return self
 
     @model_validator(mode="after")
+    def _alignment_not_imputed(self) -> StudySpec:
+        # the imputed analysis pools each imputation's endpoints by Rubin's rules; the
+        # alignment block runs on one locked design: refused now, not silently left out later
+        if self.analysis.endpoint_alignment is not None and self.design.missing == "impute":
+            raise ValueError("analysis.endpoint_alignment is not available with "
+                             "design.missing: impute (the alignment runs on one locked "
+                             "design); use missing: complete_case or indicator, or drop it")
+        return self
+
+    @model_validator(mode="after")
     def _auxiliary_not_outcome_or_covariate(self) -> StudySpec:
         aux = set(self.design.imputation_model.auxiliary)
         outcomes = set() if self.data is None else {self.data.time, self.data.event}

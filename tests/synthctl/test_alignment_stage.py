@@ -97,3 +97,17 @@ def test_flat_file_without_column_says_why(tmp_path):
     run_study(spec, tmp_path / "out")
     al = _results(tmp_path / "out")["alignment"]
     assert al["estimates"] is None and "last_progression_free" in al["reason"]
+
+
+def test_alignment_with_imputed_covariates_is_a_spec_error(tmp_path):
+    """The imputed analysis does not run the alignment block: refused when the spec is
+    loaded, never silently left out of results.json."""
+    from synthctl.errors import SpecError
+    from synthctl.specfile import load_spec
+
+    path = _registry_spec(tmp_path, ", trial_schedule_every: 6")
+    text = path.read_text().replace("balance_threshold: 0.1}", "balance_threshold: 0.1, "
+                                    "missing: impute}")
+    path.write_text(text)
+    with pytest.raises(SpecError, match="endpoint_alignment is not available"):
+        load_spec(path)

@@ -72,3 +72,30 @@ def test_impute_trial_option_goes_with_harmonised():
     ok = {**base, "designs": {"x": {"method": "none", "estimator": "harmonised",
                                     "impute_trial": False}}}
     assert SimulationSpec.model_validate(ok).designs["x"]["impute_trial"] is False
+
+
+def test_harmonised_option_is_the_benchmarked_estimator():
+    """Through analyze_study (the alignment block as primary) the simulation reads the same
+    numbers as `reports.alignment.harmonised_estimate` on the design's rows (the estimator
+    benchmarks/README.md measured)."""
+    from reports.alignment import harmonised_estimate
+    from synthctl.simulation import study
+
+    spec = load_simulation_spec(SPEC)
+    frame, _ = study.simulate_replicate_frame(spec, 7)
+    options = spec.designs["att_odds_harmonised"]
+    design, *_ = study._apply_design(frame, spec, study._design_options(options), 5)
+    got = study._estimate(frame, design, spec, study._blocks(spec, options, 5))
+    rows = design.included & (design.weights > 0)
+    est = harmonised_estimate(
+        frame[rows].assign(w=design.weights[rows]), time_col=study.TIME_COL,
+        event_col=cn.PFS_EVENT, left_col=study.LEFT_COL, exact_col=study.EXACT_COL,
+        grid_every=float(study.scenario_config(spec, 0).trial_interval_weeks), weight_col="w",
+        landmarks=[spec.landmark_weeks], time_unit="weeks",
+        rmst_tau=spec.rmst_tau_weeks, imputations=study.SIMULATION_IMPUTATIONS,
+        random_state=5, conf_level=spec.conf_level)
+    diff = est.landmarks[0].difference
+    assert got["landmark_diff"] == pytest.approx(
+        (diff.estimate, diff.se, diff.lower, diff.upper), rel=1e-12)
+    assert got["log_hr"][0] == pytest.approx(est.hazard_ratio.log_hr, rel=1e-12)
+    assert got["log_hr"][1] == pytest.approx(est.hazard_ratio.se_log, rel=1e-12)
