@@ -449,7 +449,8 @@ class RegistryConnector:
             size = _key_chunk(con)
             for start in range(0, len(unique_ids), size):
                 try:
-                    rows.extend(con.execute(stmt, {"line_ids": unique_ids[start:start + size]}))
+                    res = con.execute(stmt, {"line_ids": unique_ids[start:start + size]})
+                    rows.extend(res.fetchall())  # as `outcomes`: fetched whole, then closed
                 except SQLAlchemyError as exc:
                     raise self._query_failed(exc) from exc
         raw = pd.DataFrame.from_records(rows, columns=[cn.LINE_ID, *cn.ALIGNMENT_COLUMNS])
