@@ -60,6 +60,15 @@ OS_DAYS: Final = "os_days"
 OS_EVENT: Final = "os_event"  # 1 death, 0 censored
 OUTCOME_COLUMNS: Final = (PFS_DAYS, PFS_EVENT, OS_DAYS, OS_EVENT)
 
+# PFS progression interval (endpoint alignment; outcomes too: never enter the design stage)
+PFS_LAST_PF_DAYS: Final = "pfs_last_pf_days"  # last assessment without progression before
+#   the PFS event or censoring, days from index (0 when none)
+PFS_DEATH: Final = "pfs_death"  # the PFS event is a death without progression (exact time)
+PFS_N_ASSESSMENTS: Final = "pfs_n_assessments"  # post-index assessments up to the event
+PFS_MEAN_GAP_DAYS: Final = "pfs_mean_gap_days"  # mean days between them (index to first scan
+#   included): last one's day / their number; missing when none
+ALIGNMENT_COLUMNS: Final = (PFS_LAST_PF_DAYS, PFS_DEATH, PFS_N_ASSESSMENTS, PFS_MEAN_GAP_DAYS)
+
 # endpoints: name -> (time column in days, event column)
 ENDPOINTS: Final = {"PFS": (PFS_DAYS, PFS_EVENT), "OS": (OS_DAYS, OS_EVENT)}
 

@@ -306,3 +306,71 @@ def derive_endpoints(raw: pd.DataFrame) -> pd.DataFrame:
         },
         index=raw.index,
     )
+
+
+def progression_interval_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:
+    """Per index line the PFS progression interval and the assessment schedule (alignment).
+
+    ``idx``: patient_id, line_id, index_date. The PFS event day is the earlier of the first
+    post-index assessment with PD or clinical progression and a death on/after the index (the
+    rules of `derive_endpoints`). Columns (`connectors.columns.ALIGNMENT_COLUMNS`):
+    ``pfs_last_pf_days`` the last post-index assessment with CR/PR/SD and no clinical
+    progression strictly before the event day (any, when censored; 0 when none);
+    ``pfs_death`` whether the event is a death without an earlier or same-day progression;
+    ``pfs_n_assessments`` the post-index assessments on or before the event day;
+    ``pfs_mean_gap_days`` the last of those days / their number (the mean gap, index to first
+    scan included; NULL when none). One statement, the same on every backend.
+    """
+    a = t["tumour_assessments"]
+    f = t["follow_up"]
+    days = days_between(idx.c.index_date, a.c.assessment_date)
+    progression = sa.or_(
+        a.c.overall_response == sa.bindparam("pd_code_i", PROGRESSION_RESPONSE, type_=sa.String),
+        a.c.clinical_progression == sa.true(),
+    )
+    adequate = sa.and_(
+        a.c.overall_response.in_(sa.bindparam("adequate_i", list(ADEQUATE_RESPONSES),
+                                               expanding=True)),
+        sa.or_(a.c.clinical_progression.is_(None), a.c.clinical_progression == sa.false()),
+    )
+    post = (
+        sa.select(idx.c.line_id, days.label("days"),
+                  sa.case((progression, 1), else_=0).label("is_prog"),
+                  sa.case((adequate, 1), else_=0).label("is_pf"))
+        .select_from(idx.join(a, sa.and_(a.c.patient_id == idx.c.patient_id,
+                                         a.c.assessment_date > idx.c.index_date)))
+        .subquery("post_index_assessments")
+    )
+    first_prog = (
+        sa.select(post.c.line_id,
+                  sa.func.min(sa.case((post.c.is_prog == 1, post.c.days))).label("first_prog"))
+        .group_by(post.c.line_id)
+        .subquery("first_progression")
+    )
+    death = days_between(idx.c.index_date, f.c.death_date)
+    ev = (
+        sa.select(idx.c.line_id, first_prog.c.first_prog,
+                  sa.case((death >= 0, death)).label("death_day"))
+        .select_from(idx.outerjoin(first_prog, first_prog.c.line_id == idx.c.line_id)
+                     .outerjoin(f, f.c.patient_id == idx.c.patient_id))
+        .subquery("pfs_event_day")
+    )
+    is_death = sa.and_(ev.c.death_day.is_not(None),
+                       sa.or_(ev.c.first_prog.is_(None), ev.c.death_day < ev.c.first_prog))
+    end = sa.case((is_death, ev.c.death_day), else_=ev.c.first_prog)
+    counted = sa.and_(post.c.days.is_not(None), sa.or_(end.is_(None), post.c.days <= end))
+    before = sa.and_(post.c.is_pf == 1, sa.or_(end.is_(None), post.c.days < end))
+    n = sa.func.count(sa.case((counted, 1)))
+    return (
+        sa.select(
+            ev.c.line_id.label(cn.LINE_ID),
+            sa.func.coalesce(sa.func.max(sa.case((before, post.c.days))), 0).label(
+                cn.PFS_LAST_PF_DAYS),
+            sa.func.max(sa.case((is_death, 1), else_=0)).label(cn.PFS_DEATH),
+            n.label(cn.PFS_N_ASSESSMENTS),
+            (sa.func.max(sa.case((counted, post.c.days))) * sa.literal(1.0, sa.Float)
+             / sa.func.nullif(n, 0)).label(cn.PFS_MEAN_GAP_DAYS),
+        )
+        .select_from(ev.outerjoin(post, post.c.line_id == ev.c.line_id))
+        .group_by(ev.c.line_id)
+    )

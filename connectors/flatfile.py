@@ -295,3 +295,54 @@ def _outcome(raw: pd.DataFrame, time_col: str, event_col: str, unit: str, path: 
             f"found {str(ev[bad].iloc[0])!r} in {_row(ev, bad)}"
         )
     return cn.to_days(unit, time.astype(float)), ev_num.astype(int)
+
+
+def load_flat_progression_interval(
+    path: str | Path,
+    *,
+    id_col: str,
+    time_col: str,
+    event_col: str,
+    last_pf_col: str,
+    time_unit: cn.TimeUnit = "days",
+) -> pd.DataFrame:
+    """The PFS progression interval of a flat file (spec ``data.last_progression_free``).
+
+    ``last_pf_col`` is the last assessment without progression before the event or censoring,
+    in the unit of ``time_col`` (0 when none). An event whose ``last_pf_col`` equals its time
+    is exact (a death, or a progression dated exactly); others lie in ``(last_pf, time]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, `connectors.columns.PFS_LAST_PF_DAYS` (days) and ``PFS_DEATH``
+        (True for exact events). Assessment gaps are unknown in a flat file: no gap columns.
+
+    Raises
+    ------
+    FlatFileError
+        Naming the file, row and column of a missing or negative value, or of a last
+        progression-free time after the event / censoring time.
+    """
+    path = Path(path)
+    header = read_header(path)
+    missing = [c for c in (id_col, time_col, event_col, last_pf_col) if c not in header]
+    if missing:
+        raise FlatFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    raw = _read(path, list(dict.fromkeys([id_col, time_col, event_col, last_pf_col])))
+    days, event = _outcome(raw, time_col, event_col, time_unit, path)
+    left = pd.to_numeric(raw[last_pf_col], errors="coerce")
+    bad = left.isna() | (left < 0)
+    if bad.any():
+        raise FlatFileError(f"{path}: column {last_pf_col!r}: missing, non-numeric or negative "
+                            f"last progression-free time in {_row(left, bad)}")
+    left_days = cn.to_days(time_unit, left.astype(float))
+    after = left_days > days
+    if after.any():
+        raise FlatFileError(f"{path}: column {last_pf_col!r}: last progression-free time after "
+                            f"the {time_col!r} time in {_row(left, after)}")
+    return pd.DataFrame({
+        cn.PATIENT_ID: _ids(raw[id_col], path, id_col),
+        cn.PFS_LAST_PF_DAYS: left_days,
+        cn.PFS_DEATH: (event == 1) & (left_days == days),
+    }).reset_index(drop=True)

@@ -36,6 +36,7 @@ from connectors.derivation import (
     derive_endpoints,
     design_select,
     outcome_select,
+    progression_interval_select,
 )
 from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
 from connectors.errors import ConnectorError, RegistrySchemaError, RegistryUnavailableError
@@ -469,6 +470,53 @@ class RegistryConnector:
         out = pd.concat([out, derived.reset_index(drop=True)], axis=1).set_axis(keys.index)
         out.attrs.update(derived.attrs)
         return out
+
+    def progression_intervals(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The PFS progression interval and assessment schedule of index lines (alignment).
+
+        ``keys`` as for `outcomes`; returns patient_id, line_id and
+        `connectors.columns.ALIGNMENT_COLUMNS` (`derivation.progression_interval_select`),
+        one row per key in its order.
+        """
+        self.check_schema(("treatment_lines", *OUTCOME_TABLES))
+        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
+        if line_ids.isna().any():
+            raise ConnectorError("progression_intervals: keys have missing line_id")
+        lines = self._tables["treatment_lines"]
+        idx = (
+            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
+                      lines.c.start_date.label("index_date"))
+            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
+            .cte("keys")
+        )
+        stmt = progression_interval_select(self._tables, idx)
+        unique_ids = sorted({int(v) for v in line_ids})
+        rows: list = []
+        with self._connect() as con:
+            size = _key_chunk(con)
+            for start in range(0, len(unique_ids), size):
+                try:
+                    res = con.execute(stmt, {"line_ids": unique_ids[start:start + size]})
+                    rows.extend(res.fetchall())  # as `outcomes`: fetched whole, then closed
+                except SQLAlchemyError as exc:
+                    raise self._query_failed(exc) from exc
+        raw = pd.DataFrame.from_records(rows, columns=[cn.LINE_ID, *cn.ALIGNMENT_COLUMNS])
+        raw = raw.astype({cn.LINE_ID: "int64"}).set_index(cn.LINE_ID)
+        order = [int(v) for v in line_ids]
+        unknown = sorted(set(order) - set(raw.index))
+        if unknown:
+            raise ConnectorError(f"progression_intervals: line_id {unknown[:5]} not in "
+                                 f"{self._where()}")
+        raw = raw.loc[order].reset_index(drop=True)
+        out = pd.DataFrame({
+            cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
+            cn.LINE_ID: pd.array(order, dtype="Int64"),
+            cn.PFS_LAST_PF_DAYS: pd.to_numeric(raw[cn.PFS_LAST_PF_DAYS]).astype(float),
+            cn.PFS_DEATH: pd.to_numeric(raw[cn.PFS_DEATH]).astype(bool),
+            cn.PFS_N_ASSESSMENTS: pd.to_numeric(raw[cn.PFS_N_ASSESSMENTS]).astype("int64"),
+            cn.PFS_MEAN_GAP_DAYS: pd.to_numeric(raw[cn.PFS_MEAN_GAP_DAYS]).astype(float),
+        })
+        return out.set_axis(keys.index)
 
     # -- fetching -------------------------------------------------------------------------
 

@@ -17,9 +17,12 @@ Adding an endpoint kind (e.g. a binary endpoint with a ``proportion`` block):
 3. register the class in ``reports.endpoints.ENDPOINT_KINDS`` and list an instance in
    ``AnalysisSettings.endpoints``. The bootstrap then covers it with no other change.
 An extra block of an existing endpoint (``endpoints.PFS.alignment``): an `EndpointBlock` in
-``AnalysisSettings.blocks[name]``. Multiple imputation: run `analyze_study` per completed data
-set with ``bootstrap=0``, pool each endpoint's ``statistics()`` by Rubin's rules and give the
-pooled `Interval`s to ``with_intervals``.
+``AnalysisSettings.blocks[name]``, computed on the locked design (not per bootstrap replicate);
+its `BlockResult` gives the block's object, its warnings and, through ``primary(result)``,
+may replace numbers of the endpoint's primary result (the analytic and naive ones stay).
+Multiple imputation: run `analyze_study` per completed data set with ``bootstrap=0``, pool
+each endpoint's ``statistics()`` by Rubin's rules and give the pooled `Interval`s to
+``with_intervals``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import pandas as pd
 
 from reports.bootstrap import MIN_VALID_SHARE, BootstrapResult, Resampling, run_bootstrap
 from reports.endpoints import (
+    BlockResult,
     DesignedFrame,
     EndpointAnalysis,
     EndpointBlock,
@@ -171,7 +175,7 @@ class StudyAnalysis:
     endpoints: Mapping[str, EndpointResult]
     analytic: Mapping[str, EndpointResult]
     naive: Mapping[str, EndpointResult]
-    blocks: Mapping[str, Mapping[str, Any]]
+    blocks: Mapping[str, Mapping[str, BlockResult]]
     sensitivity: tuple[SensitivityResult, ...]
     bootstrap: BootstrapResult | None
     warnings: tuple[str, ...] = ()
@@ -186,7 +190,7 @@ class StudyAnalysis:
         for name, res in self.endpoints.items():
             d = res.to_dict()
             for key, block in self.blocks.get(name, {}).items():
-                d[key] = block.to_dict() if hasattr(block, "to_dict") else block
+                d[key] = block.to_dict()
             endpoints[name] = d
         primary = self.settings.primary
         sens: dict[str, Any] = {}
@@ -310,11 +314,17 @@ def analyze_study(
             min_valid_share=settings.min_valid_share, progress=progress)
         intervals = boot.intervals()
         endpoints = {k: v.with_intervals(intervals) for k, v in analytic.items()}
+    # a block may put its numbers in place of the primary ones (alignment, primary: true)
+    for name, results in blocks.items():
+        for res in results.values():
+            endpoints[name] = res.primary(endpoints[name])
     unadjusted = (estimate_endpoints(frame, AnalysisDesign.unweighted(len(frame)), settings)
                   if naive else {})
     sens = tuple(_sensitivity(frame, s, settings) for s in sensitivities)
     # planned estimates the data cannot give are warnings, never a silent NA (defect 12)
     warnings = [w for res in analytic.values() for w in res.problems()]
+    warnings += [w for results in blocks.values() for res in results.values()
+                 for w in res.problems()]
     warnings += boot.warnings() if boot is not None else []
     warnings += [f"sensitivity analysis {s.name} ({s.description}) could not be estimated: "
                  f"{s.failure}" for s in sens if s.failure is not None]

@@ -104,13 +104,26 @@ class EndpointAnalysis(Protocol):
     def estimate(self, data: DesignedFrame, conf_level: float) -> EndpointResult: ...
 
 
+class BlockResult(Protocol):
+    """What an `EndpointBlock` returns: its results.json object (``to_dict``), its warnings
+    (``problems``) and ``primary(result)``: the endpoint's primary result, unchanged or with
+    the block's numbers in place of some (endpoint alignment with ``primary: true``)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def problems(self) -> list[str]: ...
+
+    def primary(self, result: EndpointResult) -> EndpointResult: ...
+
+
 class EndpointBlock(Protocol):
-    """An extra block of an endpoint's results.json object (e.g. ``alignment`` for PFS):
-    ``estimate`` returns an object with ``to_dict()`` stored under ``endpoints.<name>.<key>``."""
+    """An extra block of an endpoint's results.json object (e.g. ``alignment`` for PFS,
+    `reports.alignment_block.AlignmentBlock`): ``estimate`` returns a `BlockResult` stored
+    under ``endpoints.<name>.<key>``."""
 
     key: str
 
-    def estimate(self, data: DesignedFrame, conf_level: float) -> Any: ...
+    def estimate(self, data: DesignedFrame, conf_level: float) -> BlockResult: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)

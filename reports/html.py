@@ -93,6 +93,8 @@ VARIANCE_RATIO_BAND = (0.5, 2.0)
 
 def render_report(content: ReportContent, path: str | Path | None = None) -> str:
     """Render the report; write it to ``path`` when given. Returns the HTML text."""
+    from reports.alignment_html import alignment_view
+
     html = environment().get_template("report.html.j2").render(
         pct=fmt_pct, num=fmt_num,
         c=content,
@@ -100,6 +102,7 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
         flow=Markup(attrition_flow_svg(content.attrition, content.counts)),
         results=results_rows(content.endpoint, content.null_rate),
         estimate_methods=estimate_methods(content.endpoint),
+        alignment=alignment_view(content.endpoint),
         headline=headline(content.endpoint, content.null_rate),
         variance_ratios=variance_ratio_rows(content.variance_ratios),
         sensitivity=sensitivity_rows(content.sensitivity,

@@ -37,6 +37,7 @@ FIGURES = "figures"
 LOVE_PLOT = f"{FIGURES}/love_plot.svg"
 PS_OVERLAP = f"{FIGURES}/ps_overlap.svg"
 KM_FIGURE = f"{FIGURES}/km.svg"
+ALIGNMENT_FIGURE = f"{FIGURES}/alignment_gaps.svg"  # analysis.endpoint_alignment: gaps per arm
 # `synthctl validate`
 QUALITY_JSON = "quality.json"
 QUALITY_FAILURES = "quality_failures.csv"  # registry keys: keep inside the registry's perimeter

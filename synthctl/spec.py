@@ -142,6 +142,7 @@ class FlatData(_Model):
     event: str
     time_unit: TimeUnit = "days"
     response: str | None = None  # 0/1 column of the binary endpoint (issue 15)
+    last_progression_free: str | None = None  # column, unit of `time` (endpoint alignment)
 
     _path = field_validator("path")(_resolve_path)
 
@@ -361,6 +362,20 @@ class SimonSpec(_Model):
         if not self.p0 < self.p1:
             raise ValueError(f"simon needs p0 < p1, got p0={self.p0}, p1={self.p1}")
         return self
+class EndpointAlignment(_Model):
+    """PFS read on a common assessment schedule (`reports.alignment`).
+
+    ``grid_every`` / ``grid_unit``: the common visit grid (default: the trial's 6 weeks);
+    ``imputations``: imputed data sets of the harmonised estimate; ``primary``: the harmonised
+    numbers become the primary ones; ``trial_schedule_every`` (``grid_unit``): the protocol's
+    assessment interval, used for the trial arm's progression interval when there is no ADRS.
+    """
+
+    grid_every: Annotated[float, Field(gt=0)] = 6.0
+    grid_unit: TimeUnit = "weeks"
+    imputations: Annotated[int, Field(ge=2)] = 20
+    primary: bool = False
+    trial_schedule_every: Annotated[float, Field(gt=0)] | None = None
 
 
 class Analysis(_Model):
@@ -376,6 +391,13 @@ class Analysis(_Model):
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     response: ResponseSettings | None = None
     simon: SimonSpec | None = None
+    endpoint_alignment: EndpointAlignment | None = None
+
+    @model_validator(mode="after")
+    def _alignment_is_pfs(self) -> Analysis:
+        if self.endpoint_alignment is not None and self.endpoint != "PFS":
+            raise ValueError("endpoint_alignment applies to the PFS endpoint only")
+        return self
 
 
 class StudySpec(_Model):
@@ -415,6 +437,16 @@ class StudySpec(_Model):
         ):
             raise ValueError("analysis.simon.endpoint ORR needs the response endpoint "
                              "(analysis.response, or data.response for a flat file)")
+        return self
+
+    @model_validator(mode="after")
+    def _alignment_not_imputed(self) -> StudySpec:
+        # the imputed analysis pools each imputation's endpoints by Rubin's rules; the
+        # alignment block runs on one locked design: refused now, not silently left out later
+        if self.analysis.endpoint_alignment is not None and self.design.missing == "impute":
+            raise ValueError("analysis.endpoint_alignment is not available with "
+                             "design.missing: impute (the alignment runs on one locked "
+                             "design); use missing: complete_case or indicator, or drop it")
         return self
 
     @model_validator(mode="after")

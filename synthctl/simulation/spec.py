@@ -28,9 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthctl.errors import SpecError
 
-__all__ = ["NAIVE", "SimulationSpec", "default_spec_path", "load_simulation_spec"]
+__all__ = ["ESTIMATOR_OPTIONS", "NAIVE", "SimulationSpec", "default_spec_path",
+           "load_simulation_spec"]
 
 NAIVE = "none"  # design method meaning "no adjustment" (match_cohort is not called)
+# design options that choose the PFS estimator, not the design (issue 13): "standard" reads
+# PFS as observed; "harmonised" reads both arms on the trial's schedule (reports.alignment)
+ESTIMATOR_OPTIONS = {"estimator": ("standard", "harmonised"), "imputations": None,
+                     "impute_trial": None}
 _RESERVED = {"frame", "covariates", "treatment_col", "treated_value", "id_col", "random_state"}
 
 
@@ -49,7 +54,9 @@ class SimulationSpec(BaseModel):
         ``sample_data.truth`` and benchmarks/README.md.
     designs : dict of str to dict
         Name -> keyword arguments of ``matching.match_cohort``; ``{method: none}`` is the
-        unadjusted comparison with the whole eligible pool.
+        unadjusted comparison with the whole eligible pool. ``estimator: harmonised`` (with
+        ``imputations``, default 10) estimates PFS on the trial's assessment schedule
+        (``reports.alignment.harmonised_estimate``) instead of as observed.
     landmark_weeks, rmst_tau_weeks : float
         Landmark of the survival difference (trial - control) and RMST horizon, in weeks.
     """
@@ -86,6 +93,21 @@ class SimulationSpec(BaseModel):
     def _known_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         allowed = _match_cohort_options()
         for name, options in value.items():
+            options = dict(options)
+            estimator = options.pop("estimator", "standard")
+            if estimator not in ESTIMATOR_OPTIONS["estimator"]:
+                raise ValueError(f"designs.{name}: estimator must be one of "
+                                 f"{list(ESTIMATOR_OPTIONS['estimator'])}, got {estimator!r}")
+            imputations = options.pop("imputations", None)
+            if imputations is not None and (not isinstance(imputations, int) or imputations < 2
+                                            or estimator != "harmonised"):
+                raise ValueError(f"designs.{name}: imputations (an integer >= 2) goes with "
+                                 "estimator: harmonised")
+            impute_trial = options.pop("impute_trial", None)
+            if impute_trial is not None and (not isinstance(impute_trial, bool)
+                                             or estimator != "harmonised"):
+                raise ValueError(f"designs.{name}: impute_trial (true/false) goes with "
+                                 "estimator: harmonised")
             if "method" not in options:
                 raise ValueError(f"designs.{name}: 'method' is required (or 'none' for naive)")
             if options["method"] == NAIVE:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from connectors import columns as cols
 from synthctl.simulation.metrics import performance_measures, share_with_mcse
-from synthctl.simulation.spec import NAIVE, SimulationSpec
+from synthctl.simulation.spec import ESTIMATOR_OPTIONS, NAIVE, SimulationSpec
 from synthctl.simulation.truth import scenario_config, truth_mc_se, truth_values
 
 __all__ = [
@@ -38,6 +38,11 @@ ESTIMANDS: dict[str, str] = {
     "rmst_diff": "RMST difference up to tau, trial - control (weeks)",
 }
 TIME_COL = "pfs_weeks"
+LEFT_COL, EXACT_COL = "pfs_left_weeks", cols.PFS_DEATH
+# imputations of the harmonised estimator in a simulation: 10 (the issue's default is 20);
+# the Rubin variance's between part is (1 + 1/M) B, so M = 10 vs 20 changes the total
+# variance by < 5% of B, and the coverage is measured, not assumed
+SIMULATION_IMPUTATIONS = 10
 # failures of one design on one replicate are recorded (with the message), not raised:
 # with 27 trial patients, separation or an empty caliper match happens and must be counted.
 _DESIGN_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
@@ -162,7 +167,7 @@ def run_replicate(
         base = {"replicate": index, "design": name}
         try:
             design, balance_passed, max_smd_before, control_ess = _apply_design(
-                frame, spec, options, design_seed
+                frame, spec, _design_options(options), design_seed
             )
             n_trial_analysed = int(
                 ((frame[cols.ARM] == cols.TRIAL).to_numpy() & design.included
@@ -170,7 +175,7 @@ def run_replicate(
             )
             if max_smd_before is not None:
                 smd_before = max_smd_before
-            estimates = _estimate(frame, design, spec)
+            estimates = _estimate(frame, design, spec, _blocks(spec, options, design_seed))
             error = None
         except _DESIGN_FAILURES as exc:
             estimates, balance_passed, control_ess = {}, None, float("nan")
@@ -213,11 +218,38 @@ def simulate_replicate_frame(
     """
     from sample_data.simulator import simulate_analysis_frames
 
-    control, trial, truth = simulate_analysis_frames(scenario_config(spec, data_seed))
+    config = scenario_config(spec, data_seed)
+    if any(o.get("estimator") == "harmonised" for o in spec.designs.values()):
+        control, trial, truth = _frames_with_intervals(config)
+    else:
+        control, trial, truth = simulate_analysis_frames(config)
     control = _apply_eligibility(control, spec.eligibility)
     frame = pd.concat([trial, control], ignore_index=True)
     frame[TIME_COL] = cols.days_to("weeks", frame[cols.PFS_DAYS].astype(float))
     return frame, truth
+
+
+def _frames_with_intervals(config) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """`simulate_analysis_frames` plus the PFS progression interval of each row (weeks)."""
+    from sample_data import _tables, _trial
+    from sample_data.simulator import _simulate, compute_truth
+    from synthctl.simulation.intervals import registry_intervals, trial_intervals
+
+    registry, trial_raw = _simulate(config)
+    tables = _tables.registry_tables(registry, config)
+    control = _tables.control_frame(tables)
+    trial = _trial.trial_frame(trial_raw.adsl, trial_raw.adtte)
+    control = control.join(registry_intervals(tables, control))
+    every = cols.to_days("weeks", config.trial_interval_weeks)
+    trial = trial.join(trial_intervals(trial, every))
+    for f in (control, trial):
+        f[LEFT_COL] = cols.days_to("weeks", f[cols.PFS_LAST_PF_DAYS].astype(float))
+    return control, trial, compute_truth(config)
+
+
+def _design_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The match_cohort part of a design's options (the estimator keys removed)."""
+    return {k: v for k, v in options.items() if k not in ESTIMATOR_OPTIONS}
 
 
 def _apply_eligibility(pool: pd.DataFrame, criteria: list[str]) -> pd.DataFrame:
@@ -265,17 +297,18 @@ def _apply_design(
     return design, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
 
 
-def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec
+def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec, blocks: tuple = ()
               ) -> dict[str, tuple[float, float, float, float]]:
     """(estimate, se, lower, upper) per estimand from `reports.analysis.analyze_study`
-    (analytic variances: no bootstrap; the naive comparison is a design of its own here)."""
+    (analytic variances: no bootstrap; the naive comparison is a design of its own here;
+    ``blocks``: the PFS endpoint's blocks, e.g. the harmonised estimator as primary)."""
     from reports.analysis import analyze_study, time_to_event_settings
 
     settings = time_to_event_settings(
         "PFS", time_col=TIME_COL, event_col=cols.PFS_EVENT, landmarks=[spec.landmark_weeks],
         unit="weeks", null_rate=spec.null_rate, rmst_tau=spec.rmst_tau_weeks, conf_type="log",
         arm_col=cols.ARM, treated_value=cols.TRIAL, id_col=cols.PATIENT_ID,
-        conf_level=spec.conf_level)
+        conf_level=spec.conf_level, blocks={"PFS": blocks} if blocks else {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-integer weights -> robust variance, by design
         d = analyze_study(frame, design, None, settings, naive=False).to_dict()[
@@ -293,6 +326,22 @@ def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec
             float(np.log(_num(hr.get("upper")))),
         )
     return {"landmark_diff": _four(land), "log_hr": log_hr, "rmst_diff": _four(rmst)}
+
+
+def _blocks(spec: SimulationSpec, options: dict[str, Any], seed: int) -> tuple:
+    """``estimator: harmonised``: the endpoint-alignment block, primary (the harmonised
+    landmarks, HR and RMST are the ones read), on the trial's schedule; else none."""
+    if options.get("estimator") != "harmonised":
+        return ()
+    from reports.alignment_block import AlignmentBlock
+
+    return (AlignmentBlock(
+        time_col=TIME_COL, event_col=cols.PFS_EVENT, left_col=LEFT_COL, exact_col=EXACT_COL,
+        grid_every=float(scenario_config(spec, 0).trial_interval_weeks),
+        landmarks=(spec.landmark_weeks,), unit="weeks", rmst_tau=spec.rmst_tau_weeks,
+        imputations=int(options.get("imputations", SIMULATION_IMPUTATIONS)),
+        random_state=seed, primary=True, tipping=False,
+        impute_trial=bool(options.get("impute_trial", True))),)
 
 
 def _num(value: Any) -> float:

@@ -13,6 +13,7 @@ from synthctl.manifest import Manifest
 
 # artifact names, re-exported for the stages: `synthctl.outdir` owns the output folder contract
 from synthctl.outdir import (
+    ALIGNMENT_FIGURE,
     ATTRITION,
     COHORT,
     COVARIATES,
@@ -27,8 +28,8 @@ from synthctl.outdir import (
 from synthctl.spec import StudySpec
 from synthctl.specfile import LoadedSpec
 
-__all__ = ["ATTRITION", "COHORT", "COVARIATES", "DESIGN", "EXTRACT_INFO", "KM_FIGURE",
-           "LOVE_PLOT", "PS_OVERLAP", "REPORT", "RESULTS", "NullProgress", "Progress",
+__all__ = ["ALIGNMENT_FIGURE", "ATTRITION", "COHORT", "COVARIATES", "DESIGN", "EXTRACT_INFO",
+           "KM_FIGURE", "LOVE_PLOT", "PS_OVERLAP", "REPORT", "RESULTS", "NullProgress", "Progress",
            "StageContext", "stage_errors"]
 
 

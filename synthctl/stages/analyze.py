@@ -31,6 +31,7 @@ from synthctl.outdir import (
 )
 from synthctl.spec import Design, StudySpec
 from synthctl.stages._context import (
+    ALIGNMENT_FIGURE,
     COHORT,
     COVARIATES,
     DESIGN,
@@ -89,6 +90,8 @@ def run_analyze(ctx: StageContext) -> int:
                             cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
     eligible = frame[keep].reset_index(drop=True)
     settings = analysis_settings(spec, ctx.n_jobs)
+    if spec.analysis.endpoint_alignment is not None:
+        eligible, settings = _with_alignment(ctx, eligible, settings)
     with stage_errors("analyze", ctx.loaded):
         sensitivities = [_alternative(eligible, spec)]
         if spec.registry is not None and spec.registry.index.selection == "first":
@@ -105,6 +108,8 @@ def run_analyze(ctx: StageContext) -> int:
         for message in result.warnings:
             ctx.manifest.warn("analyze", message)
         figures = _km(ctx, result, spec)
+        if spec.analysis.endpoint_alignment is not None:
+            figures.update(_alignment_figure(ctx, eligible, locked, settings))
     extra = _issue15_endpoints(ctx, eligible, locked)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -159,6 +164,37 @@ class Redesign:
         # resampled patients repeat: the id check of match_cohort does not apply here
         res = fit_design(replicate, spec, self.design, id_col=None)
         return _as_design(res, self.design)
+
+
+def _with_alignment(ctx: StageContext, eligible: pd.DataFrame, settings):
+    """``eligible`` with the progression interval columns and ``settings`` with the
+    endpoint's `reports.alignment_block.AlignmentBlock` (``endpoints.PFS.alignment``; with
+    ``primary: true`` its result puts the harmonised numbers in the primary result)."""
+    from dataclasses import replace
+
+    from synthctl.stages._alignment import alignment_block
+
+    with ctx.progress.step("endpoint alignment: progression intervals"):
+        frame, block = alignment_block(ctx, eligible, time_col=TIME, event_col=EVENT)
+    endpoint = ctx.spec.analysis.endpoint
+    blocks = {**settings.blocks, endpoint: (*settings.blocks.get(endpoint, ()), block)}
+    return frame, replace(settings, blocks=blocks)
+
+
+def _alignment_figure(ctx: StageContext, eligible: pd.DataFrame, locked, settings
+                      ) -> dict[str, str]:
+    """The gap ECDF figure of the analysed rows as SVG ({artifact: sha256}; {} when no
+    assessment dates are known)."""
+    from reports.analysis import designed_frame
+    from synthctl.stages._alignment import gap_figure
+
+    data = designed_frame(eligible, locked, settings)
+    fig = gap_figure(ctx, data.frame, data.weight_col)
+    if fig is None:
+        return {}
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
+    save_svg(fig, ctx.folder / ALIGNMENT_FIGURE)
+    return {ALIGNMENT_FIGURE: _sha(ctx, ALIGNMENT_FIGURE)}
 
 
 def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

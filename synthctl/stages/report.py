@@ -20,6 +20,7 @@ from synthctl.outdir import (
     sha256_file,
 )
 from synthctl.stages._context import (
+    ALIGNMENT_FIGURE,
     ATTRITION,
     COVARIATES,
     KM_FIGURE,
@@ -55,7 +56,8 @@ def run_report(ctx: StageContext) -> int:
     warnings = [dict(w, message=_scrub_ids(w["message"], ids))
                 for w in ctx.manifest.data.get("warnings", [])]
     figures = {}
-    for key, name in (("love_plot", LOVE_PLOT), ("ps_overlap", PS_OVERLAP), ("km", KM_FIGURE)):
+    for key, name in (("love_plot", LOVE_PLOT), ("ps_overlap", PS_OVERLAP), ("km", KM_FIGURE),
+                       ("alignment_gaps", ALIGNMENT_FIGURE)):
         path = ctx.folder / name
         if path.is_file():
             figures[key] = (path.read_bytes(), "svg")
