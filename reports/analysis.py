@@ -189,9 +189,11 @@ class StudyAnalysis:
                 d[key] = block.to_dict() if hasattr(block, "to_dict") else block
             endpoints[name] = d
         primary = self.settings.primary
-        sens: dict[str, Any] = {"naive": {
-            "description": "unadjusted: every eligible registry patient, unweighted",
-            "status": "estimated", **self.naive[primary].to_dict()}}
+        sens: dict[str, Any] = {}
+        if primary in self.naive:
+            sens["naive"] = {
+                "description": "unadjusted: every eligible registry patient, unweighted",
+                "status": "estimated", **self.naive[primary].to_dict()}
         for s in self.sensitivity:
             sens[s.name] = s.to_dict()
         out: dict[str, Any] = {"endpoints": endpoints, "sensitivity": sens,
@@ -249,6 +251,7 @@ def analyze_study(
     settings: AnalysisSettings,
     *,
     sensitivities: Sequence[Sensitivity] = (),
+    naive: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> StudyAnalysis:
     """Analyse a study on its locked design.
@@ -267,6 +270,9 @@ def analyze_study(
     settings : AnalysisSettings
     sensitivities : sequence of Sensitivity
         Alternative designs (or frames) whose primary-endpoint result is reported.
+    naive : bool
+        Also run the unadjusted comparison (every row, weight 1); the simulation study,
+        which runs the naive comparison as a design of its own, turns it off.
     progress : callable, optional
         ``progress(done, total)`` of the bootstrap replicates.
     """
@@ -292,14 +298,15 @@ def analyze_study(
             min_valid_share=settings.min_valid_share, progress=progress)
         intervals = boot.intervals()
         endpoints = {k: v.with_intervals(intervals) for k, v in analytic.items()}
-    naive = estimate_endpoints(frame, AnalysisDesign.unweighted(len(frame)), settings)
+    unadjusted = (estimate_endpoints(frame, AnalysisDesign.unweighted(len(frame)), settings)
+                  if naive else {})
     sens = tuple(_sensitivity(frame, s, settings) for s in sensitivities)
     # planned estimates the data cannot give are warnings, never a silent NA (defect 12)
     warnings = [w for res in analytic.values() for w in res.problems()]
     warnings += boot.warnings() if boot is not None else []
     warnings += [f"sensitivity analysis {s.name} ({s.description}) could not be estimated: "
                  f"{s.failure}" for s in sens if s.failure is not None]
-    return StudyAnalysis(settings, endpoints, analytic, naive, blocks, sens, boot,
+    return StudyAnalysis(settings, endpoints, analytic, unadjusted, blocks, sens, boot,
                          tuple(warnings))
 
 

@@ -43,12 +43,11 @@ from reports.km import (
     SurvivalCurve,
     are_counts,
     ij_influence_at,
-    ij_rmst_influence,
     km_estimate,
 )
 from reports.landmark import LandmarkComparison, compare_landmark
 from reports.median import QuantileEstimate, median_survival
-from reports.rmst import rmst, rmst_difference
+from reports.rmst import ij_rmst_influence, rmst, rmst_difference
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,19 @@ _VARIANCE_TEXT = {
 }
 
 
+_MISSING = {
+    "error": "No design covariate had missing values (the design refuses them).",
+    "indicator": "Missing covariate values were handled with missing-value indicators in the "
+                 "propensity model (and the balance table).",
+    "complete_case": "Patients with a missing design covariate were excluded (complete cases).",
+}
+
+
+def covariate_label(name: str) -> str:
+    """A covariate's name as the methods text prints it (``age_at_index`` -> ``age at index``)."""
+    return name.replace("_", " ")
+
+
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
     """Plain-text methods paragraph for ``report.html``."""
     a, d = spec.analysis, spec.design
@@ -40,9 +53,16 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
     boot = (f"Confidence intervals are percentile-based from {a.bootstrap} bootstrap replicates "
             "in which the whole design (propensity model and matching or weighting) was re-run."
             if a.bootstrap > 0 else
-            "Confidence intervals are analytic: Greenwood variance with log-transformed limits "
-            "for Kaplan-Meier rates (as R's survfit) and robust (sandwich) variance for the "
-            "hazard ratio" + _VARIANCE_TEXT[VARIANCE_CLUSTER[d.yields]] + ".")
+            "Confidence intervals are analytic, as R's survfit and coxph compute them: "
+            "Greenwood variance (integer weights) or the infinitesimal-jackknife variance "
+            f"(other weights) with {a.conf_type}-transformed limits for Kaplan-Meier rates and "
+            "the restricted mean, and robust (sandwich) variance for the hazard ratio"
+            + _VARIANCE_TEXT[VARIANCE_CLUSTER[d.yields]] + ".")
+    balance = results.get("design", {})
+    unbalanced = ("" if balance.get("balance_passed", True) else
+                  f" Balance was not reached: the largest absolute standardized mean difference "
+                  f"after the design was {balance.get('max_abs_smd', float('nan')):.3f} (threshold "
+                  f"{d.balance_threshold:g}); the comparison is not adjusted to that standard.")
     null = (f" The synthetic control's {a.endpoint} rate at {a.landmarks[0]:g} {a.landmark_unit} "
             f"was compared with the trial design's null rate of {100 * a.null_rate:.0f}%."
             if a.null_rate is not None else "")
@@ -52,10 +72,11 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"A synthetic control arm for the single-arm trial was built from {source}. The trial's "
         f"eligibility criteria were applied to the external patients in this order: {elig} "
         f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
-        f"membership was fitted on {', '.join(spec.covariates)}, and the control arm was "
-        f"formed by {describe_design(spec)}. The design was fixed, written to design.json and "
-        f"hashed before any outcome was read (outcome-blind design); balance was judged by "
-        f"absolute standardized mean differences below {d.balance_threshold:g}. "
+        f"membership was fitted on {', '.join(map(covariate_label, spec.covariates))}, and "
+        f"the control arm was formed by {describe_design(spec)}. {_MISSING[d.missing]} The "
+        f"design was fixed, written to design.json and hashed before any outcome was read "
+        f"(outcome-blind design); balance was judged by absolute standardized mean differences "
+        f"below {d.balance_threshold:g}.{unbalanced} "
         f"{a.endpoint} was compared between the trial arm and the synthetic control by weighted "
         f"Kaplan-Meier estimates at {lms} {a.landmark_unit}, medians, a weighted Cox hazard "
         f"ratio.{rmst}{null} {boot} The random seed was {spec.study.seed}."

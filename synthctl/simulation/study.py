@@ -267,8 +267,9 @@ def _apply_design(
 
 def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec
               ) -> dict[str, tuple[float, float, float, float]]:
-    """(estimate, se, lower, upper) per estimand from `reports.analysis.analyze_study`."""
-    from reports.analysis import estimate_endpoints, time_to_event_settings
+    """(estimate, se, lower, upper) per estimand from `reports.analysis.analyze_study`
+    (analytic variances: no bootstrap; the naive comparison is a design of its own here)."""
+    from reports.analysis import analyze_study, time_to_event_settings
 
     settings = time_to_event_settings(
         "PFS", time_col=TIME_COL, event_col=cols.PFS_EVENT, landmarks=[spec.landmark_weeks],
@@ -277,7 +278,8 @@ def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec
         conf_level=spec.conf_level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-integer weights -> robust variance, by design
-        d = estimate_endpoints(frame, design, settings)["PFS"].to_dict()
+        d = analyze_study(frame, design, None, settings, naive=False).to_dict()[
+            "endpoints"]["PFS"]
     # an estimate the data cannot give (RMST with follow-up shorter than tau, a landmark
     # beyond the last time) is None in results.json: NaN here, counted as not valid
     land = (d["landmarks"][0] if d["landmarks"] else {}).get("difference") or {}

@@ -40,7 +40,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
-from synthctl.stages.design import MATCHING_METHODS, fit_design, save_svg
+from synthctl.stages.design import fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
 TIME, EVENT = "time", "event"
@@ -71,7 +71,7 @@ def run_analyze(ctx: StageContext) -> int:
                           "follow-up were left out of the outcome analysis")
     keep = ~no_outcome
     locked = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep], included[keep],
-                            cohort[MATCH_ID].to_numpy()[keep], design_yields(spec.design))
+                            cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
     eligible = frame[keep].reset_index(drop=True)
     settings = analysis_settings(spec, ctx.n_jobs)
     with stage_errors("analyze", ctx.loaded):
@@ -104,18 +104,6 @@ def run_analyze(ctx: StageContext) -> int:
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
     return 0 if results["design"]["balance_passed"] else 1
-
-
-def design_yields(design) -> str:
-    """What the spec's design yields (sets, pairs with replacement or weights), from
-    `matching.METHODS`: it decides how the outcome variance is clustered."""
-    from matching.methods import METHODS
-
-    return METHODS[design.method].yields(_design_options(design))
-
-
-def _design_options(design) -> dict:
-    return {k: v for k, v in design.model_dump().items() if k != "method"}
 
 
 def analysis_settings(spec: StudySpec, n_jobs: int = 1):
@@ -278,17 +266,16 @@ def _sha(ctx: StageContext, name: str) -> str:
 
 def _alternative_design(spec: StudySpec):
     d = spec.design
-    if d.method in MATCHING_METHODS:
+    if d.yields != "weights":
         return d.model_copy(update={"method": "weighting", "weights": None})
     return d.model_copy(update={"method": "nearest", "ratio": 1, "caliper": 0.2,
                                 "caliper_scale": "logit", "estimand": "ATT"})
 
 
 def _describe_design(d) -> str:
-    if d.method in MATCHING_METHODS:
-        cal = f", caliper {d.caliper} SD of the {d.caliper_scale} PS" if d.caliper else ""
-        return f"{d.method} 1:{d.ratio} matching{cal}"
-    return f"weighting ({d.weights or 'att_odds'}, estimand {d.estimand})"
+    from matching.methods import describe_method
+
+    return describe_method(d.method, d.estimand, d.method_options())
 
 
 def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, Any]:

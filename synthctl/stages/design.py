@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
-from matching.methods import METHODS
 from synthctl.errors import DesignChangedError
 from synthctl.outdir import (
     FIGURES,
@@ -36,10 +35,6 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
-
-# the matching methods (no weights): kept for the analyze stage until it reads
-# ``DesignResult.yields`` / design.json's ``yields`` (issue 14)
-MATCHING_METHODS = tuple(m for m, e in METHODS.items() if e.yields({}) != "weights")
 
 
 def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:

@@ -36,9 +36,11 @@ def run_report(ctx: StageContext) -> int:
     cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     included = cohort[INCLUDED].to_numpy()
-    baseline = baseline_table(covs, cohort[WEIGHT].to_numpy(dtype=float), included,
-                              list(spec.covariates), estimand=spec.design.estimand,
-                              balance=_balance_lookup(design))
+    lookup = _balance_lookup(design)
+    baseline = with_missing_smds(
+        baseline_table(covs, cohort[WEIGHT].to_numpy(dtype=float), included,
+                       list(spec.covariates), estimand=spec.design.estimand, balance=lookup),
+        lookup)
     ids = set(cohort[cn.PATIENT_ID].astype(str))
     warnings = [dict(w, message=_scrub_ids(w["message"], ids))
                 for w in ctx.manifest.data.get("warnings", [])]
@@ -73,11 +75,28 @@ def run_report(ctx: StageContext) -> int:
     return ctx.manifest.balance_code()
 
 
+MISSING_ROW = ": missing"  # baseline_table's label suffix of a covariate's missing share
+
+
+def with_missing_smds(baseline: pd.DataFrame, lookup: dict[str, dict[str, float]]
+                      ) -> pd.DataFrame:
+    """The "<cov>: missing" rows with the SMDs of the design's missing indicator
+    (``<cov>_missing`` in design.json), as the love plot shows them (defect 16)."""
+    from synthctl.baseline import _fmt_smd
+
+    out = baseline.copy()
+    for i, label in out["variable"].items():
+        if isinstance(label, str) and label.endswith(MISSING_ROW):
+            known = lookup.get(label[: -len(MISSING_ROW)] + "_missing")
+            if known:
+                out.loc[i, "smd_before"] = _fmt_smd(known.get("smd_before"))
+                out.loc[i, "smd_after"] = _fmt_smd(known.get("smd_after"))
+    return out
+
+
 def design_kind(design) -> str:
     """"matched" when the synthetic control is matched registry patients, else "weighted"."""
-    from synthctl.stages.analyze import design_yields
-
-    return "weighted" if design_yields(design) == "weights" else "matched"
+    return "weighted" if design.yields == "weights" else "matched"
 
 
 def _balance_lookup(design: dict) -> dict[str, dict[str, float]]:

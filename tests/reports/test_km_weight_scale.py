@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from reports.compare import compare_arms
-from reports.km import are_counts, ij_influence_at, ij_rmst_influence, km_estimate
+from reports.km import are_counts, ij_influence_at, km_estimate
+from reports.rmst import ij_rmst_influence
 
 
 def _data(n=300, seed=0):

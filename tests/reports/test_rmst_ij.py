@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from reports.compare import compare_arms
-from reports.km import ij_influence_at, ij_rmst_influence, km_estimate
-from reports.rmst import rmst
+from reports.km import ij_influence_at, km_estimate
+from reports.rmst import ij_rmst_influence, rmst
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 REF = json.loads((FIX / "rmst_ij" / "rmst_ij.json").read_text())

@@ -71,3 +71,35 @@ def test_failed_sensitivity_is_reported_not_silent(tmp_path: Path, monkeypatch):
     assert res["sensitivity"]["naive"]["status"] == "estimated"
     assert any("alternative_design" in w and "did not converge" in w for w in res["warnings"])
     assert res["endpoints"]["PFS"]["hazard_ratio"]["estimate"] > 0
+
+
+def test_methods_text_names_missing_data_and_balance_failure():
+    """Defect 16: the methods paragraph says how missing covariates were handled and that
+    balance failed, with readable covariate names."""
+    from synthctl.methods import methods_paragraph
+    from synthctl.spec import StudySpec
+
+    spec = StudySpec.model_validate({
+        "study": {"name": "m", "seed": 1},
+        "data": {"path": str(CSV), "id": "patient_id", "arm": "treated", "trial_value": 1,
+                 "time": "pfs_weeks", "event": "pfs_event", "time_unit": "weeks"},
+        "covariates": ["age_at_index", "pci"],
+        "design": {"method": "nearest", "missing": "indicator"},
+    })
+    text = methods_paragraph(spec, {"counts": {}, "design": {"balance_passed": False,
+                                                             "max_abs_smd": 0.264}})
+    assert "missing-value indicators" in text and "age at index" in text
+    assert "Balance was not reached" in text and "0.264" in text
+
+
+def test_missing_indicator_smds_reach_the_baseline_table():
+    """Defect 16: the love plot shows the missing indicators' SMDs; the table left them blank."""
+    import pandas as pd
+
+    from synthctl.stages.report import with_missing_smds
+
+    base = pd.DataFrame([{"variable": "pci", "smd_before": "0.100", "smd_after": "0.010"},
+                         {"variable": "pci: missing", "smd_before": "", "smd_after": ""}])
+    out = with_missing_smds(base, {"pci_missing": {"smd_before": -0.31, "smd_after": 0.02}})
+    assert out.loc[1, "smd_before"] == "-0.310" and out.loc[1, "smd_after"] == "0.020"
+    assert out.loc[0, "smd_before"] == "0.100"
