@@ -343,7 +343,7 @@ def analytic_result(frame: pd.DataFrame, cohort: pd.DataFrame, spec):
     """The analytic analysis (bootstrap 0) of the analyze stage on these inputs: the typed
     `reports.endpoints.TimeToEventResult` of the spec's endpoint and its `DesignedFrame`."""
     from reports.analysis import AnalysisDesign, designed_frame, estimate_endpoints
-    from synthctl.stages.analyze import EVENT, TIME, analysis_settings, design_yields
+    from synthctl.stages.analyze import EVENT, TIME, analysis_settings
 
     a = spec.analysis
     time_col, event_col = cn.ENDPOINTS[a.endpoint]
@@ -353,7 +353,7 @@ def analytic_result(frame: pd.DataFrame, cohort: pd.DataFrame, spec):
     keep = ~(data[TIME].isna() | data[EVENT].isna()).to_numpy()
     design = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep],
                             cohort[outdir.INCLUDED].to_numpy(dtype=bool)[keep],
-                            cohort[outdir.MATCH_ID].to_numpy()[keep], design_yields(spec.design))
+                            cohort[outdir.MATCH_ID].to_numpy()[keep], spec.design.yields)
     settings = analysis_settings(spec)
     eligible = data[keep].reset_index(drop=True)
     typed = estimate_endpoints(eligible, design, settings)[a.endpoint]

@@ -176,7 +176,7 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec) -> str:
     """The R program's text (see the module docstring)."""
     comp = typed.comparison
     a = spec.analysis
-    yields = design_yields_of(spec)
+    yields = spec.design.yields
     cluster = am.MATCHSET if design.cluster_col is not None and yields == "sets" else None
     if design.cluster_col is not None and cluster is None:
         raise DataError("reanalysis: the analysis clusters on the patient (several rows per "
@@ -198,9 +198,3 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec) -> str:
         adsl=outdir.ADSL_XPT, adtte=outdir.ADTTE_XPT, results=outdir.RESULTS,
         v=am, checks=checks, rtol_exact=RTOL_EXACT, rtol_cox=RTOL_COX, atol=ATOL,
         bootstrap=a.bootstrap)
-
-
-def design_yields_of(spec) -> str:
-    from synthctl.stages.analyze import design_yields
-
-    return design_yields(spec.design)
