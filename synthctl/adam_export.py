@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,16 +55,21 @@ class AdamData:
 
 # --- building --------------------------------------------------------------------------------
 def _covariate_variables(frame: pd.DataFrame, covariates: list[str], *,
-                         flat: bool) -> dict[str, tuple[str, am.SasType]]:
+                         flat: bool) -> dict[str, tuple[str, am.SasType, str]]:
+    """Analysis column -> (ADSL name, type, label): the trial loader's names for the registry
+    covariates it knows, a derived 8-character name (label: the column) for any other."""
     from connectors.trial import DEFAULT_VARIABLE_MAP
 
-    names = am.flat_variable_names(covariates) if flat else {
-        c: DEFAULT_VARIABLE_MAP[c] for c in covariates}
-    out: dict[str, tuple[str, am.SasType]] = {}
+    known = {} if flat else {c: DEFAULT_VARIABLE_MAP[c] for c in covariates
+                             if c in DEFAULT_VARIABLE_MAP and c in am.COVARIATE_LABELS}
+    derived = am.flat_variable_names([c for c in covariates if c not in known],
+                                     taken=known.values())
+    out: dict[str, tuple[str, am.SasType, str]] = {}
     for col in covariates:
         s = frame[col]
         numeric = (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
-        out[col] = (names[col], "Num" if numeric else "Char")
+        out[col] = (known.get(col) or derived[col], "Num" if numeric else "Char",
+                    am.COVARIATE_LABELS.get(col, col) if col in known else col[:am.MAX_LABEL])
     return out
 
 
@@ -115,7 +119,7 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
     }
     if with_dates:
         cols[am.TRTSDT] = _dates(frame[cn.INDEX_DATE]).to_numpy()
-    for col, (name, sas_type) in cov_vars.items():
+    for col, (name, sas_type, _label) in cov_vars.items():
         cols[name] = (pd.to_numeric(frame[col]).astype("float64").to_numpy()
                       if sas_type == "Num" else _char(frame[col]).to_numpy())
     cols[am.PSCORE] = cohort[outdir.PS].to_numpy(dtype=float)
@@ -249,7 +253,7 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
                  check_lock: bool) -> tuple[dict[str, str], tuple[int, int]]:
     """Re-read the outcomes on the locked design, check they reproduce ``results.json``,
     write the ADaM files and ``reanalysis.R`` into ``work`` and record the stage."""
-    from synthctl.reanalysis import render_reanalysis
+    from synthctl.reanalysis import checks_for, render_reanalysis, verify_checks
 
     stages = manifest.data.get("stages", {})
     results = outdir.read_results(work)
@@ -267,8 +271,6 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     frame, cohort = analysis_inputs(ctx)
     spec = loaded.spec
     typed, design = analytic_result(frame, cohort, spec)
-    from synthctl.reanalysis import checks_for, verify_checks
-
     checks = checks_for(typed, design, results, spec.analysis.endpoint)
     verify_checks(checks, typed, results)  # before anything is written
     adam = build_adam(frame, cohort, study=spec.study.name, covariates=list(spec.covariates),
@@ -358,7 +360,3 @@ def analytic_result(frame: pd.DataFrame, cohort: pd.DataFrame, spec):
     eligible = data[keep].reset_index(drop=True)
     typed = estimate_endpoints(eligible, design, settings)[a.endpoint]
     return typed, designed_frame(eligible, design, settings)
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

@@ -91,7 +91,7 @@ _DESIGN_VARIABLES = (
 )
 
 #: labels of the registry covariates (the trial loader's variables); value codes as the schema
-_COVARIATE_LABELS: dict[str, str] = {
+COVARIATE_LABELS: dict[str, str] = {
     cn.AGE: "Age at Index (years)",
     cn.SEX: "Sex (F/M)",
     cn.ECOG: "ECOG Performance Status at Index",
@@ -108,16 +108,16 @@ _COVARIATE_LABELS: dict[str, str] = {
 }
 
 
-def adsl_variables(covariates: dict[str, tuple[str, SasType]], *, with_dates: bool,
+def adsl_variables(covariates: dict[str, tuple[str, SasType, str]], *, with_dates: bool,
                    flat: bool) -> tuple[AdamVariable, ...]:
-    """ADSL's variables in file order; ``covariates`` maps analysis column -> (name, type)."""
+    """ADSL's variables in file order; ``covariates``: analysis column -> (name, type, label)."""
     origin_text = ("the flat analysis file's column {col!r} (data.path)" if flat else
                    "trial: ADSL (connectors.trial); external control: the registry at the index "
                    "line (connectors.registry); analysis column {col!r}")
     covs = tuple(
-        AdamVariable("ADSL", name, (f"{col}"[:MAX_LABEL] if flat else _COVARIATE_LABELS[col]),
-                     sas_type, "Predecessor", "design covariate; " + origin_text.format(col=col))
-        for col, (name, sas_type) in covariates.items())
+        AdamVariable("ADSL", name, label, sas_type, "Predecessor",
+                     "design covariate; " + origin_text.format(col=col))
+        for col, (name, sas_type, label) in covariates.items())
     return (*_ID_VARIABLES, *((_TRTSDT,) if with_dates else ()), *covs, *_DESIGN_VARIABLES)
 
 
@@ -194,13 +194,14 @@ def adtte_variables(*, with_dates: bool) -> tuple[AdamVariable, ...]:
     return (*head, *dates, *tail)
 
 
-def flat_variable_names(columns: Iterable[str]) -> dict[str, str]:
+def flat_variable_names(columns: Iterable[str], taken: Iterable[str] = ()) -> dict[str, str]:
     """An 8-character upper-case SAS name per flat-file column, unique, stable in order.
 
     ``pfi_months`` -> ``PFI_MONT``; a clash gets a numeric suffix (``PFI_MON2``); a name
-    starting with a digit gets ``V`` in front. Names of the fixed ADSL variables are avoided.
+    starting with a digit gets ``V`` in front. Names of the fixed ADSL variables and ``taken``
+    are avoided.
     """
-    taken = {v.name for v in (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES)}
+    taken = {*taken, *(v.name for v in (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES))}
     out: dict[str, str] = {}
     for col in columns:
         base = re.sub(r"[^A-Z0-9_]", "_", str(col).upper()) or "V"
