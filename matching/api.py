@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,7 @@ def match_cohort(
     missing: str = "error",
     balance_threshold: float = 0.1,
     random_state: int | np.random.Generator | None = None,
+    ps: Sequence[float] | None = None,
     **options,
 ) -> DesignResult:
     """Build a synthetic control arm: PS model, matching or weighting, balance diagnostics.
@@ -118,6 +120,9 @@ def match_cohort(
         Pass/fail limit on the largest |SMD| after adjustment.
     random_state : int, Generator or None
         For ``m_order="random"``, ``logistic_l2`` folds and ``gbm``.
+    ps : array of shape (n_patients,), optional
+        Given propensity scores (in ``frame`` order, in (0, 1)); then no PS model is fitted.
+        Used by multiple imputation's "across" approach (the PS averaged over imputations).
     **options
         The method's options, as its entry in `matching.methods.METHODS` declares them
         (nearest: ratio, caliper, distance, replace, m_order, exact; optimal: ratio, caliper,
@@ -159,7 +164,10 @@ def match_cohort(
     if not t.any() or t.all():
         raise MatchingError("After excluding patients with missing covariates one arm is empty.")
 
-    model, msgs = _fit_ps(ps_model, dm.model, t, random_state)
+    if ps is None:
+        model, msgs = _fit_ps(ps_model, dm.model, t, random_state)
+    else:
+        model, msgs = _GivenPS(_given_ps(ps, len(frame))[rows]), []
     ps = np.asarray(model.ps_, dtype=float)
     msgs += _check_overlap(ps, t)
     # methods without a distance option (weighting) show the logit PS in the balance table
@@ -189,13 +197,33 @@ def match_cohort(
         variance_cluster=VARIANCE_CLUSTER[yields],
         options={**opts, "ps_model": ps_model, "missing": missing,
                  "balance_threshold": balance_threshold, "covariates": list(covariates)},
-        ps_model=_ps_model_info(ps_model, model, dm),
+        ps_model=_ps_model_info("given" if isinstance(model, _GivenPS) else ps_model,
+                                 model, dm),
         counts={"trial": int(t.sum()), "control": int((~t).sum()),
                 "trial_selected": int((t & (w > 0)).sum()),
                 "control_selected": int((~t & (w > 0)).sum())},
         exclusions=exclusions + out.exclusions,
         details={**out.details, "design_notes": dm.notes},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _GivenPS:
+    """Propensity scores handed in (``match_cohort(ps=...)``) in place of a fitted model."""
+
+    ps_: np.ndarray
+
+    @property
+    def linear_predictor_(self) -> np.ndarray:
+        return np.log(self.ps_ / (1 - self.ps_))
+
+
+def _given_ps(ps, n) -> np.ndarray:
+    arr = np.asarray(ps, dtype=float)
+    if arr.shape != (n,) or not ((arr > 0) & (arr < 1)).all():
+        raise MatchingError(f"ps must hold {n} propensity scores in (0, 1), one per row of the "
+                            f"frame; got shape {arr.shape}.")
+    return arr
 
 
 def _signature() -> inspect.Signature:

@@ -62,6 +62,10 @@ def _is_columns(value: Any) -> bool:
         isinstance(v, str) and v for v in value)
 
 
+#: ``missing`` of a design: the design-matrix policies, or multiple imputation (``impute``:
+#: `matching.imputed_design.match_imputed` wraps the method, as MatchThem wraps MatchIt)
+DESIGN_MISSING = (*MISSING_POLICIES, "impute")
+
 # ---- options shared by every method (the PS model and the balance check) -------------------
 COMMON_OPTIONS: tuple[Option, ...] = (
     Option("estimand", Literal["ATT", "ATE", "ATO", "ATM"], "ATT", (options(*ESTIMANDS),),
@@ -69,9 +73,10 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("ps_model", Literal[tuple(PS_MODELS)], "logistic", (options(*PS_MODELS),),
            "Propensity-score model: logistic (R glm), logistic_l2 (cross-validated ridge) "
            "or gbm."),
-    Option("missing", Literal[MISSING_POLICIES], "error", (options(*MISSING_POLICIES),),
-           "Missing covariate values: error, indicator (mean-imputed + a missing flag) or "
-           "complete_case (patients excluded, counted)."),
+    Option("missing", Literal[DESIGN_MISSING], "error", (options(*DESIGN_MISSING),),
+           "Missing covariate values: error, indicator (mean-imputed + a missing flag), "
+           "complete_case (patients excluded, counted) or impute (multiple imputation, the "
+           "design within each imputed set: matching.imputed_design)."),
     Option("balance_threshold", float, 0.1, (Interval(float, 0, None, closed="neither"),),
            "Largest acceptable |SMD| after the design (exit code 1 when not met)."),
 )

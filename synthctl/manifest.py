@@ -25,14 +25,10 @@ _PACKAGES = ("synthctl", "numpy", "pandas", "scipy", "scikit-learn", "statsmodel
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (SQLAlchemy's own renderer)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """The URL with every password replaced by ``***`` (`connectors.urls.mask_url`)."""
+    from connectors.urls import mask_url as _mask
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+    return _mask(url)
 
 
 def package_versions() -> dict[str, str]:

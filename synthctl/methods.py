@@ -21,12 +21,48 @@ _VARIANCE_TEXT = {
 }
 
 
+def describe_imputation(spec: StudySpec, results: dict[str, Any]) -> str:
+    """Sentences on multiple imputation (``design.missing: impute``); empty otherwise."""
+    d = spec.design
+    if d.missing != "impute":
+        return ""
+    im = d.imputation_model
+    counts = (results.get("imputation") or {}).get("imputed") or {}
+    listing = "; ".join(f"{c}: {n['trial']} trial and {n['control']} control values imputed"
+                        for c, n in counts.items())
+    aux = f" and the auxiliary variables {', '.join(im.auxiliary)}" if im.auxiliary else ""
+    model = "predictive mean matching" if im.numeric == "pmm" else "Bayesian linear regression"
+    how = ("within each imputed data set (propensity score, matching or weighting and balance "
+           "re-estimated in each)" if im.approach == "within" else
+           "with the propensity score averaged across imputations (the 'across' approach, "
+           "weaker than 'within')")
+    return (f" Missing covariate values were multiply imputed ({d.imputations} data sets, "
+            f"chained equations with {model} for numbers and logistic or multinomial "
+            f"regression for categories, {im.max_iter} iterations) from the covariates{aux} "
+            f"and the arm; the imputation model never saw an outcome. The design was built "
+            f"{how}; balance is the mean over imputations, and the outcome analyses of the "
+            f"imputed designs were combined by Rubin's rules (survival probabilities on the "
+            f"complementary log-log scale, the hazard ratio on the log scale, Barnard-Rubin "
+            f"degrees of freedom)" + (f" ({listing})." if listing else ".")
+            + (f" With the bootstrap, every replicate was imputed {d.imputations} times and the "
+               "design re-run on each (bootstrap then impute, Schomaker and Heumann 2018); its "
+               "percentile intervals are primary and Rubin's intervals are reported as analytic."
+               if spec.analysis.bootstrap > 0 else ""))
+
+
 _MISSING = {
     "error": "No design covariate had missing values (the design refuses them).",
     "indicator": "Missing covariate values were handled with missing-value indicators in the "
                  "propensity model (and the balance table).",
     "complete_case": "Patients with a missing design covariate were excluded (complete cases).",
 }
+
+
+def _missing_text(spec: StudySpec, results: dict[str, Any]) -> str:
+    """The methods sentence(s) on missing covariates (multiple imputation: its own)."""
+    if spec.design.missing == "impute":
+        return describe_imputation(spec, results).strip()
+    return _MISSING[spec.design.missing]
 
 
 def covariate_label(name: str) -> str:
@@ -73,7 +109,8 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"eligibility criteria were applied to the external patients in this order: {elig} "
         f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
         f"membership was fitted on {', '.join(map(covariate_label, spec.covariates))}, and "
-        f"the control arm was formed by {describe_design(spec)}. {_MISSING[d.missing]} The "
+        f"the control arm was formed by {describe_design(spec)}. "
+        f"{_missing_text(spec, results)} The "
         f"design was fixed, written to design.json and hashed before any outcome was read "
         f"(outcome-blind design); balance was judged by absolute standardized mean differences "
         f"below {d.balance_threshold:g}.{unbalanced} "

@@ -30,6 +30,7 @@ COVARIATES = "covariates.parquet"  # both arms at index, covariates only: the de
 EXTRACT_INFO = "extract.json"  # counts, trial attrition and validation findings (no ids)
 DESIGN = "design.json"
 COHORT = "cohort.csv"
+IMPUTED_COVARIATES = "imputed_covariates.parquet"  # design.missing: impute: completed sets
 RESULTS = "results.json"
 REPORT = "report.html"
 FIGURES = "figures"
@@ -53,6 +54,7 @@ PS = "ps"  # propensity score
 WEIGHT = "weight"  # analysis weight; 0 = not selected
 MATCH_ID = "match_id"  # matched set; empty when unmatched or for weighting
 INCLUDED = "included"  # True / False
+IMPUTATION = "imputation"  # design.missing: impute: the imputation (1..m) of a cohort.csv row
 _FLOAT_DIGITS = 12  # significant digits in results.json / cohort.csv: stable across BLAS builds
 
 

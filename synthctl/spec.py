@@ -28,9 +28,14 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.columns import TimeUnit
+from connectors.columns import OUTCOME_COLUMNS, TimeUnit
+from connectors.timeouts import Timeouts
+from matching.impute import NUMERIC_METHODS
+from matching.imputed_design import APPROACHES
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
 from reports.km import CONF_TYPES
+
+_TIMEOUT_DEFAULTS = Timeouts()
 
 
 class _Model(BaseModel):
@@ -75,6 +80,13 @@ class IndexSpec(_Model):
     selection: Literal["first", "all"] = "first"
 
 
+class RegistryTimeouts(_Model):
+    """Seconds to wait for the registry database (`connectors.timeouts.Timeouts`)."""
+
+    connect_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.connect_s
+    statement_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.statement_s
+
+
 class Registry(_Model):
     """The registry database (SQLAlchemy URL; ``${ENV_VAR}`` allowed for the password)."""
 
@@ -82,6 +94,11 @@ class Registry(_Model):
     schema_: str | None = Field(default=None, alias="schema")
     mapping: Path | None = None
     index: IndexSpec = IndexSpec()
+    timeouts: RegistryTimeouts = RegistryTimeouts()
+
+    def connector_timeouts(self) -> Timeouts:
+        """The timeouts as the connectors take them."""
+        return Timeouts(**self.timeouts.model_dump())
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -122,6 +139,37 @@ class FlatData(_Model):
     _path = field_validator("path")(_resolve_path)
 
 
+class ImputationModel(_Model):
+    """Chained-equations imputation of missing covariates (`matching.imputed_design`).
+
+    The model sees the covariates, the ``auxiliary`` variables and the arm, never an outcome.
+    ``approach: across`` (PS averaged over imputations) is the weaker option; see
+    `matching.imputed_design`.
+    """
+
+    numeric: Literal[NUMERIC_METHODS] = "pmm"  # type: ignore[valid-type]
+    max_iter: Annotated[int, Field(ge=1)] = 10
+    donors: Annotated[int, Field(ge=1)] = 5
+    approach: Literal[APPROACHES] = "within"  # type: ignore[valid-type]
+    auxiliary: list[str] = []
+
+    @field_validator("auxiliary")
+    @classmethod
+    def _no_outcome(cls, value: list[str]) -> list[str]:
+        bad = sorted(set(value) & set(OUTCOME_COLUMNS))
+        if bad:
+            raise ValueError(f"auxiliary variables {bad} are outcomes: the imputation model "
+                             "never sees an outcome (the design is outcome-blind)")
+        dup = sorted({c for c in value if value.count(c) > 1})
+        if dup:
+            raise ValueError(f"auxiliary variables listed twice: {dup}")
+        return value
+
+
+#: design-level keys that are not method options: multiple imputation (``missing: impute``)
+IMPUTATION_KEYS = ("imputations", "imputation_model")
+
+
 class DesignBase(_Model):
     """A spec's ``design:`` block; one subclass per method, built from `matching.methods`.
 
@@ -133,6 +181,16 @@ class DesignBase(_Model):
     """
 
     method: str
+    imputations: Annotated[int, Field(ge=2)] = 20  # m, with missing: impute
+    imputation_model: ImputationModel = ImputationModel()
+
+    @model_validator(mode="after")
+    def _imputation_options_need_impute(self) -> DesignBase:
+        given = set(IMPUTATION_KEYS) & self.model_fields_set
+        if given and getattr(self, "missing", None) != "impute":
+            raise ValueError(f"{sorted(given)} only apply with missing: impute "
+                             f"(missing is {getattr(self, 'missing', None)!r})")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -306,6 +364,20 @@ class StudySpec(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _auxiliary_not_outcome_or_covariate(self) -> StudySpec:
+        aux = set(self.design.imputation_model.auxiliary)
+        outcomes = set() if self.data is None else {self.data.time, self.data.event}
+        reserved = set() if self.data is None else {self.data.id, self.data.arm}
+        for names, what in ((outcomes, "outcome columns of the data file: the imputation model "
+                             "never sees an outcome"), (set(self.covariates), "covariates "
+                             "already (they are imputation predictors anyway)"),
+                            (reserved, "the id / arm columns")):
+            bad = sorted(aux & names)
+            if bad:
+                raise ValueError(f"design.imputation_model.auxiliary {bad} are {what}")
+        return self
+
     @field_validator("covariates")
     @classmethod
     def _unique_covariates(cls, value: list[str]) -> list[str]:
@@ -325,7 +397,9 @@ class StudySpec(_Model):
             "seed": self.study.seed,
             "eligibility": list(self.eligibility),
             "covariates": list(self.covariates),
-            "design": self.design.model_dump(mode="json"),
+            "design": self.design.model_dump(
+                mode="json",  # imputation options only count when used (older hashes hold)
+                exclude=None if self.design.missing == "impute" else set(IMPUTATION_KEYS)),
         }
 
     def design_hash(self) -> str:

@@ -123,16 +123,21 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
         for key in ("id", "arm", "time", "event"):
             col = getattr(spec.data, key)
             if col not in header:
+                from connectors.hostile import lookalike_hint
+
                 problems.append(
                     (("data", key), f"column {col!r} not in {spec.data.path.name} "
-                                    f"(columns: {', '.join(header)})")
+                                    f"(columns: {', '.join(header)}){lookalike_hint(col, header)}")
                 )
     known = known_columns(spec, check_files=check_files)
     if known:
         for i, cov in enumerate(spec.covariates):
             if cov not in known:
+                from connectors.hostile import lookalike_hint
+
                 problems.append(
-                    (("covariates", i), f"unknown covariate {cov!r}; known: {', '.join(known)}")
+                    (("covariates", i), f"unknown covariate {cov!r}; known: {', '.join(known)}"
+                                        f"{lookalike_hint(cov, known)}")
                 )
         for i, col in enumerate(getattr(spec.design, "exact", None) or []):
             if col not in known:

@@ -8,7 +8,7 @@ dialect-portable construct; mappings are read by `connectors.mapping.load_mappin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,23 +16,26 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.mapping import load_mapping
-from connectors.readonly import days_between, open_readonly_engine, safe_url
+from connectors.readonly import days_between, open_readonly_engine
 from connectors.schema import build_metadata
+from connectors.timeouts import Timeouts
+from connectors.urls import mask_url
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """A read-only view of the registry for the checks (logical table names)."""
+    """A read-only view of the registry for the checks (logical table names).
 
-    engine: sa.Engine
+    ``connect()`` opens a read-only connection (a connector's, or one of an engine opened by
+    `open_readonly_engine`); a connector's engine is never handed out.
+    """
+
+    connect: Callable[[], sa.Connection]
+    dialect: str
     tables: Mapping[str, sa.Table]
     schema: str | None
     label: str  # URL without password, for the report
-    owns_engine: bool
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+    dispose: Callable[[], None] | None
 
     @staticmethod
     def days_between(start, end) -> sa.ColumnElement:
@@ -40,32 +43,37 @@ class Source:
         return days_between(start, end)
 
     def close(self) -> None:
-        if self.owns_engine:
-            self.engine.dispose()
+        if self.dispose is not None:
+            self.dispose()
 
 
 def open_source(
     url_or_connector: Any,
     mapping: str | Path | Mapping[str, Any] | None = None,
     schema: str | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Source:
-    """Open the registry read-only (or reuse a connector's engine and tables)."""
+    """Open the registry read-only (or reuse a connector's connections and tables).
+
+    ``timeouts`` (`connectors.timeouts.Timeouts`) apply to a URL; a connector has its own.
+    """
     if isinstance(url_or_connector, str | sa.URL):
-        engine, owns = open_readonly_engine(url_or_connector), True
-        label = safe_url(url_or_connector)
+        engine = open_readonly_engine(url_or_connector, timeouts)
+        dispose: Callable[[], None] | None = engine.dispose
+        label = mask_url(url_or_connector)
     elif isinstance(url_or_connector, sa.Engine):
-        engine, owns = url_or_connector, False
-        label = safe_url(engine.url)
+        engine, dispose = url_or_connector, None
+        label = mask_url(engine.url)
     else:
         return _from_connector(url_or_connector)
     _, tables = build_metadata(load_mapping(mapping), schema=schema, with_constraints=False)
-    return Source(engine, tables, schema, label, owns)
+    return Source(engine.connect, engine.dialect.name, tables, schema, label, dispose)
 
 
 def _from_connector(conn: Any) -> Source:
-    """Reuse a `RegistryConnector`'s read-only engine, mapping and schema."""
-    engine = getattr(conn, "engine", None)
-    if not isinstance(engine, sa.Engine):
+    """Reuse a `RegistryConnector`'s read-only connections, mapping and schema."""
+    connect = getattr(conn, "connection", None)
+    if not callable(connect) or not isinstance(getattr(conn, "dialect", None), str):
         raise TypeError(
             "expected a registry URL, an Engine or a RegistryConnector, "
             f"got {type(conn).__name__}"
@@ -74,5 +82,4 @@ def _from_connector(conn: Any) -> Source:
     _, tables = build_metadata(
         load_mapping(getattr(conn, "mapping", None)), schema=schema, with_constraints=False
     )
-    label = getattr(conn, "url", None) or safe_url(engine.url)
-    return Source(engine, tables, schema, str(label), False)
+    return Source(connect, conn.dialect, tables, schema, str(conn.url), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.errors import ConnectorError, RegistryUnavailableError
+from connectors.errors import ConnectorError, RegistryQueryError, RegistryUnavailableError
 from connectors.quality import checks_completeness, checks_conformance, checks_plausibility
 from connectors.quality._engine import (
     Context,
@@ -27,6 +28,7 @@ from connectors.quality.catalogue import (
     load_catalogue,
 )
 from connectors.quality.report import CentreCount, CheckResult, Failure, QualityReport
+from connectors.timeouts import Timeouts
 
 BUILDERS = {
     **checks_conformance.BUILDERS,
@@ -42,18 +44,21 @@ class QualityCheckError(ConnectorError):
 
 def present_columns(source: Source) -> dict[str, dict[str, sa.types.TypeEngine]]:
     """Logical tables and columns found in the database, with their reflected types."""
-    try:
-        inspector = sa.inspect(source.engine)
-        physical_tables = set(inspector.get_table_names(schema=source.schema))
-    except sa.exc.OperationalError as exc:
-        raise RegistryUnavailableError(f"cannot open registry {source.label}: {exc.orig}") from exc
-    present: dict[str, dict[str, sa.types.TypeEngine]] = {}
-    for name, table in source.tables.items():
-        if table.name not in physical_tables:
-            continue
-        reflected = {c["name"]: c["type"] for c in inspector.get_columns(table.name,
-                                                                        schema=source.schema)}
-        present[name] = {col.key: reflected[col.name] for col in table.c if col.name in reflected}
+    with contextlib.ExitStack() as stack:
+        try:
+            inspector = sa.inspect(stack.enter_context(source.connect()))
+            physical_tables = set(inspector.get_table_names(schema=source.schema))
+        except sa.exc.OperationalError as exc:
+            raise RegistryUnavailableError(
+                f"cannot open registry {source.label}: {exc.orig}") from exc
+        present: dict[str, dict[str, sa.types.TypeEngine]] = {}
+        for name, table in source.tables.items():
+            if table.name not in physical_tables:
+                continue
+            reflected = {c["name"]: c["type"]
+                         for c in inspector.get_columns(table.name, schema=source.schema)}
+            present[name] = {col.key: reflected[col.name] for col in table.c
+                             if col.name in reflected}
     return present
 
 
@@ -62,7 +67,7 @@ def default_cutoff(source: Source, present: Mapping[str, Any], fallback: dt.date
     if "last_contact_date" not in present.get("follow_up", {}):
         return fallback
     col = source.tables["follow_up"].c.last_contact_date
-    with source.engine.connect() as conn:
+    with source.connect() as conn:
         raw = conn.execute(sa.select(sa.cast(sa.func.max(col), sa.String(32)))).scalar()
     if raw is None:
         return fallback
@@ -113,7 +118,7 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
             n_failed = len(failures) if check.n_failed is None else check.n_failed
             return _result(spec, check.table, check.n_checked, n_failed,
                            failures=failures[:cap], capped=len(failures) > cap, failure_cap=cap)
-        with ctx.source.engine.connect() as conn:
+        with ctx.source.connect() as conn:
             counts = count_rows(conn, check, ctx.centre)
             rows = failing_rows(conn, check, ctx.centre, cap) if counts.n_failed else []
             metrics: dict[str, Any] = {}
@@ -133,7 +138,12 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
         # date): conformance.types reports that column; this check cannot run meanwhile
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return not_applicable(spec, f"the query failed ({first}); see conformance.types")
-    except sa.exc.DBAPIError as exc:
+    except RegistryQueryError as exc:  # translated by the read-only engine
+        if exc.dbapi_class in ("ProgrammingError", "DataError"):  # as above
+            return not_applicable(spec, f"the query failed ({exc.reason}); see "
+                                        "conformance.types")
+        raise QualityCheckError(f"check {spec.id}: {exc}") from exc
+    except sa.exc.DBAPIError as exc:  # an engine the caller opened
         raise QualityCheckError(f"check {spec.id}: the database query failed: {exc.orig}") from exc
     failures = tuple(Failure(check.table, str(k), c, spec.id, v) for k, c, v in rows)
     return _result(
@@ -150,7 +160,7 @@ def make_context(source: Source, centre: str | None, cutoff_date: dt.date | None
     present = present_columns(source)
     if centre is not None and "centre_id" in present.get("patients", {}):
         col = source.tables["patients"].c.centre_id
-        with source.engine.connect() as conn:
+        with source.connect() as conn:
             found = conn.execute(sa.select(col).where(col == centre).limit(1)).first()
         if found is None:
             raise QualityConfigError(f"centre {centre!r}: no patient of the registry has it")
@@ -168,6 +178,7 @@ def validate_registry(
     catalogue: Catalogue | None = None,
     schema: str | None = None,
     today: dt.date | None = None,
+    timeouts: Timeouts | None = None,
 ) -> QualityReport:
     """Run every enabled check of the catalogue on a registry, read-only.
 
@@ -189,6 +200,8 @@ def validate_registry(
         Database schema holding the registry (URL or engine only).
     today : datetime.date, optional
         Extraction date: dates after it are "in the future"; default: today.
+    timeouts : Timeouts, optional
+        Connect and statement timeouts for a URL (`connectors.timeouts`).
 
     Returns
     -------
@@ -196,7 +209,7 @@ def validate_registry(
         ``passed`` is False when a fatal or error check fails its threshold.
     """
     catalogue = (catalogue or load_catalogue()).with_overrides(overrides)
-    source = open_source(url_or_connector, mapping, schema)
+    source = open_source(url_or_connector, mapping, schema, timeouts)
     try:
         ctx = make_context(source, centre, cutoff_date, today)
         results = tuple(run_check(ctx, spec, catalogue.failure_cap) for spec in catalogue.enabled)

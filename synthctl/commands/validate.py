@@ -16,12 +16,14 @@ from typing import Annotated
 
 import typer
 
+from connectors.timeouts import Timeouts
 from synthctl.errors import DataError, RegistryConnectionError, SpecError
 from synthctl.outdir import QUALITY_FAILURES, QUALITY_FILES, QUALITY_HTML, QUALITY_JSON
 
 __all__ = ["validate"]
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
+_DEFAULTS = Timeouts()
 
 
 def _as_synthctl_error(exc: Exception) -> Exception:
@@ -40,7 +42,7 @@ def _as_synthctl_error(exc: Exception) -> Exception:
 def run_validation(registry: str, out: Path, *, mapping: Path | None = None,
                    centre: str | None = None, checks: Path | None = None,
                    schema: str | None = None, cutoff: dt.date | None = None,
-                   notify: Callable[[str], None] | None = None):
+                   notify: Callable[[str], None] | None = None, timeouts=None):
     """Validate and write the three outputs into ``out``; returns the `QualityReport`.
 
     ``out`` is written like every output folder (`synthctl.atomic.atomic_output`): refused if
@@ -55,7 +57,7 @@ def run_validation(registry: str, out: Path, *, mapping: Path | None = None,
 
     try:
         report = validate_registry(registry, mapping=mapping, centre=centre, overrides=checks,
-                                   cutoff_date=cutoff, schema=schema)
+                                   cutoff_date=cutoff, schema=schema, timeouts=timeouts)
     except ConnectorError as exc:
         raise _as_synthctl_error(exc) from exc
     with atomic_output(out, command="validate", notify=notify) as work:
@@ -83,6 +85,13 @@ def validate(
     cutoff: Annotated[str | None, typer.Option(
         "--cutoff", help="Data cut-off date (YYYY-MM-DD); default: the latest last contact.")]
         = None,
+    connect_timeout: Annotated[float | None, typer.Option(
+        "--connect-timeout", min=0.001, show_default=False,
+        help=f"Seconds to wait for the database to connect (default {_DEFAULTS.connect_s:g}).")]
+        = None,
+    statement_timeout: Annotated[float | None, typer.Option(
+        "--statement-timeout", min=0.001, show_default=False,
+        help=f"Seconds one query may run (default {_DEFAULTS.statement_s:g}).")] = None,
 ) -> None:
     """Validate a registry extract: conformance, completeness, plausibility (read-only)."""
     from synthctl.commands._common import guard, note
@@ -92,8 +101,11 @@ def validate(
             cutoff_date = dt.date.fromisoformat(cutoff) if cutoff else None
         except ValueError:
             raise SpecError(f"--cutoff: expected a date YYYY-MM-DD, got {cutoff!r}") from None
+        timeouts = Timeouts(connect_s=connect_timeout or _DEFAULTS.connect_s,
+                            statement_s=statement_timeout or _DEFAULTS.statement_s)
         return run_validation(registry, out, mapping=mapping, centre=centre, checks=checks,
-                              schema=schema, cutoff=cutoff_date, notify=note)
+                              schema=schema, cutoff=cutoff_date, notify=note,
+                              timeouts=timeouts)
 
     report = guard(debug, go)
     if as_json:

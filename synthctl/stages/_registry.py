@@ -22,7 +22,8 @@ def registry_connector(spec: StudySpec) -> RegistryConnector:
     reg = spec.registry
     if reg is None:
         raise ValueError("the study has no registry: source (it reads a flat file)")
-    return RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+    return RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_,
+                             timeouts=reg.connector_timeouts())
 
 
 def index_rule(spec: StudySpec, *,

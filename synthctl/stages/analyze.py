@@ -52,6 +52,10 @@ def run_analyze(ctx: StageContext) -> int:
 
     t0 = ctx.manifest.start_stage("analyze")
     spec = ctx.spec
+    if spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_analyze
+
+        return run_imputed_analyze(ctx, t0)
     cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
@@ -162,8 +166,8 @@ def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 
 def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
-    from connectors.registry import RegistryConnector
     from connectors.trial import load_trial_arm
+    from synthctl.stages._registry import registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -171,7 +175,7 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     keys = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]
     control = covs.loc[covs[cn.ARM] == cn.CONTROL, keys]
     with stage_errors("analyze", ctx.loaded, "registry outcomes"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = registry_connector(spec)
         try:
             out_c = conn.outcomes(control)
             from synthctl.stages._quality import run_outcome_checks
@@ -222,10 +226,10 @@ def _all_lines(ctx: StageContext):
     Registry validation exclusions of the primary pool are not re-applied here (the manifest
     lists them).
     """
-    from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
     from matching import MatchingError
     from reports.analysis import Sensitivity
+    from synthctl.stages._registry import index_rule, registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -234,11 +238,10 @@ def _all_lines(ctx: StageContext):
     # a database or file error here fails the run like any other (issue 20: never a silent
     # {"error": ...} in results.json); only a design that cannot be fitted on every line
     # makes this optional analysis "not estimable"
-    with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-        pool = conn.candidate_pool(
-            IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
-            eligibility=list(spec.eligibility), include_outcomes=True,
-        ).frame
+    with registry_connector(spec) as conn:
+        pool = conn.candidate_pool(index_rule(spec, selection="all"),
+                                   eligibility=list(spec.eligibility),
+                                   include_outcomes=True).frame
     trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
                            variable_map=tri.variable_map)
     frame = pd.concat([trial, pool], ignore_index=True)

@@ -88,6 +88,10 @@ def run_design(ctx: StageContext) -> int:
     """Run the design stage in ``ctx.folder`` and lock it; 1 if balance failed, else 0."""
     if "extract" not in ctx.manifest.data.get("stages", {}):
         raise DesignChangedError(f"{ctx.folder}: no extract found (run `synthctl extract` first)")
+    if ctx.spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_design
+
+        return run_imputed_design(ctx)
     t0 = ctx.manifest.start_stage("design")
     ctx.manifest.drop_stages("analyze", "report")
     spec = ctx.spec

@@ -114,6 +114,9 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
         conn = registry_connector(spec)
+        role, role_warning = conn.role_check.to_dict(), conn.role_check.warning(conn.url)
+        if role_warning:
+            ctx.manifest.warn("extract", role_warning, kind="registry_role")
         try:
             # candidate_pool checks the design tables only: outcome tables are not touched
             rule = index_rule(spec)
@@ -125,7 +128,7 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
             control, attrition, findings = _pool_checks(ctx, conn, control, attrition)
         finally:
             conn.close()
-    entry = {"url": mask_url(reg.url), "schema": reg.schema_,
+    entry = {"url": mask_url(reg.url), "schema": reg.schema_, "role": role,
              "pool_sha256": pool.content_hash(), "n_pool_rows": len(pool.frame),
              "n_pool_rows_after_validation": len(control)}
     ctx.manifest.record_input("registry", entry)

@@ -10,7 +10,15 @@ from connectors import columns as cn
 from synthctl.baseline import baseline_table
 from synthctl.errors import DesignChangedError
 from synthctl.methods import methods_paragraph, study_summary
-from synthctl.outdir import INCLUDED, WEIGHT, read_cohort, read_design, read_results, sha256_file
+from synthctl.outdir import (
+    IMPUTATION,
+    INCLUDED,
+    WEIGHT,
+    read_cohort,
+    read_design,
+    read_results,
+    sha256_file,
+)
 from synthctl.stages._context import (
     ATTRITION,
     COVARIATES,
@@ -34,6 +42,8 @@ def run_report(ctx: StageContext) -> int:
     results = read_results(ctx.folder)
     design = read_design(ctx.folder)
     cohort = read_cohort(ctx.folder)
+    if IMPUTATION in cohort.columns:  # design.missing: impute: baseline of imputation 1
+        cohort = cohort[cohort[IMPUTATION] == 1].reset_index(drop=True)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     included = cohort[INCLUDED].to_numpy()
     lookup = _balance_lookup(design)
