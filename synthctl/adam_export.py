@@ -260,6 +260,11 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     if "analyze" not in stages or results is None:
         raise OutputFolderError(f"{work}: not analysed yet (no {outdir.RESULTS}); "
                                 "run `synthctl analyze` first")
+    if loaded.spec.design.missing == "impute":
+        raise SpecError(
+            "export-adam: this study's design imputes missing covariates (design.missing: "
+            "impute): its results pool several imputed designs by Rubin's rules, which one "
+            "ADSL and reanalysis.R cannot reproduce; not supported yet")
     recorded = stages["analyze"].get("artifacts", {}).get(outdir.RESULTS)
     if recorded != outdir.sha256_file(work / outdir.RESULTS):
         raise DesignChangedError(f"{outdir.RESULTS} changed since the analyze stage wrote it "

@@ -226,3 +226,14 @@ def test_run_option_and_cli_json(tmp_path: Path):
     assert summary["artifacts"] == _manifest(out)["stages"][STAGE]["artifacts"]
     assert summary["adsl_records"] == len(pd.read_csv(out / outdir.ADSL_CSV))
     shutil.rmtree(out)
+
+
+def test_an_imputed_design_is_refused_before_outcomes_are_read(tmp_path: Path):
+    from synthctl.errors import SpecError
+    from tests.synthctl.test_imputed_study import _spec
+
+    spec = _spec(tmp_path)
+    run_study(spec, tmp_path / "out")
+    with pytest.raises(SpecError, match="imputes missing covariates"):
+        export_adam(tmp_path / "out")
+    assert not (tmp_path / "out" / outdir.ADAM).exists()
