@@ -25,6 +25,7 @@ from connectors.hostile import (
     normalise_columns,
     one_warning,
 )
+from connectors.response import RESPONSE
 
 _PARQUET = (".parquet", ".pq")
 
@@ -81,6 +82,7 @@ def load_flat_file(
     covariates: Sequence[str] | None = None,
     endpoint: str = "PFS",
     include_outcomes: bool = True,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a flat analysis file into an analysis frame.
 
@@ -100,6 +102,8 @@ def load_flat_file(
         Which analysis-frame outcome columns the time/event map onto (``pfs_days``/``pfs_event``).
     include_outcomes : bool, default=True
         With False the time and event columns are not read at all (outcome-blind design).
+    exclude : sequence of str, default=()
+        Other outcome columns (e.g. the 0/1 response) never read as covariates.
 
     Returns
     -------
@@ -118,7 +122,7 @@ def load_flat_file(
     outcome = [time_col, event_col]
     required = [id_col, arm_col, *(outcome if include_outcomes else [])]
     keep = list(covariates) if covariates is not None else [
-        c for c in header if c not in {id_col, arm_col, time_col, event_col}
+        c for c in header if c not in {id_col, arm_col, time_col, event_col, *exclude}
     ]
     missing = [c for c in dict.fromkeys([*required, *keep]) if nfkc(c) not in header]
     if missing:
@@ -159,6 +163,30 @@ def load_flat_outcomes(
                                                   f"{endpoint.lower()}_event"))
     return pd.DataFrame(
         {cn.PATIENT_ID: _ids(raw[nfkc(id_col)], path, id_col), days_col: days, ev_col: event}
+    ).reset_index(drop=True)
+
+
+def load_flat_response(path: str | Path, *, id_col: str, response_col: str) -> pd.DataFrame:
+    """The id and a 0/1 binary endpoint of a flat file: ``patient_id``, `RESPONSE` (issue 15).
+
+    Booleans are read as 0/1; a missing or other value is an error naming the rows.
+    """
+    path = Path(path)
+    missing = [c for c in (id_col, response_col) if c not in read_header(path)]
+    if missing:
+        raise FlatFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    raw = _read(path, [id_col, response_col])
+    col = raw[response_col]
+    value = pd.to_numeric(col.astype(int) if pd.api.types.is_bool_dtype(col) else col,
+                          errors="coerce")
+    bad = ~value.isin([0, 1])
+    if bad.any():
+        raise FlatFileError(
+            f"{path}: column {response_col!r}: response must be 0 or 1, found "
+            f"{str(col[bad].iloc[0])!r} in {_row(col, bad)}"
+        )
+    return pd.DataFrame(
+        {cn.PATIENT_ID: _ids(raw[id_col], path, id_col), RESPONSE: value.astype(int)}
     ).reset_index(drop=True)
 
 

@@ -42,6 +42,12 @@ from connectors.errors import ConnectorError, RegistrySchemaError, RegistryUnava
 from connectors.mapping import load_mapping
 from connectors.privileges import RoleCheck, check_role
 from connectors.readonly import open_readonly_engine
+from connectors.response import (
+    ASSESSMENT_COLUMNS,
+    ResponseRule,
+    assessments_select,
+    derive_response,
+)
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
 from connectors.timeouts import Timeouts, watched
 from connectors.urls import mask_url
@@ -422,6 +428,47 @@ class RegistryConnector:
         out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
                             cn.LINE_ID: pd.array(order, dtype="Int64")})
         return pd.concat([out, ends], axis=1).set_axis(keys.index)
+
+    def responses(self, keys: pd.DataFrame, rule: ResponseRule | None = None) -> pd.DataFrame:
+        """Objective response of index lines (reads ``tumour_assessments``; issue 15).
+
+        ``keys`` as for `outcomes`. Returns patient_id, line_id and `RESPONSE_OUTPUT`
+        (`connectors.response.derive_response`), one row per key in the order of ``keys``;
+        ``attrs`` counts the assessments ignored for a missing date or code.
+        """
+        missing = [c for c in (cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE) if c not in keys]
+        if missing:
+            raise ConnectorError(f"responses: keys lack columns {missing}")
+        self.check_schema(("treatment_lines", "tumour_assessments"))
+        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
+        if line_ids.isna().any():
+            raise ConnectorError("responses: keys have missing line_id")
+        lines = self._tables["treatment_lines"]
+        idx = (
+            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
+                      lines.c.start_date.label("index_date"))
+            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
+            .cte("keys")
+        )
+        stmt = assessments_select(self._tables, idx)
+        unique_ids = sorted({int(v) for v in line_ids})
+        rows: list = []
+        with self._connect() as con:
+            size = _key_chunk(con)
+            for start in range(0, len(unique_ids), size):
+                try:
+                    res = con.execute(stmt, {"line_ids": unique_ids[start : start + size]})
+                    rows.extend(res.fetchall())
+                except SQLAlchemyError as exc:
+                    raise self._query_failed(exc) from exc
+        raw = pd.DataFrame.from_records(rows, columns=list(ASSESSMENT_COLUMNS))
+        order = [int(v) for v in line_ids]
+        derived = derive_response(raw.astype({"key": "int64"}), order, rule)
+        out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
+                            cn.LINE_ID: pd.array(order, dtype="Int64")})
+        out = pd.concat([out, derived.reset_index(drop=True)], axis=1).set_axis(keys.index)
+        out.attrs.update(derived.attrs)
+        return out
 
     # -- fetching -------------------------------------------------------------------------
 

@@ -33,10 +33,11 @@ SELECTION = {
 
 @dataclass(frozen=True)
 class TrialData:
-    """ADaM ADSL and ADTTE of the simulated trial."""
+    """ADaM ADSL, ADTTE and ADRS (per-visit overall response) of the simulated trial."""
 
     adsl: pd.DataFrame
     adtte: pd.DataFrame
+    adrs: pd.DataFrame
 
 
 def candidate_pool(rng, n: int, cfg, structure: Structure):
@@ -116,7 +117,7 @@ def subset(c: _dgp.Cohort, idx: np.ndarray) -> _dgp.Cohort:
     return out
 
 
-def _adam(t: _dgp.Cohort, cfg, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _adam(t: _dgp.Cohort, cfg, rng) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     n = t.n
     sites = np.array([f"C{i + 1:02d}" for i in range(cfg.n_centres)], dtype=object)[t.centre]
     subj = np.array([f"{i + 1:03d}" for i in range(n)], dtype=object)
@@ -197,7 +198,20 @@ def _adam(t: _dgp.Cohort, cfg, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         )
     adtte = pd.concat(rows, ignore_index=True).sort_values(["USUBJID", "PARAMCD"], kind="stable")
-    return adsl, adtte.reset_index(drop=True)
+    # ADRS: every tumour assessment as a per-visit overall response (no random draw, so the
+    # other files do not change); a clinical progression is recorded as PD
+    codes = np.array(_dgp.RESPONSES, dtype=object)[a_resp]
+    adrs = pd.DataFrame(
+        {
+            "STUDYID": STUDYID,
+            "USUBJID": usubjid[a_pid],
+            "PARAMCD": "OVR",
+            "PARAM": "Overall response by investigator (RECIST 1.1)",
+            "AVALC": np.where(a_clin, "PD", codes).astype(object),
+            "ADT": to_dates(a_day),
+        }
+    )
+    return adsl, adtte.reset_index(drop=True), adrs
 
 
 def trial_frame(adsl: pd.DataFrame, adtte: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Regenerate the shipped sample files from the default seed: ``python -m sample_data.build``.
 
-Writes ``renape_sample.sqlite``, ``trial_adsl.csv``, ``trial_adtte.csv``, ``truth.json`` and
+Writes ``renape_sample.sqlite``, ``trial_adsl.csv``, ``trial_adtte.csv``, ``trial_adrs.csv``,
+``truth.json`` and
 ``demo_study.yaml`` into ``--out`` (default: the installed ``sample_data`` package directory).
 """
 
@@ -21,6 +22,7 @@ from sample_data.writer import write_registry_sqlite
 REGISTRY_FILE = "renape_sample.sqlite"
 ADSL_FILE = "trial_adsl.csv"
 ADTTE_FILE = "trial_adtte.csv"
+ADRS_FILE = "trial_adrs.csv"
 TRUTH_FILE = "truth.json"
 SPEC_FILE = "demo_study.yaml"
 
@@ -82,15 +84,16 @@ def truth_json(scenario: Scenario) -> str:
 
 
 def build(out: Path | None = None, config: SimulationConfig | None = None) -> dict[str, Path]:
-    """Simulate ``config`` (default seed) and write the five sample files into ``out``."""
+    """Simulate ``config`` (default seed) and write the six sample files into ``out``."""
     out = Path(out) if out is not None else SAMPLE_DIR
     out.mkdir(parents=True, exist_ok=True)
     sc = simulate_scenario(config or SimulationConfig())
-    paths = {name: out / name for name in (REGISTRY_FILE, ADSL_FILE, ADTTE_FILE, TRUTH_FILE,
-                                           SPEC_FILE)}
+    paths = {name: out / name for name in (REGISTRY_FILE, ADSL_FILE, ADTTE_FILE, ADRS_FILE,
+                                           TRUTH_FILE, SPEC_FILE)}
     write_registry_sqlite(sc.registry_tables, paths[REGISTRY_FILE], overwrite=True)
     paths[ADSL_FILE].write_text(adam_csv(sc.trial_adsl), encoding="utf-8")
     paths[ADTTE_FILE].write_text(adam_csv(sc.trial_adtte), encoding="utf-8")
+    paths[ADRS_FILE].write_text(adam_csv(sc.trial_adrs), encoding="utf-8")
     paths[TRUTH_FILE].write_text(truth_json(sc), encoding="utf-8")
     paths[SPEC_FILE].write_text(DEMO_SPEC_TEXT, encoding="utf-8")
     return paths

@@ -9,12 +9,17 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["DEMO_SPEC", "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON"]
+__all__ = [
+    "DEMO_PLATFORM", "DEMO_SPEC", "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADRS", "TRIAL_ADSL",
+    "TRIAL_ADTTE", "TRUTH_JSON",
+]
 
 # a regular (non-namespace, non-zipped) package: its resources are real files
 SAMPLE_DIR: Path = Path(str(files("sample_data")))
 SAMPLE_REGISTRY: Path = SAMPLE_DIR / "renape_sample.sqlite"
 TRIAL_ADSL: Path = SAMPLE_DIR / "trial_adsl.csv"
 TRIAL_ADTTE: Path = SAMPLE_DIR / "trial_adtte.csv"
+TRIAL_ADRS: Path = SAMPLE_DIR / "trial_adrs.csv"
 TRUTH_JSON: Path = SAMPLE_DIR / "truth.json"
 DEMO_SPEC: Path = SAMPLE_DIR / "demo_study.yaml"
+DEMO_PLATFORM: Path = SAMPLE_DIR / "demo_platform.yaml"

@@ -155,6 +155,8 @@ class Scenario:
         Logical table name -> rows, exactly the columns of `connectors.schema.LOGICAL_SCHEMA`.
     trial_adsl, trial_adtte : DataFrame
         CDISC ADaM subject-level and time-to-event data of the trial (PFS and OS, AVAL in days).
+    trial_adrs : DataFrame
+        ADaM ADRS of the trial: every tumour assessment as a per-visit overall response.
     truth : dict
         See `sample_data.truth.compute_truth`.
     config : SimulationConfig
@@ -165,6 +167,7 @@ class Scenario:
     trial_adtte: pd.DataFrame
     truth: dict[str, Any]
     config: SimulationConfig
+    trial_adrs: pd.DataFrame | None = None  # per-visit overall response (ADaM ADRS, OVR)
 
     def summary(self) -> str:
         """A few lines: table sizes and the headline truth (latent and trial-schedule PFS)."""
@@ -190,6 +193,7 @@ def simulate_scenario(config: SimulationConfig | None = None) -> Scenario:
         trial_adtte=trial.adtte,
         truth=compute_truth(config),
         config=config,
+        trial_adrs=trial.adrs,
     )
 
 

@@ -69,8 +69,14 @@ class Trial(_Model):
     adtte: Path
     paramcd: str = "PFS"
     variable_map: dict[str, str] | None = None
+    adrs: Path | None = None  # ADaM ADRS, for the response endpoint (issue 15)
 
     _paths = field_validator("adsl", "adtte")(_resolve_path)
+
+    @field_validator("adrs")
+    @classmethod
+    def _adrs_path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve_path(value, info)
 
 
 class IndexSpec(_Model):
@@ -135,6 +141,7 @@ class FlatData(_Model):
     time: str
     event: str
     time_unit: TimeUnit = "days"
+    response: str | None = None  # 0/1 column of the binary endpoint (issue 15)
 
     _path = field_validator("path")(_resolve_path)
 
@@ -327,6 +334,34 @@ def yaml_loc(loc: tuple) -> tuple:
     return loc
 
 
+class ResponseSettings(_Model):
+    """The objective-response endpoint (``connectors.response.ResponseRule``; issue 15)."""
+
+    confirmed: bool = True
+    by: Annotated[float, Field(gt=0)] | None = None
+    unit: TimeUnit = "weeks"
+    paramcd: Literal["OVR", "BOR"] = "OVR"  # trial ADRS parameter
+    null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # default: simon.p0
+
+
+class SimonSpec(_Model):
+    """Simon two-stage design of the trial (``reports.simon``; issue 15)."""
+
+    p0: Annotated[float, Field(gt=0, lt=1)]
+    p1: Annotated[float, Field(gt=0, lt=1)]
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
+    design: Literal["optimal", "minimax"] = "optimal"
+    # "primary": event-free at the first landmark of the primary endpoint; "ORR": the response
+    endpoint: Literal["primary", "ORR"] = "primary"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimonSpec:
+        if not self.p0 < self.p1:
+            raise ValueError(f"simon needs p0 < p1, got p0={self.p0}, p1={self.p1}")
+        return self
+
+
 class Analysis(_Model):
     """The outcome analysis: endpoint, landmarks, null rate, RMST horizon, bootstrap size."""
 
@@ -338,6 +373,8 @@ class Analysis(_Model):
     bootstrap: Annotated[int, Field(ge=0)] = 0
     conf_type: Literal[CONF_TYPES] = "log"  # type: ignore[valid-type]  # survfit's conf.type
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    response: ResponseSettings | None = None
+    simon: SimonSpec | None = None
 
 
 class StudySpec(_Model):
@@ -362,6 +399,21 @@ class StudySpec(_Model):
             raise ValueError(
                 f"missing '{missing}': a study needs 'trial' + 'registry' or one flat 'data' file"
             )
+        if self.analysis.response is not None and self.data is None and (
+            self.trial is None or self.trial.adrs is None
+        ):
+            raise ValueError("analysis.response needs the trial's ADRS file (trial.adrs)")
+        if self.analysis.response is not None and self.data is not None and (
+            self.data.response is None
+        ):
+            raise ValueError("analysis.response with a flat file needs data.response "
+                             "(the 0/1 response column)")
+        simon = self.analysis.simon
+        if simon is not None and simon.endpoint == "ORR" and self.analysis.response is None and (
+            self.data is None or self.data.response is None
+        ):
+            raise ValueError("analysis.simon.endpoint ORR needs the response endpoint "
+                             "(analysis.response, or data.response for a flat file)")
         return self
 
     @model_validator(mode="after")

@@ -106,7 +106,8 @@ def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
     from connectors.flatfile import read_header
 
     d = spec.data
-    return [c for c in read_header(d.path) if c not in {d.id, d.arm, d.time, d.event}]
+    outcomes = {d.id, d.arm, d.time, d.event, d.response}  # the response is an outcome too
+    return [c for c in read_header(d.path) if c not in outcomes]
 
 
 def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
@@ -120,9 +121,9 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
             header = read_header(spec.data.path)
         except ConnectorError as exc:
             return [(("data", "path"), str(exc))]
-        for key in ("id", "arm", "time", "event"):
+        for key in ("id", "arm", "time", "event", "response"):
             col = getattr(spec.data, key)
-            if col not in header:
+            if col is not None and col not in header:
                 from connectors.hostile import lookalike_hint
 
                 problems.append(

@@ -40,6 +40,14 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+from synthctl.stages._response import (
+    ONSET_DAYS,
+    RESPONSE,
+    primary_simon,
+    read_responses,
+    response_endpoint,
+    wants_response,
+)
 from synthctl.stages.design import fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
@@ -64,9 +72,12 @@ def run_analyze(ctx: StageContext) -> int:
     design = read_design(ctx.folder)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
+    response = read_responses(ctx, covs) if wants_response(ctx) else None
     frame = covs.copy()
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     frame[EVENT] = event
+    if response is not None:  # issue 15: the response endpoint's outcome
+        frame[[RESPONSE, ONSET_DAYS]] = response[[RESPONSE, ONSET_DAYS]].to_numpy()
     included = cohort[INCLUDED].to_numpy(dtype=bool)
     no_outcome = (frame[TIME].isna() | frame[EVENT].isna()).to_numpy()
     if (no_outcome & included).any():
@@ -93,6 +104,7 @@ def run_analyze(ctx: StageContext) -> int:
         for message in result.warnings:
             ctx.manifest.warn("analyze", message)
         figures = _km(ctx, result, spec)
+    extra = _issue15_endpoints(ctx, eligible, locked)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "study": spec.study.name,
@@ -103,6 +115,7 @@ def run_analyze(ctx: StageContext) -> int:
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
         **result.to_dict(),
     }
+    _add_issue15(results, spec.analysis.endpoint, extra)
     digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
@@ -312,3 +325,34 @@ def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
     (ctx.folder / FIGURES).mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}
+
+
+def _issue15_endpoints(ctx: StageContext, eligible: pd.DataFrame, locked) -> dict[str, Any]:
+    """Issue 15, wired beside `analyze_study` until the binary endpoint is an endpoint kind:
+    the Simon analysis of the primary landmark rate and the response endpoint (ORR)."""
+    spec = ctx.spec
+    if spec.analysis.simon is None and not wants_response(ctx):
+        return {}
+    inc = np.asarray(locked.included, dtype=bool)
+    analysed = eligible.assign(**{_W: np.asarray(locked.weights, dtype=float),
+                                  _SET: locked.match_id})[inc & (locked.weights > 0)]
+    out: dict[str, Any] = {}
+    simon = primary_simon(ctx, analysed, time_col=TIME, event_col=EVENT)
+    if simon is not None:
+        out["simon"] = simon
+    if wants_response(ctx):
+        out["endpoints"] = response_endpoint(
+            ctx, analysed, response_col=RESPONSE, weight_col=_W,
+            cluster_col=_SET if locked.yields == "sets" else None, eligible=eligible,
+            redesign=Redesign(spec, spec.design))
+    return out
+
+
+def _add_issue15(results: dict[str, Any], primary: str, extra: dict[str, Any]) -> None:
+    if "simon" in extra:
+        results["endpoints"][primary] = {**results["endpoints"][primary],
+                                         "simon": extra["simon"]}
+    results["endpoints"].update(extra.get("endpoints", {}))
+
+
+_W, _SET = "__design_weight", "__matched_set"

@@ -69,7 +69,7 @@ def _extract_flat(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         frame = load_flat_file(
             d.path, id_col=d.id, arm_col=d.arm, trial_value=d.trial_value, time_col=d.time,
             event_col=d.event, time_unit=d.time_unit, endpoint=ctx.spec.analysis.endpoint,
-            include_outcomes=False,
+            include_outcomes=False, exclude=[d.response] if d.response else [],
         )
         trial = frame[frame[cn.ARM] == cn.TRIAL]
         control = frame[frame[cn.ARM] == cn.CONTROL]
