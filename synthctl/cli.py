@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from synthctl.commands.demo import demo
+from synthctl.commands.export_adam import export_adam
 from synthctl.commands.init import init
 from synthctl.commands.platform import platform
 from synthctl.commands.run import run
@@ -29,6 +30,7 @@ app.command()(run)
 app.command()(extract)
 app.command()(design)
 app.command()(analyze)
+app.command("export-adam")(export_adam)
 app.command()(init)
 
 

@@ -21,7 +21,7 @@ from synthctl.outdir import DESIGN, MANIFEST, RESULTS, read_json, sha256_file, w
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("synthctl", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines",
-             "SQLAlchemy", "pydantic", "matplotlib", "pyarrow", "jinja2")
+             "SQLAlchemy", "pydantic", "matplotlib", "pyarrow", "jinja2", "pyreadstat")
 
 
 def mask_url(url: str) -> str:

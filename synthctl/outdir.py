@@ -43,6 +43,12 @@ QUALITY_JSON = "quality.json"
 QUALITY_FAILURES = "quality_failures.csv"  # registry keys: keep inside the registry's perimeter
 QUALITY_HTML = "quality.html"
 QUALITY_FILES = (QUALITY_JSON, QUALITY_FAILURES, QUALITY_HTML)
+# `synthctl export-adam` (patient-level: inside the data perimeter, like cohort.csv)
+ADAM = "adam"
+ADSL_XPT, ADTTE_XPT = f"{ADAM}/adsl.xpt", f"{ADAM}/adtte.xpt"  # SAS XPORT v5
+ADSL_CSV, ADTTE_CSV = f"{ADAM}/adsl.csv", f"{ADAM}/adtte.csv"
+ADAM_DEFINE = f"{ADAM}/define.csv"  # variable metadata: label, type, origin, derivation
+REANALYSIS_R = "reanalysis.R"  # re-derives results.json from the ADaM files with R survival
 
 # --- cohort.csv ------------------------------------------------------------------------------
 PS = "ps"  # propensity score

@@ -74,6 +74,7 @@ def run_study(
     n_jobs: int = 1,
     notify: Callable[[str], None] | None = None,
     keep: dict[str, Any] | None = None,
+    export_adam: bool = False,
 ) -> RunResult:
     """Run the given stages of a study into ``out``.
 
@@ -95,6 +96,10 @@ def run_study(
     keep : dict, optional
         Filled with the stages' in-memory results (``"design"``: `matching.DesignResult`,
         ``"analysis"``: `reports.StudyAnalysis`) for the Python API (`synthctl.Study`).
+    export_adam : bool, default=False
+        Also export the analysed study as ADaM with ``reanalysis.R`` (`synthctl.adam_export`;
+        needs the analyze stage). An earlier export is removed whenever extract, design or
+        analyze run again (it would describe another analysis).
 
     Raises
     ------
@@ -107,6 +112,8 @@ def run_study(
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}")
+    if export_adam and "analyze" not in order:
+        raise ValueError("export_adam needs the analyze stage")
     from synthctl.stages.analyze import run_analyze
     from synthctl.stages.design import run_design
     from synthctl.stages.extract import run_extract
@@ -143,10 +150,26 @@ def run_study(
                 ran += _enforce_design_lock(ctx, fns)
             exit_code = max(exit_code, fns[stage](ctx) or 0)
             ran.append(stage)
+        _export(work, loaded, manifest, ran, export_adam, note)
         manifest.save(work)
         results = read_results(work)
         manifest_data = read_json(work / MANIFEST)
     return RunResult(target, exit_code, tuple(ran), results, manifest_data)
+
+
+def _export(work: Path, loaded: LoadedSpec, manifest: Manifest, ran: list[str], export: bool,
+            note: Callable[[str], None]) -> None:
+    """Drop an earlier ADaM export a re-run made stale; write a new one when asked."""
+    from synthctl.adam_export import STAGE, drop_export, write_export
+
+    if {"extract", "design", "analyze"} & set(ran) and drop_export(work, manifest) \
+            and not export:
+        message = ("the earlier ADaM export (adam/, reanalysis.R) described the previous "
+                   "analysis and was removed: run `synthctl export-adam` again")
+        manifest.warn(STAGE, message)
+        note(message)
+    if export:
+        write_export(work, loaded, manifest, check_lock=False)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,9 @@ AllowRedesign = Annotated[bool, typer.Option(
          "(recorded in the manifest and shown in the report).")]
 SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False,
                                          dir_okay=False)]
+ExportAdam = Annotated[bool, typer.Option(
+    "--export-adam", help="Also export the analysed study as ADaM (adam/) with reanalysis.R "
+                          "(as `synthctl export-adam`).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 NJobs = Annotated[int, typer.Option(
     "--n-jobs", "-j", min=1,
@@ -174,14 +177,16 @@ def note(message: str) -> None:
 
 
 def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign: bool,
-               quiet: bool, as_json: bool, debug: bool, n_jobs: int = 1) -> None:
+               quiet: bool, as_json: bool, debug: bool, n_jobs: int = 1,
+               export_adam: bool = False) -> None:
     """Shared body of ``run``/``extract``/``design``/``analyze``/``demo``."""
     from synthctl.runner import run_study
 
     def go():
         with progress_for(quiet or as_json) as progress:
             return run_study(spec, out, stages=stages, allow_redesign=allow_redesign,
-                             progress=progress, n_jobs=n_jobs, notify=note)
+                             progress=progress, n_jobs=n_jobs, notify=note,
+                             export_adam=export_adam)
 
     result = guard(debug, go)
     print_summary(result, as_json=as_json, quiet=quiet)

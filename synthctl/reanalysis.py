@@ -1,0 +1,200 @@
+"""``reanalysis.R``: an R program, generated from the typed analysis, that re-derives results.json.
+
+Double programming: a second programmer re-derives every primary number in another language.
+`checks_for` lists those numbers from the typed analytic result of the study's endpoint
+(`reports.endpoints.TimeToEventResult`: its landmarks, RMST horizon, medians, Cox HR) and
+the results.json object each is compared with; `render_reanalysis` writes the R program
+(`synthctl/templates/reanalysis.R.j2`) that reads the exported ADaM files, recomputes them with
+``survival`` only (``survfit``, ``quantile``, ``coxph`` with the design's variance clustering,
+``summary(..., rmean = tau)`` and the infinitesimal-jackknife RMST SE of
+``residuals(survfit(..., influence = TRUE), times = tau, type = "sojourn")``), prints a
+pass/fail table and exits 1 on any failure. The settings (endpoint, unit, landmarks, tau,
+conf type and level, clustering, weights, variable and file names) come from the result, the
+spec and `synthctl.adam_metadata` / `synthctl.outdir`, never typed into the template.
+
+Bootstrap limits cannot be re-derived deterministically in R: when results.json carries
+bootstrap SEs/limits (``analysis.bootstrap > 0``), the checks compare the analytic ones kept
+under ``analytic`` and the table says so. E-values, the log-rank test and the sensitivity
+analyses are not re-derived.
+
+Tolerances (relative, plus an absolute floor of 1e-10 for values near 0): both sides run the
+same algorithms on the same doubles (the XPT files hold the exact IEEE values), so they differ
+only by floating-point summation order and results.json's 12 significant digits.
+``RTOL_EXACT`` (1e-6) covers the closed-form quantities (KM, Greenwood/IJ SEs, limits,
+medians, RMST); ``RTOL_COX`` (1e-5) the Newton-Raphson Cox fit (R stops at a relative
+log-likelihood change of 1e-9, i.e. a coefficient error of order 1e-5 relative at most).
+One patient more or less, a different weight or variance cluster moves these numbers by far
+more (1e-3 and up).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from connectors import columns as cn
+from synthctl import adam_metadata as am
+from synthctl import outdir
+from synthctl.errors import DataError
+
+RTOL_EXACT = 1e-6
+RTOL_COX = 1e-5
+ATOL = 1e-10
+_PYTHON_RTOL = 1e-9  # the export's own re-computation vs results.json (same code, same data)
+TEMPLATE = Path(__file__).with_name("templates") / "reanalysis.R.j2"
+ANALYTIC = "analytic"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One number of results.json that the R program re-derives.
+
+    ``path`` leads into results.json (list indices 0-based); ``key`` names the value the R
+    program computes; ``basis`` says what is compared (a point estimate, or the analytic
+    SE/limit kept beside a bootstrap one).
+    """
+
+    label: str
+    path: tuple[str | int, ...]
+    key: str
+    rtol: float
+    basis: str
+
+    def r_path(self) -> str:
+        """The path as an R ``list(...)`` (1-based list indices)."""
+        parts = [f"{p + 1}L" if isinstance(p, int) else _r_string(p) for p in self.path]
+        return "list(" + ", ".join(parts) + ")"
+
+
+def _r_string(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _get(obj: Any, path: Sequence[str | int]) -> Any:
+    for p in path:
+        if obj is None:
+            return None
+        if isinstance(p, int):
+            obj = obj[p] if isinstance(obj, list) and p < len(obj) else None
+        else:
+            obj = obj.get(p) if isinstance(obj, dict) else None
+    return obj
+
+
+def _field(obj: dict, name: str) -> tuple[tuple[str, ...], str]:
+    """Where results.json keeps the analytic ``name`` of an estimate object, and the basis."""
+    if name != "estimate" and name in (obj.get(ANALYTIC) or {}):
+        return (ANALYTIC, name), "analytic (results.json's primary is the bootstrap one)"
+    return (name,), "point estimate" if name == "estimate" else "analytic"
+
+
+def checks_for(typed, design, results: dict, endpoint: str) -> list[Check]:
+    """The checks of one time-to-event endpoint, from its typed result and results.json.
+
+    Raises
+    ------
+    DataError
+        If results.json has no object for a quantity the typed result has (not the analysis
+        of this folder), or the endpoint is not a time-to-event one.
+    """
+    comp = getattr(typed, "comparison", None)
+    if comp is None:
+        raise DataError(f"reanalysis: endpoint {endpoint} is not a time-to-event endpoint; "
+                        "only PFS/OS are re-derived")
+    ep = ("endpoints", endpoint)
+    res = _get(results, ep)
+    if not isinstance(res, dict):
+        raise DataError(f"{outdir.RESULTS}: no endpoints.{endpoint} object")
+    out: list[Check] = []
+
+    def add(obj_path: tuple, fields: Sequence[str], key: str, label: str, rtol: float) -> None:
+        obj = _get(results, obj_path)
+        if not isinstance(obj, dict):
+            raise DataError(f"{outdir.RESULTS}: no {'.'.join(map(str, obj_path))} object")
+        for f in fields:
+            sub, basis = _field(obj, f)
+            out.append(Check(f"{label} {f}", (*obj_path, *sub), f"{key}_{f}", rtol, basis))
+
+    unit = comp.time_unit or ""
+    for i, lm in enumerate(comp.landmarks):
+        for arm in ("trial", "control", "difference"):
+            add((*ep, "landmarks", i, arm), ("estimate", "se", "lower", "upper"),
+                f"landmark{i}_{arm}", f"S({lm.time:g} {unit}) {arm}", RTOL_EXACT)
+    for arm in ("trial", "control"):
+        add((*ep, "median", arm), ("estimate", "lower", "upper"), f"median_{arm}",
+            f"median {arm}", RTOL_EXACT)
+    hr_fields = ["estimate", "se_log", "lower", "upper", "p_value"]
+    if "se_log_naive" in res.get("hazard_ratio", {}):
+        hr_fields.append("se_log_naive")
+    add((*ep, "hazard_ratio"), hr_fields, "hr", "hazard ratio", RTOL_COX)
+    if comp.rmst is not None:
+        for arm in ("trial", "control", "difference"):
+            add((*ep, "rmst", arm), ("estimate", "se", "lower", "upper"), f"rmst_{arm}",
+                f"RMST({comp.rmst.tau:g} {unit}) {arm}", RTOL_EXACT)
+    return out
+
+
+def verify_checks(checks: Sequence[Check], typed, results: dict) -> None:
+    """The export's own re-computation must give results.json's analytic numbers.
+
+    Raises
+    ------
+    DataError
+        Naming the numbers that differ: the outcomes read now are not those analysed (a
+        registry outcome table or a trial/flat file changed since the analysis).
+    """
+    mine = {"endpoints": {typed.name: typed.to_dict()}}
+    bad = []
+    for c in checks:
+        expected = _get(results, c.path)
+        got = _get(mine, tuple(p for p in c.path if p != ANALYTIC))
+        if not _close(got, expected, _PYTHON_RTOL):
+            bad.append(f"{c.label}: results.json {expected!r}, now {got!r}")
+    if bad:
+        raise DataError(
+            "export-adam refused: the outcomes read now do not reproduce "
+            f"{outdir.RESULTS} ({'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); the "
+            "registry's outcome tables or the trial/flat files changed since the analysis: "
+            "run `synthctl analyze` again")
+
+
+def _close(a: Any, b: Any, rtol: float) -> bool:
+    fa = isinstance(a, int | float) and math.isfinite(a)
+    fb = isinstance(b, int | float) and math.isfinite(b)
+    if not fa or not fb:
+        return not fa and not fb
+    return abs(a - b) <= ATOL + rtol * abs(b)
+
+
+def render_reanalysis(typed, design, checks: Sequence[Check], spec) -> str:
+    """The R program's text (see the module docstring)."""
+    comp = typed.comparison
+    a = spec.analysis
+    yields = spec.design.yields
+    cluster = am.MATCHSET if design.cluster_col is not None and yields == "sets" else None
+    if design.cluster_col is not None and cluster is None:
+        raise DataError("reanalysis: the analysis clusters on the patient (several rows per "
+                        "patient), which ADSL cannot hold")
+    try:
+        version = metadata.version("synthctl")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    env = Environment(loader=FileSystemLoader(TEMPLATE.parent), autoescape=False,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    return env.get_template(TEMPLATE.name).render(
+        version=version, study=spec.study.name, endpoint=typed.name,
+        unit=comp.time_unit or "days", days_per_unit=repr(cn.DAYS_PER_UNIT[a.landmark_unit]),
+        landmarks=", ".join(repr(float(lm.time)) for lm in comp.landmarks),
+        tau="NULL" if comp.rmst is None else repr(float(comp.rmst.tau)),
+        conf_type=comp.trial_curve.conf_type, conf_level=repr(float(comp.conf_level)),
+        yields=yields, cluster=cluster, trial=cn.TRIAL,
+        adsl=outdir.ADSL_XPT, adtte=outdir.ADTTE_XPT, results=outdir.RESULTS,
+        v=am, checks=checks, rtol_exact=RTOL_EXACT, rtol_cox=RTOL_COX, atol=ATOL,
+        bootstrap=a.bootstrap)

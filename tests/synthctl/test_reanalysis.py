@@ -1,0 +1,105 @@
+"""The generated ``reanalysis.R`` re-derives results.json with R survival: every row passes.
+
+Runs the script with Rscript on the demo (registry, ATT-odds weighting, bootstrap: the
+analytic SEs are compared) and on a matched design (flat file, nearest 1:1: Cox variance
+clustered on the matched set). Skipped, saying why, when Rscript or an R package is missing;
+CI installs them (.ci/run). Tolerances: `synthctl.reanalysis` (RTOL_EXACT, RTOL_COX).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from synthctl import outdir
+from synthctl.reanalysis import RTOL_COX, RTOL_EXACT
+from tests.synthctl.adam_runs import copy_run, demo_run, matched_run
+
+pytestmark = pytest.mark.slow
+RSCRIPT = shutil.which("Rscript")
+_PACKAGES = ("survival", "jsonlite", "haven")
+
+
+def _missing_r_packages() -> list[str]:
+    if RSCRIPT is None:
+        return []
+    code = ("cat(Filter(function(p) !requireNamespace(p, quietly = TRUE), c("
+            + ", ".join(f'"{p}"' for p in _PACKAGES) + ")))")
+    out = subprocess.run([RSCRIPT, "-e", code], capture_output=True, text=True, timeout=120)
+    return out.stdout.split()
+
+
+needs_r = pytest.mark.skipif(RSCRIPT is None, reason="Rscript is not installed (CI installs "
+                             "r-base-core and r-cran-survival/jsonlite/haven in .ci/run)")
+
+
+def _rscript(run: Path, *args: str) -> subprocess.CompletedProcess:
+    missing = _missing_r_packages()
+    if missing:
+        pytest.skip(f"R package(s) {', '.join(missing)} not installed (CI installs them)")
+    return subprocess.run([RSCRIPT, str(run / outdir.REANALYSIS_R), *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def _n_checks(run: Path) -> int:
+    return len(re.findall(r"^  list\(label = ", (run / outdir.REANALYSIS_R).read_text(), re.M))
+
+
+def _assert_all_pass(proc: subprocess.CompletedProcess, n: int) -> None:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"reanalysis: {n} checks, {n} passed, 0 failed" in proc.stdout, proc.stdout
+    rows = [ln for ln in proc.stdout.splitlines() if " PASS" in ln or " FAIL" in ln]
+    assert len(rows) == n and not any(" FAIL" in r for r in rows)
+
+
+@needs_r
+def test_demo_weighting_every_row_passes():
+    run = demo_run()
+    proc = _rscript(run)  # run folder: the script's own folder
+    n = _n_checks(run)
+    assert n == 36  # 1 landmark x 3 x 4, medians 2 x 3, HR 6, RMST 3 x 4
+    _assert_all_pass(proc, n)
+    # bootstrap in results.json: SEs and limits are the analytic ones, and the table says so
+    assert "analytic (results.json's primary is the bootstrap one)" in proc.stdout
+
+
+@needs_r
+def test_matched_design_every_row_passes():
+    run = matched_run()
+    script = (run / outdir.REANALYSIS_R).read_text()
+    assert "cluster = MATCHSET" in script and "robust = TRUE)" not in script
+    _assert_all_pass(_rscript(run), _n_checks(run))
+
+
+def test_weighting_script_is_robust_per_row_and_carries_the_analysis_settings():
+    script = (demo_run() / outdir.REANALYSIS_R).read_text()
+    results = json.loads((demo_run() / outdir.RESULTS).read_text())
+    rm = results["endpoints"]["PFS"]["rmst"]
+    assert "robust = TRUE)" in script and "cluster = MATCHSET" not in script
+    assert "LANDMARKS <- c(24.0)" in script and f"TAU <- {rm['tau']!r}" in script
+    assert 'CONF_TYPE <- "log"' in script and "d$AVAL / 7.0" in script
+    assert f"rtol = {RTOL_EXACT}" in script and f"rtol = {RTOL_COX}" in script
+
+
+@needs_r
+def test_a_number_that_differs_fails_its_row(tmp_path: Path):
+    """The check can fail: a results.json whose HR and control landmark differ by 1e-4
+    relative (far below any real change of data or method) gives two FAIL rows, exit 1."""
+    run = copy_run(matched_run(), tmp_path / "run")
+    path = run / outdir.RESULTS
+    res = json.loads(path.read_text())
+    ep = res["endpoints"]["PFS"]
+    ep["hazard_ratio"]["estimate"] *= 1 + 1e-4
+    ep["landmarks"][0]["control"]["se"] *= 1 + 1e-4
+    path.write_text(json.dumps(res))
+    proc = _rscript(run, str(run))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    fails = [ln for ln in proc.stdout.splitlines() if " FAIL" in ln]
+    assert len(fails) == 2
+    assert any(ln.lstrip().startswith("hazard ratio estimate") for ln in fails)
+    assert any(ln.lstrip().startswith("S(24 weeks) control se") for ln in fails)
