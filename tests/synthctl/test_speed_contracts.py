@@ -1,0 +1,89 @@
+"""Speed work must not change what is written or widen what a stage imports (issue 16).
+
+- ``outdir.write_csv`` (Arrow, column at a time) writes the bytes pandas' ``to_csv`` writes.
+- ``synthctl design`` leaves the bootstrap, scipy.stats, the survival code and matplotlib
+  unimported when it draws nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthctl import outdir
+
+
+def _pandas_bytes(frame: pd.DataFrame, path: Path) -> bytes:
+    """The reference: the writer used before issue 16."""
+    frame.to_csv(path, index=False, float_format="%.12g", lineterminator="\n")
+    return path.read_bytes()
+
+
+def _cohort_like(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    scale = rng.choice([1.0, 1e-3, 1e-5, 1e-9, 1e7, 1e13], n)
+    ps = rng.random(n) * scale
+    ps[rng.random(n) < 0.1] = np.nan
+    ps[:6] = [0.1 + 0.2, 1 / 3, 0.0, -0.0, 1e-5, 123456789012.5]  # 12 digits, ties, signs
+    weight = rng.choice([0.0, 1.0, 0.2, 1 / 3, np.nan], n)
+    match_id = np.where(rng.random(n) < 0.3, rng.integers(1, 50, n).astype(str), "")
+    return pd.DataFrame({
+        "patient_id": [f"P{i:05d}" for i in range(n)],
+        "arm": rng.choice(["trial", "registry"], n),
+        "ps": ps,
+        "weight": weight,
+        "match_id": match_id,
+        "included": rng.random(n) < 0.5,
+    })
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_write_csv_bytes_equal_pandas_on_a_cohort(tmp_path: Path, seed: int):
+    frame = _cohort_like(5_000, seed)
+    assert (frame["match_id"] == "").any() and frame["ps"].isna().any()
+    sha = outdir.write_csv(tmp_path / "new.csv", frame)
+    assert (tmp_path / "new.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "old.csv")
+    assert sha == outdir.sha256_file(tmp_path / "new.csv")
+
+
+def test_write_cohort_bytes_equal_pandas(tmp_path: Path):
+    frame = _cohort_like(500, 3)
+    frame["match_id"] = frame["match_id"].where(frame["match_id"] != "", np.nan)  # as designed
+    outdir.write_cohort(tmp_path, frame)
+    expected = frame.copy()
+    expected["match_id"] = expected["match_id"].fillna("")
+    assert (tmp_path / outdir.COHORT).read_bytes() == _pandas_bytes(expected, tmp_path / "o.csv")
+
+
+def test_write_csv_quotes_text_as_pandas_does(tmp_path: Path):
+    frame = pd.DataFrame({
+        "id, with comma": ["a,b", 'say "hi"', "line\nbreak", "cr\rx", "", None, "plain"],
+        "n": np.arange(7, dtype=np.int64),
+        "x": [1.0, 2.5, np.inf, -np.inf, np.nan, 1e16, 2.0**-30],
+        "f32": np.array([0.1, 1.5, 3.0, 0, 7, 8, 9], dtype=np.float32),
+        "flag": [True, False] * 3 + [True],
+    })
+    outdir.write_csv(tmp_path / "new.csv", frame)
+    assert (tmp_path / "new.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "old.csv")
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=object)}),
+    pd.DataFrame({"mixed": [1, "x", 2.5], "date": pd.to_datetime(["2020-01-01"] * 3)}),
+    pd.DataFrame({"cat": pd.Categorical(["a", "b", "a"]), "nb": pd.array([True, None, False])}),
+], ids=["empty", "mixed-objects-dates", "categorical-nullable"])
+def test_write_csv_other_frames_equal_pandas(tmp_path: Path, frame: pd.DataFrame):
+    outdir.write_csv(tmp_path / "new.csv", frame)
+    assert (tmp_path / "new.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "old.csv")
+
+
+def test_write_csv_single_text_column_with_empty_rows_equal_pandas(tmp_path: Path):
+    frame = pd.DataFrame({"only": ["", "a", ""]})  # the csv module writes '""' for these rows
+    outdir.write_csv(tmp_path / "new.csv", frame)
+    assert (tmp_path / "new.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "old.csv")
