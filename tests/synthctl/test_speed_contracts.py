@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ import pandas as pd
 import pytest
 
 from synthctl import outdir
+from synthctl.runner import run_study
+from tests.synthctl.conftest import CSV, write_spec
 
 
 def _pandas_bytes(frame: pd.DataFrame, path: Path) -> bytes:
@@ -87,3 +90,46 @@ def test_write_csv_single_text_column_with_empty_rows_equal_pandas(tmp_path: Pat
     frame = pd.DataFrame({"only": ["", "a", ""]})  # the csv module writes '""' for these rows
     outdir.write_csv(tmp_path / "new.csv", frame)
     assert (tmp_path / "new.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "old.csv")
+
+
+# Modules `synthctl design` does not need on a flat file: the analysis and its bootstrap
+# (joblib workers are configured by the CLI's worker guard, so joblib itself may load),
+# scipy.stats (seconds to import), sqlalchemy (flat file: no SQL), pyplot (figures are bare
+# `Figure`s).
+_NOT_FOR_DESIGN = ("reports.analysis", "reports.bootstrap", "reports.compare", "reports.cox",
+                   "scipy.stats", "sqlalchemy", "matplotlib.pyplot", "statsmodels", "lifelines")
+_CHILD = """
+import json, sys
+from synthctl.cli import app
+try:
+    app(sys.argv[1:-1], standalone_mode=False)
+finally:
+    with open(sys.argv[-1], "w") as fh:
+        json.dump(sorted(sys.modules), fh)
+"""
+
+
+def _modules_of(tmp_path: Path, *argv: str) -> set[str]:
+    dump = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c", _CHILD, *argv, str(dump)], check=True,
+                   cwd=Path(__file__).resolve().parents[2])
+    return set(json.loads(dump.read_text()))
+
+
+def test_design_command_imports_only_what_it_uses(tmp_path: Path):
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path)
+    run_study(spec, tmp_path / "out", stages=("extract",))
+    loaded = _modules_of(tmp_path, "design", str(spec), "--out", str(tmp_path / "out"), "-q")
+    assert (tmp_path / "out" / outdir.COHORT).is_file()  # the design did run (and drew)
+    assert "matching.figures" in loaded
+    assert not [m for m in _NOT_FOR_DESIGN if m in loaded]
+
+
+def test_analyze_loads_what_design_leaves_out(tmp_path: Path):
+    """The guard above can fail: the same probe sees the modules when a stage uses them."""
+    shutil.copy(CSV, tmp_path / "data.csv")
+    spec = write_spec(tmp_path)
+    run_study(spec, tmp_path / "out", stages=("extract", "design"))
+    loaded = _modules_of(tmp_path, "analyze", str(spec), "--out", str(tmp_path / "out"), "-q")
+    assert {"reports.analysis", "reports.bootstrap", "scipy.stats"} <= loaded
