@@ -65,7 +65,8 @@ analysis: {{landmarks: [24], landmark_unit: weeks, null_rate: 0.35, rmst_tau: 52
 
 R_SCRIPT = """
 args <- commandArgs(TRUE)
-suppressPackageStartupMessages(library(MatchIt, lib.loc = args[2]))
+.libPaths(c(args[2], .libPaths()))  # MatchIt 4.7.2 and its newer rlang/chk first
+suppressPackageStartupMessages(library(MatchIt))
 el <- function() proc.time()[["elapsed"]]
 t0 <- el()
 d <- read.csv(args[1])
