@@ -66,10 +66,27 @@ def write_cohort(folder: Path, cohort: pd.DataFrame) -> str:
     if list(cohort.columns) != expected:
         raise ValueError(f"{COHORT} columns {list(cohort.columns)} are not {expected}")
     out = cohort.copy()
-    match_id = pd.Series(out[MATCH_ID]).reset_index(drop=True)
-    out[MATCH_ID] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
+    out[MATCH_ID] = _match_id_text(pd.Series(out[MATCH_ID]).reset_index(drop=True))
     out[INCLUDED] = np.asarray(out[INCLUDED], dtype=bool)
     return write_csv(folder / COHORT, out)
+
+
+def _match_id_text(match_id: pd.Series) -> np.ndarray:
+    """``match_id`` as text (``str`` of each value: ``3.0`` for a float id), empty where NaN.
+
+    Whole-number float ids below 2**53 (what the matchers give) take a vectorised path with
+    the same text as ``astype("string")``, which formats one value at a time.
+    """
+    values = match_id.to_numpy()
+    if values.dtype.kind == "f":
+        ok = np.isfinite(values)
+        whole = values[ok]
+        if np.array_equal(whole, np.trunc(whole)) and (np.abs(whole) < 2.0**53).all():
+            text = np.full(len(values), "", dtype=object)
+            text[ok] = [f"{v}.0" for v in whole.astype(np.int64).tolist()]
+            text[ok & np.signbit(values) & (values == 0)] = "-0.0"
+            return text
+    return match_id.astype("string").where(match_id.notna(), "").to_numpy()
 
 
 def read_cohort(folder: Path) -> pd.DataFrame:

@@ -133,3 +133,19 @@ def test_analyze_loads_what_design_leaves_out(tmp_path: Path):
     run_study(spec, tmp_path / "out", stages=("extract", "design"))
     loaded = _modules_of(tmp_path, "analyze", str(spec), "--out", str(tmp_path / "out"), "-q")
     assert {"reports.analysis", "reports.bootstrap", "scipy.stats"} <= loaded
+
+
+def test_write_cohort_float_match_ids_as_before(tmp_path: Path):
+    """Matchers give float ids (1.0, NaN): the text stays ``astype("string")``'s ("1.0")."""
+    frame = _cohort_like(500, 4)
+    ids = np.where(frame["match_id"] != "", frame.index.to_numpy() % 97, np.nan).astype(float)
+    ids[:4] = [-0.0, 0.0, -3.0, 2.0**52]
+    frame["match_id"] = ids
+    outdir.write_cohort(tmp_path, frame)
+    expected = frame.copy()
+    expected["match_id"] = pd.Series(ids).astype("string").where(~np.isnan(ids), "").to_numpy()
+    assert (tmp_path / outdir.COHORT).read_bytes() == _pandas_bytes(expected, tmp_path / "o.csv")
+    frame.loc[5, "match_id"] = 2.5  # not a whole number: the general path, same text
+    outdir.write_cohort(tmp_path, frame)
+    expected.loc[5, "match_id"] = "2.5"
+    assert (tmp_path / outdir.COHORT).read_bytes() == _pandas_bytes(expected, tmp_path / "o.csv")
