@@ -27,15 +27,16 @@ import ast
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
 
 from connectors import columns as cn
 from connectors.errors import CriterionError
+
+if TYPE_CHECKING:  # sqlalchemy is imported by the SQL path only (flat files: ~1 s saved)
+    from sqlalchemy.sql.elements import ColumnElement
 
 Kind = Literal["number", "str", "bool", "any"]
 
@@ -391,6 +392,8 @@ class _Parser:
 def _sql_operand(x: _Col | _Lit, columns: Mapping[str, ColumnElement], text: str):
     if isinstance(x, _Col):
         return _sql_column(x, columns, text)
+    import sqlalchemy as sa
+
     return sa.bindparam(None, x.value, unique=True)
 
 
@@ -404,6 +407,8 @@ def _sql_column(col: _Col, columns: Mapping[str, ColumnElement], text: str) -> C
 
 
 def _to_sql(node: _Node, columns: Mapping[str, ColumnElement], text: str) -> ColumnElement:
+    import sqlalchemy as sa
+
     if isinstance(node, _BoolOp):
         parts = [_to_sql(n, columns, text) for n in node.operands]
         return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)

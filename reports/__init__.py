@@ -7,34 +7,39 @@ Public entry points: `analyze_study` / `AnalysisSettings` / `AnalysisDesign` /
 (reports.figures, imported on demand so that ``import reports`` does not load matplotlib).
 """
 
-from reports.analysis import (
-    AnalysisDesign,
-    AnalysisSettings,
-    StudyAnalysis,
-    analyze_study,
-    time_to_event_settings,
-)
-from reports.bootstrap import BootstrapResult
-from reports.compare import ArmComparison, compare_arms
-from reports.cox import HazardRatio, WeightedCoxPH
-from reports.errors import EstimationError
-from reports.evalue import evalue_hr, evalue_rr
-from reports.km import SurvivalCurve, WeightedKM
+from importlib import import_module
 
-__all__ = [
-    "AnalysisDesign",
-    "AnalysisSettings",
-    "ArmComparison",
-    "BootstrapResult",
-    "EstimationError",
-    "HazardRatio",
-    "StudyAnalysis",
-    "SurvivalCurve",
-    "WeightedCoxPH",
-    "WeightedKM",
-    "analyze_study",
-    "compare_arms",
-    "evalue_hr",
-    "evalue_rr",
-    "time_to_event_settings",
-]
+# name -> module: imported on first use (PEP 562), so that importing one module of the package
+# (``reports.km`` for the spec's CONF_TYPES) does not load the bootstrap, joblib, scipy.stats.
+_EXPORTS = {
+    "AnalysisDesign": "reports.analysis",
+    "AnalysisSettings": "reports.analysis",
+    "StudyAnalysis": "reports.analysis",
+    "analyze_study": "reports.analysis",
+    "time_to_event_settings": "reports.analysis",
+    "BootstrapResult": "reports.bootstrap",
+    "ArmComparison": "reports.compare",
+    "compare_arms": "reports.compare",
+    "HazardRatio": "reports.cox",
+    "WeightedCoxPH": "reports.cox",
+    "EstimationError": "reports.errors",
+    "evalue_hr": "reports.evalue",
+    "evalue_rr": "reports.evalue",
+    "SurvivalCurve": "reports.km",
+    "WeightedKM": "reports.km",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'reports' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

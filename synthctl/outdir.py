@@ -75,10 +75,27 @@ def write_cohort(folder: Path, cohort: pd.DataFrame) -> str:
     if list(cohort.columns) != expected:
         raise ValueError(f"{COHORT} columns {list(cohort.columns)} are not {expected}")
     out = cohort.copy()
-    match_id = pd.Series(out[MATCH_ID]).reset_index(drop=True)
-    out[MATCH_ID] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
+    out[MATCH_ID] = _match_id_text(pd.Series(out[MATCH_ID]).reset_index(drop=True))
     out[INCLUDED] = np.asarray(out[INCLUDED], dtype=bool)
     return write_csv(folder / COHORT, out)
+
+
+def _match_id_text(match_id: pd.Series) -> np.ndarray:
+    """``match_id`` as text (``str`` of each value: ``3.0`` for a float id), empty where NaN.
+
+    Whole-number float ids below 2**53 (what the matchers give) take a vectorised path with
+    the same text as ``astype("string")``, which formats one value at a time.
+    """
+    values = match_id.to_numpy()
+    if values.dtype.kind == "f":
+        ok = np.isfinite(values)
+        whole = values[ok]
+        if np.array_equal(whole, np.trunc(whole)) and (np.abs(whole) < 2.0**53).all():
+            text = np.full(len(values), "", dtype=object)
+            text[ok] = [f"{v}.0" for v in whole.astype(np.int64).tolist()]
+            text[ok & np.signbit(values) & (values == 0)] = "-0.0"
+            return text
+    return match_id.astype("string").where(match_id.notna(), "").to_numpy()
 
 
 def read_cohort(folder: Path) -> pd.DataFrame:
@@ -161,9 +178,76 @@ def write_json(path: Path, obj: Any) -> str:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> str:
-    """Write a CSV with stable float text and ``\\n`` line ends; return its SHA-256."""
-    frame.to_csv(path, index=False, float_format=f"%.{_FLOAT_DIGITS}g", lineterminator="\n")
-    return sha256_file(path)
+    """Write a CSV with stable float text and ``\\n`` line ends; return its SHA-256.
+
+    The bytes are those of ``frame.to_csv(index=False, float_format="%.12g",
+    lineterminator="\\n")`` (pinned by ``tests/synthctl/test_speed_contracts.py``), built a
+    column at a time in Arrow: floats formatted once per distinct value with the ``%``
+    operator pandas applies (NaN empty), text quoted as the csv module's QUOTE_MINIMAL does,
+    and the rows joined by ``binary_join_element_wise`` instead of pandas' per-row csv writer.
+    Frames with other column types (dates, categoricals, mixed objects) go through pandas.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = [_csv_cells(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    header = ",".join(_csv_quote(pa.array([str(c) for c in frame.columns], pa.string()))
+                      .to_pylist())
+    if not len(frame) or len(cells) < 2 or any(c is None for c in cells):  # 1 column: '""' rows
+        frame.to_csv(path, index=False, float_format=_FLOAT_FORMAT, lineterminator="\n")
+        return sha256_file(path)
+    rows = pc.binary_join_element_wise(*cells, pa.array([""] * len(frame), pa.string()), ",")
+    # Each row ends in ",": its last byte becomes the line end; the array has no nulls, so its
+    # data buffer between the first and last offsets is the file's body.
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset:]
+    body = np.frombuffer(rows.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[len(rows)]].copy()
+    body[offsets[1:len(rows) + 1] - offsets[0] - 1] = ord("\n")
+    data = (header + "\n").encode("utf-8") + body.tobytes()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+_FLOAT_FORMAT = f"%.{_FLOAT_DIGITS}g"
+
+
+def _csv_quote(text):
+    """QUOTE_MINIMAL on an Arrow string array: quote fields holding ``,``, ``"`` or ``\\n``."""
+    import pyarrow.compute as pc
+
+    needs = pc.match_substring_regex(text, '[,"\\n]')
+    if not pc.any(needs).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, text)
+
+
+def _csv_cells(column: pd.Series):
+    """One column's CSV text as an Arrow string array, or None for a type left to pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = column.to_numpy()
+    kind = values.dtype.kind
+    if kind == "f":
+        # Formatted once per distinct value (weights take a handful of values).
+        # by bit pattern, so that -0.0 and 0.0 (printed "-0", "0") stay apart
+        bits, inverse = np.unique(values.astype(np.float64).view(np.int64), return_inverse=True)
+        text = ["" if v != v else _FLOAT_FORMAT % v for v in bits.view(np.float64).tolist()]
+        return pa.array(text, pa.string()).take(pa.array(inverse.ravel()))
+    if kind == "b":
+        return pc.if_else(pa.array(values), "True", "False")
+    if kind in "iu":
+        return pc.cast(pa.array(values), pa.string())
+    if kind == "O" and isinstance(column.dtype, np.dtype | pd.StringDtype):
+        try:
+            text = pa.array(values, pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None  # not all text: pandas decides how to print it
+        text = text.fill_null("")
+        if pc.any(pc.match_substring(text, "\r")).as_py():
+            return None  # the csv module's rule for a lone CR differs across Python versions
+        return _csv_quote(text)
+    return None
 
 
 def read_json(path: Path) -> Any:
