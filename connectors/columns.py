@@ -58,6 +58,7 @@ PFS_DAYS: Final = "pfs_days"
 PFS_EVENT: Final = "pfs_event"  # 1 progression or death, 0 censored
 OS_DAYS: Final = "os_days"
 OS_EVENT: Final = "os_event"  # 1 death, 0 censored
+RESPONSE: Final = "response"  # objective response: 1 responder, 0 non-responder
 OUTCOME_COLUMNS: Final = (PFS_DAYS, PFS_EVENT, OS_DAYS, OS_EVENT)
 
 # PFS progression interval (endpoint alignment; outcomes too: never enter the design stage)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from connectors.columns import RESPONSE
 from connectors.errors import ConnectorError
 from connectors.hostile import (
     control_char_in_csv,
@@ -25,7 +26,6 @@ from connectors.hostile import (
     normalise_columns,
     one_warning,
 )
-from connectors.response import RESPONSE
 
 _PARQUET = (".parquet", ".pq")
 

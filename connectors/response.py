@@ -37,12 +37,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql import FromClause
 
 from connectors import columns as cn
+from connectors.columns import RESPONSE
 from connectors.derivation import PROGRESSION_RESPONSE
 from connectors.errors import ConnectorError
 from connectors.readonly import days_between
 from connectors.schema import RESPONSE_CODES
 
-RESPONSE: str = "response"  # analysis-frame column: 1 responder, 0 non-responder
 RESPONDER_CODES = ("CR", "PR")
 CONFIRMATION_DAYS = 28
 # raw assessment columns shared by the registry query and the ADRS per-visit rows

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
-from connectors.response import RESPONSE
+from connectors.columns import RESPONSE
 from synthctl.stages._context import StageContext, stage_errors
 
 ORR = "ORR"
