@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,11 +36,19 @@ from connectors.derivation import (
     derive_endpoints,
     design_select,
     outcome_select,
+    unavailable_features,
 )
 from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
-from connectors.errors import ConnectorError, RegistrySchemaError, RegistryUnavailableError
-from connectors.mapping import load_mapping
+from connectors.errors import (
+    ConnectorError,
+    CriterionError,
+    MappingError,
+    RegistrySchemaError,
+    RegistryUnavailableError,
+)
+from connectors.mapping import RegistryMapping, load_mapping
 from connectors.readonly import open_readonly_engine, safe_url
+from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
 
 __all__ = [
@@ -85,6 +94,8 @@ class CandidatePool:
         Eligibility criteria, in the order applied.
     registry : str
         Database URL without password (for the manifest).
+    recoding : tuple of CodeProblem
+        Source values read as missing (``unmapped: missing``): column, codes, row counts.
     """
 
     frame: pd.DataFrame
@@ -92,6 +103,7 @@ class CandidatePool:
     index_rule: IndexRule
     criteria: tuple[str, ...]
     registry: str
+    recoding: tuple[CodeProblem, ...] = ()
 
     def content_hash(self) -> str:
         """SHA-256 of the extracted rows (canonical CSV), for the manifest."""
@@ -110,9 +122,12 @@ class RegistryConnector:
     ----------
     url : str or sqlalchemy.URL
         ``sqlite:///path.sqlite``, ``postgresql+psycopg://user@host/db``,
-        ``mysql+pymysql://user@host/db`` (MariaDB).
+        ``mysql+pymysql://user@host/db`` (MariaDB), ``duckdb:///registry.duckdb``, or a
+        folder of export files ``parquet:///path/to/folder`` / ``csv:///path/to/folder``
+        (`connectors.exports`).
     mapping : path to a YAML mapping file, or mapping, optional
-        Physical names of renamed tables/columns (`connectors.mapping`).
+        How the registry differs from the schema (`connectors.mapping`): names, codes,
+        types, units, absent columns, derived flags, disease-specific covariates.
     schema : str, optional
         PostgreSQL schema / MariaDB database holding the tables.
 
@@ -127,15 +142,17 @@ class RegistryConnector:
     def __init__(
         self,
         url: str | sa.URL,
-        mapping: str | Path | Mapping[str, TableMapping | Mapping] | None = None,
+        mapping: str | Path | RegistryMapping | Mapping[str, TableMapping | Mapping] | None = None,
         schema: str | None = None,
     ):
         self.url = safe_url(url)
         self.schema = schema
         self.mapping = load_mapping(mapping)
-        _, self._tables = build_metadata(self.mapping, schema=schema, with_constraints=False)
+        _, self._physical = build_metadata(self.mapping, schema=schema, with_constraints=False)
+        self._tables = logical_views(self._physical, self.mapping)
         self._engine = open_readonly_engine(url)
         self._checked: set[str] = set()
+        self._recoding: list[CodeProblem] = []
         with self._connect():
             pass  # fail now, with a clear message, if the database is unreachable
 
@@ -193,27 +210,65 @@ class RegistryConnector:
         problems: list[str] = []
         with self._connect() as con:
             inspector = sa.inspect(con)
-            present = set(inspector.get_table_names(schema=self.schema))
+            present: dict[str | None, set[str]] = {}
             for logical in todo:
-                table = self._tables[logical]
-                label = table.name if table.name == logical else f"{table.name} ({logical})"
-                if table.name not in present:
-                    hint = [p for p in present if p.lower() == table.name.lower()]
+                table = self._physical[logical]
+                if table.schema not in present:
+                    present[table.schema] = _relations(inspector, table.schema)
+                names = present[table.schema]
+                shown = f"{table.schema}.{table.name}" if table.schema else table.name
+                label = shown if table.name == logical else f"{shown} ({logical})"
+                if table.name not in names:
+                    hint = [p for p in names if p.lower() == table.name.lower()]
                     extra = f"; found {hint[0]!r}: names are case-sensitive" if hint else ""
-                    problems.append(f"missing table {label}{extra}")
+                    problems.append(f"missing table or view {label}{extra}")
                     continue
-                found = {c["name"] for c in inspector.get_columns(table.name, schema=self.schema)}
+                found = {c["name"] for c in inspector.get_columns(table.name,
+                                                                  schema=table.schema)}
                 for column in table.columns:
                     if column.name not in found:
                         name = (column.name if column.name == column.key
                                 else f"{column.name} ({column.key})")
-                        problems.append(f"missing column {table.name}.{name}")
-        if problems:
-            raise RegistrySchemaError(
-                f"{self._where()} does not match the schema: " + "; ".join(problems)
-                + " (a registry with other names needs a mapping file)"
-            )
+                        problems.append(f"missing column {shown}.{name}")
+            if problems:
+                raise RegistrySchemaError(
+                    f"{self._where()} does not match the schema: " + "; ".join(problems)
+                    + " (a registry with other names needs a mapping file; a column the "
+                    "registry does not have is declared {absent: true})"
+                )
+            found_codes = self._check_codes(con, tuple(todo))
+        self._recoding += found_codes
         self._checked.update(todo)
+
+    def _check_codes(self, con: sa.Connection, tables: tuple[str, ...]) -> list[CodeProblem]:
+        """Source values without a schema code or that do not cast (before any pool query)."""
+        try:
+            found = code_problems(con, self._physical, self.mapping, tables)
+        except SQLAlchemyError as exc:
+            raise self._query_failed(exc) from exc
+        errors = [p for p in found if p.action == "error"]
+        if errors:
+            raise MappingError(
+                f"mapping {self.mapping.source}: {len(errors)} column(s) of {self._where()} "
+                "hold values the mapping cannot translate (add them to 'values', fix the "
+                "'type'/'format', or set 'unmapped: missing' to read them as missing):\n"
+                + "\n".join("  " + p.message() for p in errors)
+            )
+        return found
+
+    @property
+    def recoding(self) -> tuple[CodeProblem, ...]:
+        """Source values read as missing so far (``unmapped: missing``), per column."""
+        return tuple(self._recoding)
+
+    def frame_columns(self) -> dict[str, str]:
+        """Columns criteria may read: the frame's, plus the mapping's covariates (kinds)."""
+        kinds = dict(FRAME_COLUMN_KINDS)
+        parser_kind = {"integer": "number", "number": "number", "text": "str",
+                       "boolean": "bool"}
+        for name, cov in self.mapping.covariates.items():
+            kinds[name] = parser_kind[cov.kind]
+        return kinds
 
     # -- the candidate pool ---------------------------------------------------------------
 
@@ -240,9 +295,17 @@ class RegistryConnector:
         CandidatePool
         """
         rule = index_rule or IndexRule()
-        criteria = parse_criteria(list(eligibility), FRAME_COLUMN_KINDS)
+        criteria = parse_criteria(list(eligibility), self.frame_columns())
+        unavailable = unavailable_features(self.mapping)
+        for crit in criteria:
+            for col in crit.columns:
+                if col in unavailable:
+                    raise CriterionError(
+                        f"eligibility criterion {crit.text!r}: {col} cannot be derived: "
+                        f"{unavailable[col]}")
         self.check_schema(DESIGN_TABLES + (OUTCOME_TABLES if include_outcomes else ()))
-        pool = design_select(self._tables, rule).subquery("pool")
+        extra = {name: cov.table for name, cov in self.mapping.covariates.items()}
+        pool = design_select(self._tables, rule, extra).subquery("pool")
         status, count_exprs = _status_and_counts(pool, criteria)
         # one pass: the counts ride along as window aggregates over *all* candidates, the
         # WHERE (applied after the windows) returns only the eligible rows
@@ -267,7 +330,8 @@ class RegistryConnector:
             except SQLAlchemyError as exc:
                 raise self._query_failed(exc) from exc
             count_names = [f"_count{j}" for j in range(len(count_exprs))]
-            frame, first = self._fetch(con, stmt, carried=count_names)
+            frame, first = self._fetch(con, stmt, carried=count_names,
+                                       extra=self.mapping.covariates)
             if first is not None:
                 counts = [int(v) for v in first]
             else:  # no eligible row to carry the counts: ask for them
@@ -287,7 +351,8 @@ class RegistryConnector:
                 f"{self._where()}: pool has {len(frame)} rows, attrition says "
                 f"{attrition.n_final}"
             )
-        return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
+        return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url,
+                             self.recoding)
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -315,9 +380,10 @@ class RegistryConnector:
         if missing:
             raise ConnectorError(f"outcomes: keys lack columns {missing}")
         self.check_schema(("patients", "treatment_lines", *OUTCOME_TABLES))
-        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
-        if line_ids.isna().any():
+        if keys[cn.LINE_ID].isna().any():
             raise ConnectorError("outcomes: keys have missing line_id")
+        line_ids = _key(keys[cn.LINE_ID])
+        as_key = int if isinstance(line_ids, pd.arrays.IntegerArray) else str
         lines = self._tables["treatment_lines"]
         ids_param = sa.bindparam("line_ids", expanding=True)
         idx = (
@@ -327,7 +393,7 @@ class RegistryConnector:
             .cte("keys")
         )
         stmt = outcome_select(self._tables, idx)
-        unique_ids = sorted({int(v) for v in line_ids})
+        unique_ids = sorted({as_key(v) for v in line_ids})
         rows: list = []
         names = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, *RAW_OUTCOME_COLUMNS]
         with self._connect() as con:
@@ -341,9 +407,9 @@ class RegistryConnector:
                 except SQLAlchemyError as exc:
                     raise self._query_failed(exc) from exc
         raw = pd.DataFrame.from_records(rows, columns=names)
-        raw[cn.LINE_ID] = raw[cn.LINE_ID].astype("int64")
+        raw[cn.LINE_ID] = [as_key(v) for v in raw[cn.LINE_ID]]
         raw = raw.set_index(cn.LINE_ID)
-        order = [int(v) for v in line_ids]
+        order = [as_key(v) for v in line_ids]
         unknown = sorted(set(order) - set(raw.index))
         if unknown:
             raise ConnectorError(f"outcomes: line_id {unknown[:5]} not in {self._where()}")
@@ -361,7 +427,7 @@ class RegistryConnector:
             )
         ends = derive_endpoints(raw.reset_index(drop=True))
         out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
-                            cn.LINE_ID: pd.array(order, dtype="Int64")})
+                            cn.LINE_ID: _key(pd.Series(order, dtype=object))})
         return pd.concat([out, ends], axis=1).set_axis(keys.index)
 
     # -- fetching -------------------------------------------------------------------------
@@ -373,7 +439,8 @@ class RegistryConnector:
         )
 
     def _fetch(
-        self, con: sa.Connection, stmt: sa.Select, *, carried: Sequence[str] = ()
+        self, con: sa.Connection, stmt: sa.Select, *, carried: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> tuple[pd.DataFrame, list | None]:
         """Stream the pool in chunks, typed chunk by chunk: memory follows the rows returned.
 
@@ -391,12 +458,12 @@ class RegistryConnector:
                 raw = pd.DataFrame.from_records(chunk, columns=names)
                 if first is None and len(raw):
                     first = raw.loc[0, list(carried)].tolist()
-                parts.append(_finish_frame(raw.drop(columns=list(carried))))
+                parts.append(_finish_frame(raw.drop(columns=list(carried)), extra))
         except SQLAlchemyError as exc:
             raise self._query_failed(exc) from exc
         if not parts:
             empty = pd.DataFrame(columns=[n for n in names if n not in carried])
-            return _finish_frame(empty), None
+            return _finish_frame(empty, extra), None
         return pd.concat(parts, ignore_index=True), first
 
 
@@ -453,8 +520,20 @@ def _build_attrition(
         builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
     return builder.build()
 
-def _finish_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Types of the analysis frame, identical whatever the database returned."""
+def _relations(inspector, schema: str | None) -> set[str]:
+    """Tables and views of a schema (a registry's tables may be behind views)."""
+    names = set(inspector.get_table_names(schema=schema))
+    with contextlib.suppress(NotImplementedError):  # every supported dialect has views
+        names |= set(inspector.get_view_names(schema=schema))
+    return names
+
+
+def _finish_frame(raw: pd.DataFrame, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Types of the analysis frame, identical whatever the database returned.
+
+    ``extra``: the mapping's covariates (name -> `connectors.mapping.Covariate`), after the
+    built-in columns.
+    """
     frame = pd.DataFrame(index=raw.index)
     for name in FRAME_COLUMNS:
         if name == cn.ARM:
@@ -464,12 +543,37 @@ def _finish_frame(raw: pd.DataFrame) -> pd.DataFrame:
         if name == cn.INDEX_DATE:
             frame[name] = pd.to_datetime(col)
         elif name in _TEXT:
-            frame[name] = col.astype(object).where(col.notna(), None)
-            frame[name] = frame[name].map(lambda v: v if v is None else str(v))
+            frame[name] = _text(col)
+        elif name == cn.LINE_ID:
+            frame[name] = _key(col)
         elif _DTYPES[name] == "bool":
             frame[name] = col.astype(bool)
         elif _DTYPES[name] == "Int64":
             frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
         else:
             frame[name] = pd.to_numeric(col).astype("float64")
+    for name, cov in (extra or {}).items():
+        col = raw[name]
+        if cov.kind == "text":
+            frame[name] = _text(col)
+        elif cov.kind == "integer":
+            frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
+        elif cov.kind == "boolean":
+            frame[name] = pd.array([None if v is None or v != v else bool(v) for v in col],
+                                   dtype="boolean")
+        else:
+            frame[name] = pd.to_numeric(col).astype("float64")
     return frame
+
+
+def _text(col: pd.Series) -> pd.Series:
+    out = col.astype(object).where(col.notna(), None)
+    return out.map(lambda v: v if v is None else str(v))
+
+
+def _key(col: pd.Series):
+    """Record keys: integers as Int64, keys of any other type as text."""
+    try:
+        return pd.array(pd.to_numeric(col), dtype="Int64")
+    except (ValueError, TypeError):
+        return _text(col)

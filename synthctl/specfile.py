@@ -7,7 +7,6 @@ error ``loc`` tuples are walked down that tree to find the line of the offending
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors import columns as cn
+from connectors.yamlfile import YamlFileError, load_yaml, locate, short
 from synthctl.errors import SpecError
 from synthctl.spec import StudySpec
 
@@ -72,15 +72,11 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
     path = Path(path).resolve()
     if not path.is_file():
         raise SpecError(f"study spec not found: {path}")
-    raw = path.read_bytes()
-    text = raw.decode("utf-8", errors="replace")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        doc = load_yaml(path, what="study spec")
+    except YamlFileError as exc:
+        raise SpecError(str(exc)) from exc
+    root, data = doc.root, doc.data
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a study spec is a YAML mapping (study:, covariates:, ...)")
     secrets: list[str] = []
@@ -94,7 +90,7 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
     if problems:
         lines = [_locate(path, root, loc, msg) for loc, msg in problems]
         raise SpecError(f"invalid study spec {path}:\n" + "\n".join(lines))
-    return LoadedSpec(spec, path, hashlib.sha256(raw).hexdigest(), tuple(secrets))
+    return LoadedSpec(spec, path, doc.sha256, tuple(secrets))
 
 
 def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
@@ -132,11 +128,12 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
         for i, cov in enumerate(spec.covariates):
             if cov not in known:
                 problems.append(
-                    (("covariates", i), f"unknown covariate {cov!r}; known: {', '.join(known)}")
+                    (("covariates", i),
+                     f"unknown covariate {short(cov)}; known: {', '.join(known)}")
                 )
         for i, col in enumerate(spec.design.exact or []):
             if col not in known:
-                problems.append((("design", "exact", i), f"unknown column {col!r}"))
+                problems.append((("design", "exact", i), f"unknown column {short(col)}"))
         # a registry's criteria may also read centre_id/disease: the parser's own default
         problems += _check_criteria(spec.eligibility, known if spec.data is not None else None)
     return problems
@@ -181,7 +178,7 @@ def _format_errors(path: Path, root: yaml.Node | None, errors: list[dict]) -> st
         loc = tuple(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}"
+            msg = f"unknown key {short(loc[-1])}"
         elif err["type"] == "missing":
             msg = "required key missing"
         lines.append(_locate(path, root, loc, msg, missing=err["type"] == "missing"))
@@ -191,48 +188,4 @@ def _format_errors(path: Path, root: yaml.Node | None, errors: list[dict]) -> st
 def _locate(path: Path, root: yaml.Node | None, loc: tuple, msg: str, *,
             missing: bool = False) -> str:
     """``<file>:<line>: <yaml.path>: <msg>`` for a pydantic-style loc."""
-    node, found = _walk(root, loc)
-    shown = list(found)
-    if missing and len(found) < len(loc):
-        shown.append(loc[len(found)])
-    dotted = _dotted(shown) or "(top level)"
-    line = f":{node.start_mark.line + 1}" if node is not None else ""
-    return f"  {path.name}{line}: {dotted}: {msg}"
-
-
-def _walk(root: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, tuple]:
-    """Follow ``loc`` down the node tree.
-
-    Returns the node whose line to report (the key of the deepest mapping entry reached, or
-    the deepest sequence item) and the part of ``loc`` that was found.
-    """
-    node, mark_node, used = root, root, ()
-    aliases = {"schema_": "schema"}
-    for part in loc:
-        key = aliases.get(part, part) if isinstance(part, str) else part
-        found = _child(node, key)
-        if found is None:
-            break
-        mark_node, node = found
-        used = (*used, key)
-    return mark_node, used
-
-
-def _child(node: yaml.Node | None, key: Any) -> tuple[yaml.Node, yaml.Node] | None:
-    """(node to report, node to descend into) of ``key`` in a mapping or sequence node."""
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return k, v
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key], node.value[key]
-    return None
-
-
-def _dotted(parts: Sequence[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
+    return locate(path, root, loc, msg, missing=missing)
