@@ -57,12 +57,19 @@ def open_readonly_engine(url: str | sa.URL) -> sa.Engine:
         ) from None
     shown = u.render_as_string(hide_password=True)
     backend = u.get_backend_name()
-    if backend not in _SUPPORTED:
+    from connectors.exports import BACKENDS as DUCKDB_BACKENDS  # DuckDB and export folders
+
+    if backend not in _SUPPORTED and backend not in DUCKDB_BACKENDS:
         raise RegistryUnavailableError(
             f"registry {shown}: unsupported database {backend!r} (supported: SQLite, "
-            "PostgreSQL, MariaDB/MySQL), so read-only access cannot be guaranteed"
+            "PostgreSQL, MariaDB/MySQL, DuckDB, parquet:/// or csv:/// export folders), so "
+            "read-only access cannot be guaranteed"
         )
-    if backend == "sqlite":
+    if backend in DUCKDB_BACKENDS:
+        from connectors.exports import duckdb_engine
+
+        engine = duckdb_engine(u, shown)
+    elif backend == "sqlite":
         engine = _sqlite_engine(u, shown)
     else:
         try:

@@ -334,7 +334,8 @@ def _bad_pattern(con, logical, name, col, rc, source, pattern, is_key) -> list[C
 
 
 def _bad_dates(con, logical, name, col, rc, source) -> list[CodeProblem]:
-    stmt = (sa.select(col, sa.func.count()).where(col.is_not(None)).group_by(col)
+    raw = sa.type_coerce(col, sa.String())  # as stored: no date conversion on the way out
+    stmt = (sa.select(raw, sa.func.count()).where(col.is_not(None)).group_by(col)
             .limit(MAX_DISTINCT_DATES))
     bad_rows, bad_codes = 0, 0
     for value, n in con.execute(stmt):

@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ from connectors.errors import (
     RegistrySchemaError,
     RegistryUnavailableError,
 )
+from connectors.introspect import columns, relations
 from connectors.mapping import RegistryMapping, load_mapping
 from connectors.readonly import open_readonly_engine, safe_url
 from connectors.recode import CodeProblem, code_problems, logical_views
@@ -209,12 +209,11 @@ class RegistryConnector:
             return
         problems: list[str] = []
         with self._connect() as con:
-            inspector = sa.inspect(con)
             present: dict[str | None, set[str]] = {}
             for logical in todo:
                 table = self._physical[logical]
                 if table.schema not in present:
-                    present[table.schema] = _relations(inspector, table.schema)
+                    present[table.schema] = relations(con, table.schema)
                 names = present[table.schema]
                 shown = f"{table.schema}.{table.name}" if table.schema else table.name
                 label = shown if table.name == logical else f"{shown} ({logical})"
@@ -223,8 +222,7 @@ class RegistryConnector:
                     extra = f"; found {hint[0]!r}: names are case-sensitive" if hint else ""
                     problems.append(f"missing table or view {label}{extra}")
                     continue
-                found = {c["name"] for c in inspector.get_columns(table.name,
-                                                                  schema=table.schema)}
+                found = {name for name, _ in columns(con, table.name, table.schema)}
                 for column in table.columns:
                     if column.name not in found:
                         name = (column.name if column.name == column.key
@@ -323,7 +321,8 @@ class RegistryConnector:
         )
         n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
         with self._connect() as con:
-            if con.dialect.name != "sqlite":  # counts and rows from one snapshot
+            # counts and rows from one snapshot (SQLite and DuckDB: one transaction is one)
+            if con.dialect.name not in ("sqlite", "duckdb"):
                 con = con.execution_options(isolation_level="REPEATABLE READ")
             try:
                 total = int(con.execute(n_registry).scalar_one())
@@ -519,14 +518,6 @@ def _build_attrition(
     for i, crit in enumerate(criteria):
         builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
     return builder.build()
-
-def _relations(inspector, schema: str | None) -> set[str]:
-    """Tables and views of a schema (a registry's tables may be behind views)."""
-    names = set(inspector.get_table_names(schema=schema))
-    with contextlib.suppress(NotImplementedError):  # every supported dialect has views
-        names |= set(inspector.get_view_names(schema=schema))
-    return names
-
 
 def _finish_frame(raw: pd.DataFrame, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Types of the analysis frame, identical whatever the database returned.

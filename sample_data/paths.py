@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["DEMO_SPEC", "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON"]
+__all__ = ["DEMO_SPEC", "EXPORT_MAPPING", "EXPORT_PARQUET", "EXPORT_SQLITE", "SAMPLE_DIR",
+           "SAMPLE_REGISTRY", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON"]
 
 # a regular (non-namespace, non-zipped) package: its resources are real files
 SAMPLE_DIR: Path = Path(str(files("sample_data")))
@@ -18,3 +19,7 @@ TRIAL_ADSL: Path = SAMPLE_DIR / "trial_adsl.csv"
 TRIAL_ADTTE: Path = SAMPLE_DIR / "trial_adtte.csv"
 TRUTH_JSON: Path = SAMPLE_DIR / "truth.json"
 DEMO_SPEC: Path = SAMPLE_DIR / "demo_study.yaml"
+# the same registry as a network exports it (sample_data.export)
+EXPORT_PARQUET: Path = SAMPLE_DIR / "registry_export"
+EXPORT_SQLITE: Path = SAMPLE_DIR / "registry_export.sqlite"
+EXPORT_MAPPING: Path = SAMPLE_DIR / "registry_export_mapping.yaml"
