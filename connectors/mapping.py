@@ -329,7 +329,9 @@ class _Builder:
                 continue
             target = specs[name].type_ if name in specs else sa.Boolean()
             codes = COLUMN_CODES.get((logical, name))
-            rc = self.recode(cloc, value, target, codes, unmapped)
+            spec = specs.get(name)
+            is_key = spec is not None and (spec.primary_key or spec.foreign_key is not None)
+            rc = self.recode(cloc, value, target, codes, unmapped, is_key)
             if rc is None:
                 continue
             if rc.column is not None:
@@ -339,7 +341,8 @@ class _Builder:
         return TableMapping(entry.table or logical, columns, recode)
 
     def recode(self, loc: tuple, e: ColumnEntry | CovariateEntry, target: sa.types.TypeEngine,
-               codes: tuple | None, unmapped: str) -> ColumnRecode | None:
+               codes: tuple | None, unmapped: str, is_key: bool = False
+               ) -> ColumnRecode | None:
         kind = kind_of(target)
         pairs: list[tuple[str, Any]] = []
         ok = True
@@ -363,6 +366,8 @@ class _Builder:
                 ok = False
             pairs.append((key, dst))
         declared = getattr(e, "type", None)
+        if declared == "text" and is_key:
+            kind = "text"  # record keys of any type
         if declared is not None and not e.values and declared != kind and not (
                 declared in ("integer", "number") and kind in ("integer", "number")) and not (
                 declared == "text" and kind == "text"):
@@ -447,11 +452,23 @@ class _Builder:
                 seen_cols[phys] = spec.name
 
 
+#: The eligibility parser's kind of each mapping type.
+PARSER_KIND = {"integer": "number", "number": "number", "text": "str", "boolean": "bool",
+               "date": "any"}
+
+
 def rule_kinds(logical: str) -> dict[str, str]:
     """Columns a rule on ``logical`` may read, with their eligibility-parser kinds."""
-    parser_kind = {"integer": "number", "number": "number", "text": "str", "boolean": "bool",
-                   "date": "any"}
-    return {s.name: parser_kind[kind_of(s.type_)] for s in LOGICAL_SCHEMA[logical]}
+    return {s.name: PARSER_KIND[kind_of(s.type_)] for s in LOGICAL_SCHEMA[logical]}
+
+
+def criterion_kinds(mapping: RegistryMapping | None) -> dict[str, str]:
+    """Columns an eligibility criterion on a registry may read: the frame's and the
+    mapping's covariates, with their kinds."""
+    from connectors.eligibility import FRAME_COLUMN_KINDS
+
+    covariates = mapping.covariates if mapping is not None else {}
+    return {**FRAME_COLUMN_KINDS, **{n: PARSER_KIND[c.kind] for n, c in covariates.items()}}
 
 
 _BAD = object()

@@ -135,8 +135,8 @@ def recode_expr(col: ColumnElement | None, type_: sa.types.TypeEngine,
         expr = as_number(_null_if_bad(col, pattern) if rc.unmapped == "missing" else col)
         if rc.type == "integer":
             expr = sa.cast(sa.func.round(expr), sa.Integer())
-    elif rc.type == "text":
-        expr = as_text(col)
+    elif rc.type == "text":  # keys of any type (a text key of an integer schema key stays text)
+        return as_text(col)
     elif rc.type == "date":
         expr = _date_expr(col, rc)
     if rc.scale is not None:
@@ -246,18 +246,17 @@ class CodeProblem:
     action: str
 
     def message(self) -> str:
-        what = "unmapped code" if self.kind == "unmapped" else "value that does not cast to"
+        """``<file>:<line>: sex (patients.sexe): 1,500 rows with unmapped codes 'homme' ...``."""
+        what = ("with unmapped codes" if self.kind == "unmapped"
+                else f"that do not cast to {self.expected}")
         if self.codes:
             shown = ", ".join(f"{short(c, 40)} ({n:,} rows)" for c, n in self.codes)
-            more = f" and {self.n_codes - len(self.codes)} more" if self.n_codes > len(
-                self.codes) else ""
-            detail = f"{what}s {shown}{more}"
+            more = (f" and {self.n_codes - len(self.codes):,} more codes"
+                    if self.n_codes > len(self.codes) else "")
+            detail = f"{what}: {shown}{more}"
         else:
-            detail = f"{what} {self.expected} (values not shown: keys or dates)"
-        if self.kind == "cast" and self.codes:
-            detail += f" ({self.expected})"
-        return (f"{self.where}: {self.column} ({self.source}): {self.n_rows:,} rows with "
-                f"{detail}")
+            detail = f"{what} (values not shown: record keys and dates)"
+        return f"{self.where}: {self.column} ({self.source}): {self.n_rows:,} rows {detail}"
 
     def to_dict(self) -> dict:
         return {"table": self.table, "column": self.column, "source": self.source,

@@ -37,7 +37,7 @@ from connectors.derivation import (
     outcome_select,
     unavailable_features,
 )
-from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
+from connectors.eligibility import Criterion, parse_criteria
 from connectors.errors import (
     ConnectorError,
     CriterionError,
@@ -46,7 +46,7 @@ from connectors.errors import (
     RegistryUnavailableError,
 )
 from connectors.introspect import columns, relations
-from connectors.mapping import RegistryMapping, load_mapping
+from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping
 from connectors.readonly import open_readonly_engine, safe_url
 from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
@@ -261,12 +261,7 @@ class RegistryConnector:
 
     def frame_columns(self) -> dict[str, str]:
         """Columns criteria may read: the frame's, plus the mapping's covariates (kinds)."""
-        kinds = dict(FRAME_COLUMN_KINDS)
-        parser_kind = {"integer": "number", "number": "number", "text": "str",
-                       "boolean": "bool"}
-        for name, cov in self.mapping.covariates.items():
-            kinds[name] = parser_kind[cov.kind]
-        return kinds
+        return criterion_kinds(self.mapping)
 
     # -- the candidate pool ---------------------------------------------------------------
 

@@ -67,7 +67,12 @@ class IndexSpec(_Model):
 
 
 class Registry(_Model):
-    """The registry database (SQLAlchemy URL; ``${ENV_VAR}`` allowed for the password)."""
+    """The registry: a database URL (``${ENV_VAR}`` allowed for the password) or an export folder.
+
+    ``url``: ``sqlite:///file``, ``duckdb:///file``, ``postgresql+psycopg://...``,
+    ``mysql+pymysql://...``, or a folder of one file per table, ``parquet:///folder`` /
+    ``csv:///folder``; ``mapping``: the mapping file (``docs/mapping.md``).
+    """
 
     url: Annotated[str, Field(min_length=1)]
     schema_: str | None = Field(default=None, alias="schema")
@@ -83,20 +88,29 @@ class Registry(_Model):
 
     @field_validator("url")
     @classmethod
-    def _sqlite_relative(cls, value: str, info: ValidationInfo) -> str:
-        # a relative SQLite file is relative to the spec, like every other path in it
+    def _file_relative(cls, value: str, info: ValidationInfo) -> str:
+        # a relative SQLite/DuckDB file or export folder is relative to the spec, like every
+        # other path in it
         base = (info.context or {}).get("base_dir")
-        prefix = "sqlite:///"
-        if base is not None and value.startswith(prefix) and not value.startswith(prefix + "/"):
-            rest = value[len(prefix):]
-            if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
-                path, sep, query = rest.partition("?")
-                value = prefix + str((Path(base) / path).resolve()) + sep + query
-        if (info.context or {}).get("check_files", True) and value.startswith(prefix):
-            path = value[len(prefix):].partition("?")[0]
-            if path and not path.startswith(":memory:") and not Path(path).is_file():
-                raise ValueError(f"SQLite registry file not found: {path}")
+        scheme, sep, rest = value.partition(":///")
+        kind = _FILE_URLS.get(scheme)
+        if not sep or kind is None:
+            return value
+        if base is not None and rest and not rest.startswith("/") and not rest.startswith(
+                (":memory:", "file:")):
+            path, qsep, query = rest.partition("?")
+            value = f"{scheme}:///{(Path(base) / path).resolve()}{qsep}{query}"
+        if (info.context or {}).get("check_files", True):
+            path = value.partition(":///")[2].partition("?")[0]
+            exists = Path(path).is_dir() if kind == "folder" else Path(path).is_file()
+            if path and not path.startswith(":memory:") and not exists:
+                what = "export folder" if kind == "folder" else f"{scheme} registry file"
+                raise ValueError(f"{what} not found: {path}")
         return value
+
+
+#: URL schemes whose path is a local file or folder (resolved against the spec's folder).
+_FILE_URLS = {"sqlite": "file", "duckdb": "file", "parquet": "folder", "csv": "folder"}
 
 
 class FlatData(_Model):

@@ -94,15 +94,33 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
 
 
 def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
-    """Columns that covariates and eligibility criteria may name for this spec's source."""
+    """Columns that covariates and eligibility criteria may name for this spec's source.
+
+    A registry's: the built-in covariates plus the covariates its mapping declares.
+    """
     if spec.data is None:
-        return list(cn.COVARIATE_COLUMNS)
+        mapping = _registry_mapping(spec, check_files)
+        return [*cn.COVARIATE_COLUMNS, *(mapping.covariates if mapping is not None else ())]
     if not check_files:
         return []
     from connectors.flatfile import read_header
 
     d = spec.data
     return [c for c in read_header(d.path) if c not in {d.id, d.arm, d.time, d.event}]
+
+
+def _registry_mapping(spec: StudySpec, check_files: bool):
+    """The registry's mapping (None without one, or when files are not checked)."""
+    reg = spec.registry
+    if reg is None or reg.mapping is None or not check_files:
+        return None
+    from connectors.errors import MappingError
+    from connectors.mapping import load_mapping
+
+    try:
+        return load_mapping(reg.mapping)
+    except MappingError as exc:
+        raise SpecError(str(exc)) from exc
 
 
 def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
@@ -135,7 +153,46 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
             if col not in known:
                 problems.append((("design", "exact", i), f"unknown column {short(col)}"))
         # a registry's criteria may also read centre_id/disease: the parser's own default
-        problems += _check_criteria(spec.eligibility, known if spec.data is not None else None)
+        problems += _check_criteria(spec.eligibility, known if spec.data is not None else
+                                    _registry_kinds(spec, check_files))
+        problems += _absent_sources(spec, check_files)
+    return problems
+
+
+def _registry_kinds(spec: StudySpec, check_files: bool) -> dict[str, str] | None:
+    mapping = _registry_mapping(spec, check_files)
+    if mapping is None or not mapping.covariates:
+        return None
+    from connectors.mapping import criterion_kinds
+
+    return criterion_kinds(mapping)
+
+
+def _absent_sources(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
+    """Covariates and criteria that need a column the mapping declares absent."""
+    mapping = _registry_mapping(spec, check_files)
+    if mapping is None:
+        return []
+    from connectors.derivation import unavailable_features
+    from connectors.eligibility import parse_criterion
+    from connectors.errors import CriterionError
+
+    unavailable = unavailable_features(mapping)
+    problems: list[tuple[tuple, str]] = []
+    for i, cov in enumerate(spec.covariates):
+        if cov in unavailable:
+            problems.append((("covariates", i), f"covariate {cov} cannot be derived: "
+                                                f"{unavailable[cov]}"))
+    for i, text in enumerate(spec.eligibility):
+        try:
+            columns = parse_criterion(text, _registry_kinds(spec, check_files)).columns
+        except CriterionError:
+            continue  # reported by _check_criteria
+        for col in columns:
+            if col in unavailable:
+                problems.append((("eligibility", i), f"criterion {short(text)} reads {col}, "
+                                                     f"which cannot be derived: "
+                                                     f"{unavailable[col]}"))
     return problems
 
 
