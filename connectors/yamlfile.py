@@ -94,7 +94,7 @@ def load_yaml(path: str | Path, *, what: str = "YAML file",
         size = path.stat().st_size
         if size > max_bytes:
             raise YamlFileError(
-                f"{what} {path}: {size:,} bytes, more than the {max_bytes:,} allowed"
+                f"{what} {path}: {size:,} bytes, more than the {max_bytes:,} bytes allowed"
             )
         raw = path.read_bytes()
     except OSError as exc:
