@@ -308,9 +308,11 @@ def _unmapped(con, logical, name, col, rc, source, is_key) -> list[CodeProblem]:
     if not rows:
         return []
     expected = "codes " + ", ".join(sorted({s for s, _ in rc.values}))
+    if len(expected) > 120:
+        expected = expected[:117] + "..."
     return [CodeProblem(logical, name, source, rc.where, "unmapped", sum(n for _, n in rows),
                         () if is_key else tuple(rows[:MAX_CODES_SHOWN]), len(rows),
-                        short(expected, 120), rc.unmapped)]
+                        expected, rc.unmapped)]
 
 
 def _bad_pattern(con, logical, name, col, rc, source, pattern, is_key) -> list[CodeProblem]:

@@ -9,26 +9,33 @@ dialect-portable construct; mappings are read by `connectors.mapping.load_mappin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.mapping import load_mapping
+from connectors.mapping import RegistryMapping, load_mapping
 from connectors.readonly import days_between, open_readonly_engine, safe_url
+from connectors.recode import logical_views
 from connectors.schema import build_metadata
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """A read-only view of the registry for the checks (logical table names)."""
+    """A read-only view of the registry for the checks (logical table names).
+
+    ``tables`` are the logical views (recoded values, `connectors.recode.logical_views`);
+    ``physical`` the tables as stored, for the structural checks.
+    """
 
     engine: sa.Engine
-    tables: Mapping[str, sa.Table]
+    tables: Mapping[str, Any]
     schema: str | None
     label: str  # URL without password, for the report
     owns_engine: bool
+    physical: Mapping[str, sa.Table] = None  # type: ignore[assignment]
+    mapping: RegistryMapping = field(default_factory=RegistryMapping)
 
     @property
     def dialect(self) -> str:
@@ -58,8 +65,9 @@ def open_source(
         label = safe_url(engine.url)
     else:
         return _from_connector(url_or_connector)
-    _, tables = build_metadata(load_mapping(mapping), schema=schema, with_constraints=False)
-    return Source(engine, tables, schema, label, owns)
+    loaded = load_mapping(mapping)
+    _, physical = build_metadata(loaded, schema=schema, with_constraints=False)
+    return Source(engine, logical_views(physical, loaded), schema, label, owns, physical, loaded)
 
 
 def _from_connector(conn: Any) -> Source:
@@ -71,8 +79,8 @@ def _from_connector(conn: Any) -> Source:
             f"got {type(conn).__name__}"
         )
     schema = getattr(conn, "schema", None)
-    _, tables = build_metadata(
-        load_mapping(getattr(conn, "mapping", None)), schema=schema, with_constraints=False
-    )
+    loaded = load_mapping(getattr(conn, "mapping", None))
+    _, physical = build_metadata(loaded, schema=schema, with_constraints=False)
     label = getattr(conn, "url", None) or safe_url(engine.url)
-    return Source(engine, tables, schema, str(label), False)
+    return Source(engine, logical_views(physical, loaded), schema, str(label), False, physical,
+                  loaded)
