@@ -101,8 +101,6 @@ class ColumnEntry(_Model):
             raise ValueError("'format' is for 'type: date'")
         if self.scale is not None and (self.scale == 0 or self.scale != self.scale):
             raise ValueError("'scale' must be a non-zero number")
-        if self.values is not None and not self.values:
-            raise ValueError("'values' is empty")
         return self
 
 
@@ -277,7 +275,12 @@ class _Builder:
         try:
             model = MappingFile.model_validate(self.raw)
         except ValidationError as exc:
-            for err in exc.errors():
+            errors = exc.errors()
+            # a column is a name or an entry: when the entry fails, drop "not a string"
+            entry_locs = {tuple(e["loc"][:-1]) for e in errors if e["type"] != "string_type"}
+            errors = [e for e in errors if not (e["type"] == "string_type" and any(
+                loc[:len(e["loc"]) - 1] == tuple(e["loc"][:-1]) for loc in entry_locs))]
+            for err in errors:
                 loc = tuple(err["loc"])
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
@@ -388,7 +391,9 @@ class _Builder:
             pairs = list(BOOLEAN_CODES)
         return ColumnRecode(
             column=e.column, absent=getattr(e, "absent", False), rule=getattr(e, "rule", None),
-            type=declared, format=fmt, values=tuple(pairs), scale=e.scale,
+            type=declared, format=fmt,
+            values=tuple(pairs) if (e.values is not None or declared == "boolean") else None,
+            scale=e.scale,
             unmapped=e.unmapped or unmapped, where=self.line(loc))
 
     def covariates(self, model: MappingFile, tables: dict[str, TableMapping]

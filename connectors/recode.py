@@ -122,10 +122,11 @@ def recode_expr(col: ColumnElement | None, type_: sa.types.TypeEngine,
     if rc.absent:
         return sa.type_coerce(sa.null(), type_)
     expr: ColumnElement = col
-    if rc.values:
+    if rc.values is not None:
         norm = _normalised(col)
-        expr = sa.case(*((norm == sa.literal(src, sa.String()), _typed(dst, type_))
-                         for src, dst in rc.values), else_=sa.null())
+        whens = [(norm == sa.literal(src, sa.String()), _typed(dst, type_))
+                 for src, dst in rc.values]
+        expr = sa.case(*whens, else_=sa.null()) if whens else sa.null()
         if isinstance(type_, sa.Integer):
             expr = sa.cast(expr, sa.Integer())
         elif isinstance(type_, sa.String):
@@ -274,11 +275,11 @@ def recoded_columns(mapping: RegistryMapping, tables: Mapping[str, sa.Table],
         table = tables[logical]
         for spec in LOGICAL_SCHEMA[logical]:
             rc = tm.recode.get(spec.name)
-            if rc is not None and rc.column is not None and (rc.values or rc.type):
+            if rc is not None and rc.column is not None and (rc.values is not None or rc.type):
                 yield logical, spec.name, table.c[spec.name], spec.type_, rc, spec.primary_key \
                     or spec.foreign_key is not None
         for name, (rc, type_) in tm.extra.items():
-            if rc.values or rc.type:
+            if rc.values is not None or rc.type:
                 yield logical, name, table.c[name], type_, rc, False
 
 
@@ -289,7 +290,7 @@ def code_problems(con: sa.Connection, tables: Mapping[str, sa.Table],
     out: list[CodeProblem] = []
     for logical, name, col, _type, rc, is_key in recoded_columns(mapping, tables, wanted):
         source = f"{col.table.name}.{col.name}"
-        if rc.values:
+        if rc.values is not None:
             out += _unmapped(con, logical, name, col, rc, source, is_key)
         elif rc.type == "date":
             out += _bad_dates(con, logical, name, col, rc, source)

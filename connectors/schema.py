@@ -175,8 +175,9 @@ class ColumnRecode:
         Cast to ``integer`` / ``number`` / ``text`` / ``date`` / ``boolean`` in SQL.
     format : str or None
         ``strftime`` format of a text date (``%d/%m/%Y``); None: ISO or a native date.
-    values : tuple of (source code, schema code)
-        Source codes normalised (trimmed, lower case, as text).
+    values : tuple of (source code, schema code), or None
+        Source codes normalised (trimmed, lower case, as text); None: not a code list (an
+        empty tuple: a code list still to be filled, every code is unmapped).
     scale : float or None
         Multiplier applied after the cast (units).
     unmapped : {"error", "missing"}
@@ -190,7 +191,7 @@ class ColumnRecode:
     rule: str | None = None
     type: str | None = None
     format: str | None = None
-    values: tuple[tuple[str, Any], ...] = ()
+    values: tuple[tuple[str, Any], ...] | None = None
     scale: float | None = None
     unmapped: str = "error"
     where: str = "mapping"

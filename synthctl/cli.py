@@ -11,6 +11,7 @@ import typer
 
 from synthctl.commands.demo import demo
 from synthctl.commands.init import init
+from synthctl.commands.map_init import map_init
 from synthctl.commands.run import run
 from synthctl.commands.simulate import simulate
 from synthctl.commands.stages import analyze, design, extract
@@ -32,6 +33,7 @@ app.command()(init)
 
 
 app.command()(validate)
+app.command(name="map-init")(map_init)
 app.command()(simulate)
 
 

@@ -65,7 +65,8 @@ def present_columns(source: Source) -> dict[str, dict[str, sa.types.TypeEngine]]
                 types: dict[str, sa.types.TypeEngine] = {}
                 for spec in LOGICAL_SCHEMA[name]:
                     rc = tm.recode.get(spec.name) if tm is not None else None
-                    if rc is not None and (rc.absent or rc.values or rc.type or rc.scale):
+                    if rc is not None and (rc.absent or rc.values is not None or rc.type
+                                           or rc.scale):
                         types[spec.name] = sa.types.to_instance(spec.type_)
                     elif spec.name in table.c and table.c[spec.name].name in reflected:
                         types[spec.name] = reflected[table.c[spec.name].name]
