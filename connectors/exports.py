@@ -28,6 +28,9 @@ from connectors.errors import RegistryUnavailableError
 from connectors.readonly import days_between
 
 FOLDER_FORMATS = {"parquet": "read_parquet", "csv": "read_csv"}
+#: DuckDB's working memory cap (it spills larger sorts and windows to ``temp_directory``);
+#: its default, 80% of the machine's RAM, is not "memory follows the pool".
+MEMORY_LIMIT = "1GB"
 BACKENDS = ("duckdb", *FOLDER_FORMATS)
 
 
@@ -66,7 +69,8 @@ def duckdb_engine(u: sa.URL, shown: str) -> sa.Engine:
     if backend == "duckdb":
         if not path.is_file():
             raise RegistryUnavailableError(f"registry {shown}: no such DuckDB file {path}")
-        return _create(f"duckdb:///{path.resolve()}", shown, {"read_only": True})
+        return _create(f"duckdb:///{path.resolve()}", shown, {"read_only": True,
+                                                             "config": _config()})
     if not path.is_dir():
         raise RegistryUnavailableError(f"registry {shown}: no such folder {path}")
     files = export_tables(path, backend)
@@ -75,7 +79,7 @@ def duckdb_engine(u: sa.URL, shown: str) -> sa.Engine:
             f"registry {shown}: no *.{backend} file in {path} (one file per table, e.g. "
             f"patients.{backend})"
         )
-    engine = _create("duckdb:///:memory:", shown, {})
+    engine = _create("duckdb:///:memory:", shown, {"config": _config()})
     reader = FOLDER_FORMATS[backend]
     options = ", dateformat = '%Y-%m-%d', header = true" if backend == "csv" else ""
 
@@ -90,6 +94,13 @@ def duckdb_engine(u: sa.URL, shown: str) -> sa.Engine:
 
     event.listen(engine, "connect", create_views)
     return engine
+
+
+def _config() -> dict[str, str]:
+    import tempfile
+
+    return {"memory_limit": MEMORY_LIMIT,
+            "temp_directory": str(Path(tempfile.gettempdir()) / "synthctl_duckdb")}
 
 
 def _create(url: str, shown: str, connect_args: dict) -> sa.Engine:

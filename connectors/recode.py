@@ -185,7 +185,7 @@ def logical_views(tables: Mapping[str, sa.Table], mapping: RegistryMapping
             source = table.c.get(spec.name)
             cols[spec.name] = recode_expr(source, spec.type_, rc)
         for name, (rc, type_) in tm.extra.items():
-            cols[name] = recode_expr(table.c[name], type_, rc)
+            cols[name] = recode_expr(physical_column(table, name, rc), type_, rc)
         rule_columns = dict(cols)
         for spec in (*LOGICAL_SCHEMA[logical],):
             rc = tm.recode.get(spec.name)
@@ -198,6 +198,13 @@ def logical_views(tables: Mapping[str, sa.Table], mapping: RegistryMapping
         views[logical] = sa.select(*(e.label(k) for k, e in cols.items())).subquery(
             f"v_{logical}")
     return views
+
+
+def physical_column(table: sa.Table, key: str, rc: ColumnRecode) -> sa.Column:
+    """A covariate's source column (shared with a schema column when they read the same one)."""
+    if key in table.c:
+        return table.c[key]
+    return next(c for c in table.c if c.name == rc.column)
 
 
 def _rule_expr(rc: ColumnRecode, logical: str, columns: Mapping[str, ColumnElement],
@@ -280,7 +287,7 @@ def recoded_columns(mapping: RegistryMapping, tables: Mapping[str, sa.Table],
                     or spec.foreign_key is not None
         for name, (rc, type_) in tm.extra.items():
             if rc.values is not None or rc.type:
-                yield logical, name, table.c[name], type_, rc, False
+                yield logical, name, physical_column(table, name, rc), type_, rc, False
 
 
 def code_problems(con: sa.Connection, tables: Mapping[str, sa.Table],

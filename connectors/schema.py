@@ -271,7 +271,8 @@ def build_metadata(
                 )
             )
         for key, (rc, type_) in (table_map.extra if table_map else {}).items():
-            sa_columns.append(sa.Column(rc.column, type_, key=key))
+            if all(c.name != rc.column for c in sa_columns):  # else read from that column
+                sa_columns.append(sa.Column(rc.column, type_, key=key))
         tables[logical_table] = sa.Table(physical_table, metadata, *sa_columns,
                                          schema=table_schema or schema)
     return metadata, tables

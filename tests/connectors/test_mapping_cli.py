@@ -150,3 +150,25 @@ def test_long_values_are_not_echoed(tmp_path):
     result, _ = _extract(tmp_path, _spec(tmp_path, mapping))
     assert result.exit_code == 2 and "unknown table" in result.output
     assert len(result.output) < MAX_MESSAGE
+
+
+def test_declared_covariate_in_eligibility_and_manifest(tmp_path):
+    import json
+
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(EXPORT_MAPPING.read_text() + """\
+covariates:
+  grade_bap1: {table: diagnoses, column: bap1, type: integer, values: {perte: 2, conservee: 1},
+               description: BAP1 loss as a grade}
+""")
+    spec = _spec(tmp_path, mapping, criteria="\"age_at_index >= 18\", \"grade_bap1 == 2\"")
+    result, out = _extract(tmp_path, spec)
+    assert result.exit_code == 0, result.output
+    attrition = pd.read_csv(out / "attrition.csv")
+    assert "grade_bap1 == 2" in set(attrition["criterion"])
+    registry = json.loads((out / "manifest.json").read_text())["inputs"]["registry"]
+    assert registry["data_dictionary"] == [{
+        "name": "grade_bap1", "table": "diagnoses", "source_column": "bap1", "type": "integer",
+        "measured": "at diagnosis (the patient's earliest diagnosis record)",
+        "description": "BAP1 loss as a grade"}]
+    assert registry["recoding"] == []
