@@ -45,6 +45,7 @@ from connectors.errors import (
     RegistrySchemaError,
     RegistryUnavailableError,
 )
+from connectors.frame import FRAME_COLUMNS, as_key, finish_frame
 from connectors.introspect import columns, relations
 from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping
 from connectors.readonly import open_readonly_engine, safe_url
@@ -53,6 +54,7 @@ from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
 
 __all__ = [
     "DESIGN_TABLES",
+    "FRAME_COLUMNS",
     "OUTCOME_TABLES",
     "CandidatePool",
     "IndexRule",
@@ -63,19 +65,6 @@ CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the 
 # line ids per IN (...) list in `outcomes`: each list costs one pass over the assessments, so
 # as long as the drivers allow (PostgreSQL/MariaDB 65,535 parameters; SQLite its own limit)
 KEY_CHUNK = 50_000
-
-FRAME_COLUMNS = (
-    cn.PATIENT_ID, cn.ARM, cn.LINE_ID, cn.CENTRE_ID, cn.INDEX_DATE, cn.DISEASE,
-    *cn.COVARIATE_COLUMNS,
-)
-_DTYPES: dict[str, Any] = {
-    cn.LINE_ID: "Int64", cn.AGE: "float64", cn.ECOG: "Int64", cn.PCI: "Int64",
-    cn.PRIOR_CRS: "bool", cn.CRS_HIPEC: "bool", cn.PFI_MONTHS: "float64",
-    cn.PRIOR_LINES: "Int64", cn.PRIOR_IMMUNOTHERAPY: "bool",
-    cn.MONTHS_SINCE_DIAGNOSIS: "float64", cn.KI67: "float64",
-}
-_TEXT = (cn.PATIENT_ID, cn.CENTRE_ID, cn.DISEASE, cn.SEX, cn.HISTOLOGY, cn.BAP1)
-
 
 @dataclass(frozen=True, slots=True)
 class CandidatePool:
@@ -376,8 +365,8 @@ class RegistryConnector:
         self.check_schema(("patients", "treatment_lines", *OUTCOME_TABLES))
         if keys[cn.LINE_ID].isna().any():
             raise ConnectorError("outcomes: keys have missing line_id")
-        line_ids = _key(keys[cn.LINE_ID])
-        as_key = int if isinstance(line_ids, pd.arrays.IntegerArray) else str
+        line_ids = as_key(keys[cn.LINE_ID])
+        key_type = int if isinstance(line_ids, pd.arrays.IntegerArray) else str
         lines = self._tables["treatment_lines"]
         ids_param = sa.bindparam("line_ids", expanding=True)
         idx = (
@@ -387,7 +376,7 @@ class RegistryConnector:
             .cte("keys")
         )
         stmt = outcome_select(self._tables, idx)
-        unique_ids = sorted({as_key(v) for v in line_ids})
+        unique_ids = sorted({key_type(v) for v in line_ids})
         rows: list = []
         names = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, *RAW_OUTCOME_COLUMNS]
         with self._connect() as con:
@@ -401,9 +390,9 @@ class RegistryConnector:
                 except SQLAlchemyError as exc:
                     raise self._query_failed(exc) from exc
         raw = pd.DataFrame.from_records(rows, columns=names)
-        raw[cn.LINE_ID] = [as_key(v) for v in raw[cn.LINE_ID]]
+        raw[cn.LINE_ID] = [key_type(v) for v in raw[cn.LINE_ID]]
         raw = raw.set_index(cn.LINE_ID)
-        order = [as_key(v) for v in line_ids]
+        order = [key_type(v) for v in line_ids]
         unknown = sorted(set(order) - set(raw.index))
         if unknown:
             raise ConnectorError(f"outcomes: line_id {unknown[:5]} not in {self._where()}")
@@ -421,7 +410,7 @@ class RegistryConnector:
             )
         ends = derive_endpoints(raw.reset_index(drop=True))
         out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
-                            cn.LINE_ID: _key(pd.Series(order, dtype=object))})
+                            cn.LINE_ID: as_key(pd.Series(order, dtype=object))})
         return pd.concat([out, ends], axis=1).set_axis(keys.index)
 
     # -- fetching -------------------------------------------------------------------------
@@ -452,12 +441,12 @@ class RegistryConnector:
                 raw = pd.DataFrame.from_records(chunk, columns=names)
                 if first is None and len(raw):
                     first = raw.loc[0, list(carried)].tolist()
-                parts.append(_finish_frame(raw.drop(columns=list(carried)), extra))
+                parts.append(finish_frame(raw.drop(columns=list(carried)), extra))
         except SQLAlchemyError as exc:
             raise self._query_failed(exc) from exc
         if not parts:
             empty = pd.DataFrame(columns=[n for n in names if n not in carried])
-            return _finish_frame(empty, extra), None
+            return finish_frame(empty, extra), None
         return pd.concat(parts, ignore_index=True), first
 
 
@@ -513,53 +502,3 @@ def _build_attrition(
     for i, crit in enumerate(criteria):
         builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
     return builder.build()
-
-def _finish_frame(raw: pd.DataFrame, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Types of the analysis frame, identical whatever the database returned.
-
-    ``extra``: the mapping's covariates (name -> `connectors.mapping.Covariate`), after the
-    built-in columns.
-    """
-    frame = pd.DataFrame(index=raw.index)
-    for name in FRAME_COLUMNS:
-        if name == cn.ARM:
-            frame[name] = cn.CONTROL
-            continue
-        col = raw[name]
-        if name == cn.INDEX_DATE:
-            frame[name] = pd.to_datetime(col)
-        elif name in _TEXT:
-            frame[name] = _text(col)
-        elif name == cn.LINE_ID:
-            frame[name] = _key(col)
-        elif _DTYPES[name] == "bool":
-            frame[name] = col.astype(bool)
-        elif _DTYPES[name] == "Int64":
-            frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
-        else:
-            frame[name] = pd.to_numeric(col).astype("float64")
-    for name, cov in (extra or {}).items():
-        col = raw[name]
-        if cov.kind == "text":
-            frame[name] = _text(col)
-        elif cov.kind == "integer":
-            frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
-        elif cov.kind == "boolean":
-            frame[name] = pd.array([None if v is None or v != v else bool(v) for v in col],
-                                   dtype="boolean")
-        else:
-            frame[name] = pd.to_numeric(col).astype("float64")
-    return frame
-
-
-def _text(col: pd.Series) -> pd.Series:
-    out = col.astype(object).where(col.notna(), None)
-    return out.map(lambda v: v if v is None else str(v))
-
-
-def _key(col: pd.Series):
-    """Record keys: integers as Int64, keys of any other type as text."""
-    try:
-        return pd.array(pd.to_numeric(col), dtype="Int64")
-    except (ValueError, TypeError):
-        return _text(col)
