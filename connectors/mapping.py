@@ -331,6 +331,9 @@ class _Builder:
                 self.at(cloc, f"{name} is the table's key: it cannot be absent or a rule")
                 continue
             target = specs[name].type_ if name in specs else sa.Boolean()
+            if value.rule is not None and kind_of(target) != "boolean":
+                self.at(cloc, f"a rule gives a yes/no flag; {name} is not boolean")
+                continue
             codes = COLUMN_CODES.get((logical, name))
             spec = specs.get(name)
             is_key = spec is not None and (spec.primary_key or spec.foreign_key is not None)

@@ -201,6 +201,20 @@ tables:
         err.value)
 
 
+def test_a_rule_can_replace_a_boolean_column(tiny_sqlite, tmp_path, reference):
+    url = _copy(tiny_sqlite, tmp_path, "ALTER TABLE surgeries ADD COLUMN acte TEXT",
+                "UPDATE surgeries SET acte = CASE WHEN crs = 1 THEN 'CRS' ELSE 'biopsie' END",
+                "ALTER TABLE surgeries DROP COLUMN crs")
+    mapping = _mapping(tmp_path, "version: 2\ntables:\n  surgeries:\n    columns:\n"
+                                 "      crs: {rule: \"cc_score >= 0\"}\n")
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+        same = con.execute("SELECT count(*) FROM surgeries WHERE (acte = 'CRS') != "
+                           "(cc_score IS NOT NULL)").fetchone()[0]
+    assert same == 0  # in the tiny registry, a CC score is recorded exactly for CRS
+    got = _pool(url, mapping)
+    pd.testing.assert_frame_equal(got.frame, reference.frame, check_exact=True)
+
+
 def test_declared_covariates_are_columns_and_criteria(tiny_sqlite, tmp_path, reference):
     url = _copy(tiny_sqlite, tmp_path, "ALTER TABLE diagnoses ADD COLUMN grade TEXT",
                 "UPDATE diagnoses SET grade = CASE WHEN pci >= 20 THEN 'G3' ELSE 'g1' END "
@@ -244,6 +258,8 @@ covariates:
      "      crs: {column: c, values: {yes: true}}\n",
      ["mapping.yaml:5", "YAML boolean", "in quotes"]),
     ("version: 3\n", ["mapping.yaml:1: version: unsupported mapping version 3"]),
+    ("version: 2\ntables:\n  patients:\n    columns:\n      sex: {rule: \"centre_id == 'x'\"}\n",
+     ["mapping.yaml:5", "sex is not boolean"]),
     ("version: 2\ncovariates:\n  sex: {table: patients, column: s}\n",
      ["mapping.yaml:3: covariates.sex: sex is a built-in column"]),
 ])
