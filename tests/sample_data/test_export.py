@@ -130,15 +130,62 @@ def test_csv_folder_gives_the_canonical_pool(tmp_path, frames, reference):
     _assert_same(_pools(f"csv:///{folder}", EXPORT_MAPPING), reference)
 
 
+def _checksum(admin, schema: str, names) -> list:
+    """Row count and an order-independent digest of every table (server side)."""
+    import sqlalchemy as sa
+
+    out = []
+    with admin.connect() as con:
+        q = con.dialect.identifier_preparer
+        for name in names:
+            rows = con.execute(sa.text(f"SELECT * FROM {q.quote_schema(schema)}.{q.quote(name)}")
+                               ).fetchall()
+            out.append((name, len(rows), hashlib.sha256(
+                "\n".join(sorted(map(repr, rows))).encode()).hexdigest()))
+    return out
+
+
+def _validate_and_map_init(url, schema, tmp_path):
+    from typer.testing import CliRunner
+
+    from connectors.quality import validate_registry
+    from synthctl.cli import app
+
+    report = validate_registry(url, mapping=EXPORT_MAPPING, schema=schema)
+    assert report["conformance.mapping_codes"].status == "passed"
+    result = CliRunner().invoke(app, ["map-init", "--registry", url, "--schema", schema,
+                                      "--out", str(tmp_path / "draft.yaml")])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.db
-def test_postgresql_export_gives_the_canonical_pool(frames, reference):
+def test_postgresql_export_gives_the_canonical_pool(frames, reference, tmp_path):
     with scratch_pg_schema("synthctl_export") as (schema, admin):
         write_export_db(admin, frames, schema=schema)
+        before = _checksum(admin, schema, frames)
         _assert_same(_pools(PG_URL, EXPORT_MAPPING, schema=schema), reference)
+        _validate_and_map_init(PG_URL, schema, tmp_path)
+        assert _checksum(admin, schema, frames) == before  # extract, validate, map-init
 
 
 @pytest.mark.db
-def test_mariadb_export_gives_the_canonical_pool(frames, reference):
+def test_schema_qualified_names_on_postgresql(frames, reference, tmp_path):
+    """Every table named ``schema.table`` in the mapping, no connector schema."""
+    import re
+
+    with scratch_pg_schema("synthctl_export") as (schema, admin):
+        write_export_db(admin, frames, schema=schema)
+        qualified = tmp_path / "qualified.yaml"
+        qualified.write_text(re.sub(r"(?m)^    table: ", f"    table: {schema}.",
+                                    EXPORT_MAPPING.read_text()))
+        _assert_same(_pools(PG_URL, qualified), reference)
+
+
+@pytest.mark.db
+def test_mariadb_export_gives_the_canonical_pool(frames, reference, tmp_path):
     with scratch_mariadb_database("synthctl_export") as (database, admin):
         write_export_db(admin, frames, schema=database)
+        before = _checksum(admin, database, frames)
         _assert_same(_pools(MARIADB_URL, EXPORT_MAPPING, schema=database), reference)
+        _validate_and_map_init(MARIADB_URL, database, tmp_path)
+        assert _checksum(admin, database, frames) == before
