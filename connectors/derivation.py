@@ -68,6 +68,36 @@ FEATURE_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+def read_columns() -> dict[str, frozenset[str]]:
+    """The schema columns the design and endpoint queries read, per logical table.
+
+    Found by walking the SQL of `design_select` and `outcome_select` (built on the schema's
+    own tables), so it follows the derivations as they change. A registry needs only these
+    (plus what its mapping names): a column nobody reads may be missing.
+    """
+    from collections import defaultdict
+
+    from sqlalchemy.sql import visitors
+
+    from connectors.schema import build_metadata
+
+    _, t = build_metadata(None, with_constraints=False)
+    lines = t["treatment_lines"]
+    keys = sa.select(lines.c.patient_id, lines.c.line_id,
+                     lines.c.start_date.label("index_date")).cte("keys")
+    owner = {table: name for name, table in t.items()}
+    found: dict[str, set[str]] = defaultdict(set)
+    for stmt in (design_select(t, IndexRule()), outcome_select(t, keys)):
+        for element in visitors.iterate(stmt):
+            if isinstance(element, sa.Column):
+                table = element.table
+                while isinstance(table, sa.sql.Alias):
+                    table = table.element
+                if table in owner:
+                    found[owner[table]].add(element.key)
+    return {name: frozenset(found[name]) for name in t}
+
+
 def unavailable_features(mapping: Any) -> dict[str, str]:
     """Frame columns that cannot be derived because the mapping declares a source absent.
 

@@ -165,34 +165,39 @@ def _date_expr(col: ColumnElement, rc: ColumnRecode) -> ColumnElement:
     return as_date(sa.case((text.regexp_match(shape), iso), else_=sa.null()))
 
 
-def logical_views(tables: Mapping[str, sa.Table], mapping: RegistryMapping
-                  ) -> dict[str, FromClause]:
+def logical_views(tables: Mapping[str, sa.Table], mapping: RegistryMapping,
+                  missing: Mapping[str, set[str]] | None = None) -> dict[str, FromClause]:
     """Each table as its logical view (the table itself when nothing is recoded).
 
     Columns keep their logical names (``view.c.sex``), hold schema codes, types and units;
     declared covariates come with their names; derived flags (``immunotherapy``) are present
-    on their table when the mapping gives a rule.
+    on their table when the mapping gives a rule. ``missing``: logical columns the registry
+    turned out not to have although nothing reads them, read as NULL.
     """
     views: dict[str, FromClause] = {}
+    missing = missing or {}
     for logical, table in tables.items():
         tm = mapping.get(logical)
-        if tm is None or (not tm.recode and not tm.extra):
+        gone = missing.get(logical, set())
+        if (tm is None or (not tm.recode and not tm.extra)) and not gone:
             views[logical] = table
             continue
+        recode = dict(tm.recode) if tm is not None else {}
+        recode.update({c: ColumnRecode(absent=True) for c in gone})
         cols: dict[str, ColumnElement] = {}
         for spec in LOGICAL_SCHEMA[logical]:
-            rc = tm.recode.get(spec.name)
+            rc = recode.get(spec.name)
             source = table.c.get(spec.name)
             cols[spec.name] = recode_expr(source, spec.type_, rc)
-        for name, (rc, type_) in tm.extra.items():
+        for name, (rc, type_) in (tm.extra.items() if tm is not None else ()):
             cols[name] = recode_expr(physical_column(table, name, rc), type_, rc)
         rule_columns = dict(cols)
         for spec in (*LOGICAL_SCHEMA[logical],):
-            rc = tm.recode.get(spec.name)
+            rc = recode.get(spec.name)
             if rc is not None and rc.rule is not None:
                 cols[spec.name] = _rule_expr(rc, logical, rule_columns, spec.type_)
         for flag in DERIVED_FLAGS.get(logical, {}):
-            rc = tm.recode.get(flag)
+            rc = recode.get(flag)
             if rc is not None and rc.rule is not None:
                 cols[flag] = _rule_expr(rc, logical, rule_columns, sa.Boolean())
         views[logical] = sa.select(*(e.label(k) for k, e in cols.items())).subquery(

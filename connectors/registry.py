@@ -29,12 +29,14 @@ from connectors import columns as cn
 from connectors.attrition import Attrition, AttritionBuilder
 from connectors.derivation import (
     DESIGN_TABLES,
+    IO_FLAG,
     OUTCOME_TABLES,
     RAW_OUTCOME_COLUMNS,
     IndexRule,
     derive_endpoints,
     design_select,
     outcome_select,
+    read_columns,
     unavailable_features,
 )
 from connectors.eligibility import Criterion, parse_criteria
@@ -47,7 +49,7 @@ from connectors.errors import (
 )
 from connectors.frame import FRAME_COLUMNS, as_key, finish_frame
 from connectors.introspect import columns, relations
-from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping
+from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping, rule_kinds
 from connectors.readonly import open_readonly_engine, safe_url
 from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
@@ -61,6 +63,7 @@ __all__ = [
     "RegistryConnector",
 ]
 
+READ_COLUMNS = read_columns()  # what the derivations read: all a registry must have
 CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the registry
 # line ids per IN (...) list in `outcomes`: each list costs one pass over the assessments, so
 # as long as the drivers allow (PostgreSQL/MariaDB 65,535 parameters; SQLite its own limit)
@@ -142,6 +145,7 @@ class RegistryConnector:
         self._engine = open_readonly_engine(url)
         self._checked: set[str] = set()
         self._recoding: list[CodeProblem] = []
+        self._missing: dict[str, set[str]] = {}  # unread columns the registry lacks
         with self._connect():
             pass  # fail now, with a clear message, if the database is unreachable
 
@@ -212,11 +216,16 @@ class RegistryConnector:
                     problems.append(f"missing table or view {label}{extra}")
                     continue
                 found = {name for name, _ in columns(con, table.name, table.schema)}
+                needed = self._needed(logical)
                 for column in table.columns:
-                    if column.name not in found:
-                        name = (column.name if column.name == column.key
-                                else f"{column.name} ({column.key})")
-                        problems.append(f"missing column {shown}.{name}")
+                    if column.name in found:
+                        continue
+                    if column.key not in needed:  # nobody reads it: read as NULL
+                        self._missing.setdefault(logical, set()).add(column.key)
+                        continue
+                    name = (column.name if column.name == column.key
+                            else f"{column.name} ({column.key})")
+                    problems.append(f"missing column {shown}.{name}")
             if problems:
                 raise RegistrySchemaError(
                     f"{self._where()} does not match the schema: " + "; ".join(problems)
@@ -226,6 +235,23 @@ class RegistryConnector:
             found_codes = self._check_codes(con, tuple(todo))
         self._recoding += found_codes
         self._checked.update(todo)
+        if self._missing:
+            self._tables = logical_views(self._physical, self.mapping, self._missing)
+
+    def _needed(self, logical: str) -> set[str]:
+        """Columns of a table the registry must have: what the derivations read, what the
+        mapping names explicitly, and what its rules and covariates read."""
+        needed = set(READ_COLUMNS.get(logical, ()))
+        tm = self.mapping.get(logical)
+        if tm is None:
+            return needed
+        needed |= set(tm.columns) | set(tm.extra)
+        for flag, rc in tm.recode.items():
+            if rc.rule is not None:
+                needed |= set(parse_criteria([rc.rule], rule_kinds(logical))[0].columns)
+                if flag == IO_FLAG:
+                    needed.discard("drug_classes")  # the rule replaces the drug classes
+        return needed
 
     def _check_codes(self, con: sa.Connection, tables: tuple[str, ...]) -> list[CodeProblem]:
         """Source values without a schema code or that do not cast (before any pool query)."""

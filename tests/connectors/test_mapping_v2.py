@@ -268,3 +268,19 @@ def test_mapping_typos_name_file_line_and_element(tmp_path, text, fragments):
         load_mapping(_mapping(tmp_path, text))
     for fragment in fragments:
         assert fragment in str(err.value)
+
+
+def test_columns_nobody_reads_may_be_missing(tiny_sqlite, tmp_path, reference):
+    """Only what the derivations read is required (found by walking their SQL)."""
+    from connectors.registry import READ_COLUMNS
+
+    assert "region" not in READ_COLUMNS["centres"] and "pci" in READ_COLUMNS["diagnoses"]
+    url = _copy(tiny_sqlite, tmp_path, "ALTER TABLE centres DROP COLUMN region",
+                "ALTER TABLE surgeries DROP COLUMN cc_score",
+                "ALTER TABLE treatment_lines DROP COLUMN end_reason",
+                "ALTER TABLE tumour_assessments DROP COLUMN criteria")
+    pd.testing.assert_frame_equal(_pool(url).frame, reference.frame, check_exact=True)
+    # with a code map on a table that lacks an unread column: the view reads it as NULL
+    mapping = _mapping(tmp_path, "version: 2\ntables:\n  surgeries:\n    columns:\n"
+                                 "      crs: {column: crs, type: boolean}\n")
+    pd.testing.assert_frame_equal(_pool(url, mapping).frame, reference.frame, check_exact=True)
