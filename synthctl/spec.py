@@ -104,13 +104,15 @@ class Registry(_Model):
             path = value.partition(":///")[2].partition("?")[0]
             exists = Path(path).is_dir() if kind == "folder" else Path(path).is_file()
             if path and not path.startswith(":memory:") and not exists:
-                what = "export folder" if kind == "folder" else f"{scheme} registry file"
+                what = ("export folder" if kind == "folder" else
+                        f"{_FILE_NAMES[scheme]} registry file")
                 raise ValueError(f"{what} not found: {path}")
         return value
 
 
 #: URL schemes whose path is a local file or folder (resolved against the spec's folder).
 _FILE_URLS = {"sqlite": "file", "duckdb": "file", "parquet": "folder", "csv": "folder"}
+_FILE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB"}
 
 
 class FlatData(_Model):

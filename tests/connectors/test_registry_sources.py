@@ -33,8 +33,8 @@ def test_relative_export_folder_is_relative_to_the_spec(tmp_path):
 @pytest.mark.parametrize(("url", "fragment"), [
     ("parquet:///nowhere", "export folder not found"),
     ("csv:///nowhere", "export folder not found"),
-    ("duckdb:///nowhere.duckdb", "duckdb registry file not found"),
-    ("sqlite:///nowhere.sqlite", "sqlite registry file not found"),
+    ("duckdb:///nowhere.duckdb", "DuckDB registry file not found"),
+    ("sqlite:///nowhere.sqlite", "SQLite registry file not found"),
 ])
 def test_missing_files_and_folders_are_spec_errors(tmp_path, url, fragment):
     with pytest.raises(SpecError, match=fragment):
