@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.dateformat import check_format
 from connectors.errors import MappingError
 from connectors.schema import (
     COLUMN_CODES,
@@ -384,7 +385,7 @@ class _Builder:
             ok = False
         fmt = getattr(e, "format", None)
         if fmt is not None:
-            problem = _check_format(fmt)
+            problem = check_format(fmt, short)
             if problem:
                 self.at((*loc, "format"), problem)
                 ok = False
@@ -501,39 +502,3 @@ def _coerce_code(value: Any, kind: str) -> Any:
     if kind == "integer":
         return int(value) if float(value).is_integer() else _BAD
     return float(value)
-
-
-_FORMAT_WIDTH = {"%d": 2, "%m": 2, "%Y": 4}
-
-
-def date_format_parts(fmt: str) -> dict[str, tuple[int, int]]:
-    """Positions (1-based start, length) of day, month and year in a fixed-width format."""
-    parts: dict[str, tuple[int, int]] = {}
-    pos, i = 1, 0
-    while i < len(fmt):
-        token = fmt[i:i + 2]
-        if token in _FORMAT_WIDTH:
-            parts[token] = (pos, _FORMAT_WIDTH[token])
-            pos += _FORMAT_WIDTH[token]
-            i += 2
-        else:
-            pos += 1
-            i += 1
-    return parts
-
-
-def date_format_width(fmt: str) -> int:
-    """Length of a date written in ``fmt``."""
-    return len(fmt) + sum(w - 2 for t, w in _FORMAT_WIDTH.items() for _ in range(fmt.count(t)))
-
-
-def _check_format(fmt: str) -> str | None:
-    stripped = fmt
-    for token in _FORMAT_WIDTH:
-        if stripped.count(token) != 1:
-            return (f"date format {short(fmt)} must hold %d, %m and %Y once each (fixed-width "
-                    "fields, e.g. '%d/%m/%Y' or '%Y-%m-%d')")
-        stripped = stripped.replace(token, "")
-    if "%" in stripped:
-        return f"date format {short(fmt)}: only %d, %m and %Y are supported"
-    return None

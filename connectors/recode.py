@@ -23,13 +23,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
+from connectors.dateformat import date_format_parts, date_format_width
 from connectors.eligibility import parse_criterion
-from connectors.mapping import (
-    RegistryMapping,
-    date_format_parts,
-    date_format_width,
-    rule_kinds,
-)
+from connectors.mapping import RegistryMapping, rule_kinds
 from connectors.schema import DERIVED_FLAGS, LOGICAL_SCHEMA, ColumnRecode
 from connectors.yamlfile import short
 
