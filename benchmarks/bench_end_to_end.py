@@ -217,22 +217,22 @@ print(json.dumps({**res, "peak_rss_mib": vm_hwm_mib()}))
 def time_bootstrap(workdir: str, n_boot: int, n_jobs: int) -> dict:
     """Wall time of the demo study's bootstrap (design re-run in each replicate).
 
-    The runner's analyze stage calls `reports.bootstrap.bootstrap_comparison` with
-    ``n_jobs=1``; to time 1 and 2 workers this reproduces that call (the analysis frame built
-    as analyze builds it, through the stage's own helpers) with ``n_jobs`` as given.
+    The runner's analyze stage calls `reports.analysis.analyze_study` with ``n_jobs=1``; to
+    time 1 and 2 workers this reproduces that call (the analysis frame built as analyze builds
+    it, through the stage's own helpers) with ``n_jobs`` as given.
     """
-    import numpy as np
+    import dataclasses
+
     import pandas as pd
 
     from connectors import columns as cn
-    from reports.bootstrap import bootstrap_comparison
+    from reports.analysis import analyze_study
     from sample_data.paths import DEMO_SPEC
     from synthctl.manifest import Manifest
     from synthctl.runner import run_study
     from synthctl.specfile import load_spec
     from synthctl.stages._context import COHORT, COVARIATES, StageContext
-    from synthctl.stages.analyze import EVENT, TIME, _compare_kwargs, _outcomes
-    from synthctl.stages.design import fit_design
+    from synthctl.stages.analyze import EVENT, TIME, Redesign, _outcomes, analysis_settings
 
     folder = Path(workdir) / "demo_design"
     loaded = load_spec(DEMO_SPEC)
@@ -247,18 +247,12 @@ def time_bootstrap(workdir: str, n_boot: int, n_jobs: int) -> dict:
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     frame[EVENT] = event
     eligible = frame[frame[TIME].notna() & frame[EVENT].notna()].reset_index(drop=True)
-
-    def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
-        # as the analyze stage: resampled patients repeat, so no id check in the design
-        res = fit_design(replicate, spec, spec.design, id_col=None)
-        match_id = pd.Series(res.match_id).astype("Float64")
-        return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
-                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
-                            index=replicate.index)
+    redesign = Redesign(spec, spec.design)
+    settings = dataclasses.replace(analysis_settings(spec, n_jobs), bootstrap=n_boot)
 
     t0 = time.perf_counter()
-    boot = bootstrap_comparison(eligible, redesign, n_boot=n_boot, random_state=spec.study.seed,
-                                n_jobs=n_jobs, **_compare_kwargs(spec))
+    result = analyze_study(eligible, redesign(eligible), redesign, settings)
+    boot = result.bootstrap
     if boot.n_failed:  # a benchmark of failing replicates would time nothing useful
         raise RuntimeError(f"{boot.n_failed} of {n_boot} bootstrap replicates failed")
     return {"seconds": time.perf_counter() - t0, "n_rows": len(eligible)}

@@ -15,7 +15,7 @@ order given; a row is counted at the first criterion that excludes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +174,35 @@ def apply_criteria_to_frame(
     return frame.loc[keep.to_numpy()], builder.build()
 
 
-def criterion_labels(criteria: Sequence[Criterion]) -> list[str]:
-    """The criterion texts, in order (for manifests and logs)."""
-    return [c.text for c in criteria]
+def emptying_step(attrition: Attrition) -> dict | None:
+    """The attrition row after which nobody is left (``None`` when someone is).
+
+    Returns the first row whose step excluded the last remaining patients (a criterion, or a
+    population step such as "with an index line after ..."), as a dict of the table's columns.
+    """
+    table = attrition.table
+    if attrition.n_final > 0:
+        return None
+    hit = table[(table["n_remaining"] == 0) & (table["n_excluded"] > 0)]
+    return None if hit.empty else hit.iloc[0].to_dict()
+
+
+def describe_value_counts(counts: pd.Series, *, top: int = 12) -> str:
+    """``'epithelioid' 300, 'biphasic' 80, missing 12``: largest first, at most ``top`` values;
+    a numeric column with more distinct values shows its range instead."""
+    na = pd.isna(counts.index.to_series()).to_numpy()
+    missing = int(counts[na].sum())
+    present = counts[~na].sort_values(ascending=False, kind="stable")
+    numeric = len(present) > 0 and all(
+        isinstance(k, int | float) and not isinstance(k, bool) for k in present.index)
+    if numeric and len(present) > top:
+        values = [float(k) for k in present.index]
+        parts = [f"{int(present.sum())} values from {min(values):g} to {max(values):g} "
+                 f"({len(present)} distinct)"]
+    else:
+        parts = [f"{k!r} {int(n)}" for k, n in present.head(top).items()]
+        if len(present) > top:
+            parts.append(f"... {len(present) - top} more distinct values")
+    if missing:
+        parts.append(f"missing {missing}")
+    return ", ".join(parts) if parts else "no rows"

@@ -35,3 +35,19 @@ class TrialDataError(ConnectorError):
 
 class MappingError(ConnectorError):
     """A schema mapping file is malformed or names unknown schema elements."""
+
+
+class RegistryTimeoutError(RegistryUnavailableError):
+    """The registry database did not answer within a connect or statement timeout."""
+
+
+class RegistryQueryError(ConnectorError):
+    """The registry database refused a (read) query: its message, password masked.
+
+    ``dbapi_class`` is the PEP 249 class of the database's error ("ProgrammingError",
+    "DataError", ...), ``reason`` its first line.
+    """
+
+    def __init__(self, message: str, dbapi_class: str = "DatabaseError", reason: str = ""):
+        super().__init__(message)
+        self.dbapi_class, self.reason = dbapi_class, reason

@@ -16,6 +16,15 @@ import pandas as pd
 
 from connectors import columns as cn
 from connectors.errors import ConnectorError
+from connectors.hostile import (
+    control_char_in_csv,
+    control_char_in_frame,
+    describe_value,
+    lookalike_hint,
+    nfkc,
+    normalise_columns,
+    one_warning,
+)
 
 _PARQUET = (".parquet", ".pq")
 
@@ -25,8 +34,23 @@ class FlatFileError(ConnectorError):
 
 
 def read_header(path: str | Path) -> list[str]:
-    """Column names of a CSV or Parquet file, without reading its rows."""
+    """Column names of a CSV or Parquet file, without reading its rows.
+
+    Names are in Unicode NFKC form (full-width or styled letters become ASCII, see
+    `connectors.hostile`); two names equal after normalisation are an error.
+    """
     path = Path(path)
+    return normalise(path, _raw_header(path))
+
+
+def normalise(path: Path, names: list[str]) -> list[str]:
+    try:
+        return normalise_columns(names, str(path))
+    except ValueError as exc:
+        raise FlatFileError(str(exc)) from None
+
+
+def _raw_header(path: Path) -> list[str]:
     _check_exists(path)
     try:
         if path.suffix.lower() in _PARQUET:
@@ -36,6 +60,13 @@ def read_header(path: str | Path) -> list[str]:
         return [str(c) for c in pd.read_csv(path, nrows=0).columns]
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise FlatFileError(f"{path}: cannot read the file's header ({exc})") from exc
+
+
+def missing_columns_message(path: Path, missing: list[str], header: list[str]) -> str:
+    """``missing column(s) ...; the file has ...`` plus any look-alike name's code points."""
+    hints = "".join(lookalike_hint(c, header) for c in missing)
+    return (f"{path}: missing column(s) {', '.join(missing)}; the file has "
+            f"{', '.join(header)}{hints}")
 
 
 def load_flat_file(
@@ -89,18 +120,15 @@ def load_flat_file(
     keep = list(covariates) if covariates is not None else [
         c for c in header if c not in {id_col, arm_col, time_col, event_col}
     ]
-    missing = [c for c in dict.fromkeys([*required, *keep]) if c not in header]
+    missing = [c for c in dict.fromkeys([*required, *keep]) if nfkc(c) not in header]
     if missing:
-        raise FlatFileError(
-            f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(header)}"
-        )
+        raise FlatFileError(missing_columns_message(path, missing, header))
     usecols = list(dict.fromkeys([*required, *keep]))
     raw = _read(path, usecols)
-    frame = pd.DataFrame(index=raw.index)
-    frame[cn.PATIENT_ID] = _ids(raw[id_col], path, id_col)
-    frame[cn.ARM] = _arms(raw[arm_col], trial_value, path, arm_col)
-    for col in keep:
-        frame[col] = raw[col]
+    ids = _ids(raw[nfkc(id_col)], path, id_col)
+    arms = _arms(raw[nfkc(arm_col)], trial_value, path, arm_col)
+    covs = raw[[nfkc(c) for c in keep]].set_axis(keep, axis=1)  # one block, not 1 per column
+    frame = pd.concat([pd.DataFrame({cn.PATIENT_ID: ids, cn.ARM: arms}), covs], axis=1)
     if include_outcomes:
         time_days, event = _outcome(raw, time_col, event_col, time_unit, path)
         days_col, ev_col = cn.ENDPOINTS.get(endpoint, (f"{endpoint.lower()}_days",
@@ -122,15 +150,15 @@ def load_flat_outcomes(
     """Only the id and the outcome of a flat file: ``patient_id``, ``<endpoint>_days/_event``."""
     path = Path(path)
     header = read_header(path)
-    missing = [c for c in (id_col, time_col, event_col) if c not in header]
+    missing = [c for c in (id_col, time_col, event_col) if nfkc(c) not in header]
     if missing:
-        raise FlatFileError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise FlatFileError(missing_columns_message(path, missing, header))
     raw = _read(path, [id_col, time_col, event_col])
     days, event = _outcome(raw, time_col, event_col, time_unit, path)
     days_col, ev_col = cn.ENDPOINTS.get(endpoint, (f"{endpoint.lower()}_days",
                                                   f"{endpoint.lower()}_event"))
     return pd.DataFrame(
-        {cn.PATIENT_ID: _ids(raw[id_col], path, id_col), days_col: days, ev_col: event}
+        {cn.PATIENT_ID: _ids(raw[nfkc(id_col)], path, id_col), days_col: days, ev_col: event}
     ).reset_index(drop=True)
 
 
@@ -140,12 +168,36 @@ def _check_exists(path: Path) -> None:
 
 
 def _read(path: Path, usecols: list[str]) -> pd.DataFrame:
+    """The ``usecols`` columns (NFKC names, as `read_header` gives them), checked for control
+    characters; pandas' warnings become one `connectors.hostile.InputFileWarning`."""
+    raw_names = _raw_header(path)
+    by_norm = dict(zip(normalise(path, raw_names), raw_names, strict=True))
+    wanted = [by_norm[nfkc(c)] for c in usecols]
+    parquet = path.suffix.lower() in _PARQUET
+    if not parquet:
+        hit = control_char_in_csv(path)
+        if hit is not None:  # before pandas, whose C parser cuts a value at a NUL
+            _control_error(path, *hit)
     try:
-        if path.suffix.lower() in _PARQUET:
-            return pd.read_parquet(path, columns=usecols)
-        return pd.read_csv(path, usecols=usecols)
+        with one_warning(path):
+            if parquet:
+                data = pd.read_parquet(path, columns=wanted)
+            else:  # low_memory=False: one pass, no DtypeWarning per chunk and column
+                data = pd.read_csv(path, usecols=wanted, low_memory=False)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise FlatFileError(f"{path}: cannot read the file ({exc})") from exc
+    data.columns = [nfkc(c) for c in data.columns]
+    data = data[[nfkc(c) for c in usecols]]
+    hit = control_char_in_frame(data)
+    if hit is not None:
+        _control_error(path, *hit)
+    return data
+
+
+def _control_error(path: Path, i: int, column: str, value: str):
+    row = "header" if i < 0 else f"row {i + 1}"
+    raise FlatFileError(f"{path}: column {column!r}: control character "
+                        f"{describe_value(value)} in {row}")
 
 
 def _row(raw: pd.Series, mask: pd.Series) -> str:
@@ -195,7 +247,7 @@ def _outcome(raw: pd.DataFrame, time_col: str, event_col: str, unit: str, path: 
     if unit not in cn.DAYS_PER_UNIT:
         raise FlatFileError(f"{path}: unknown time unit {unit!r}; use one of "
                             f"{', '.join(cn.DAYS_PER_UNIT)}")
-    time = pd.to_numeric(raw[time_col], errors="coerce")
+    time = pd.to_numeric(raw[nfkc(time_col)], errors="coerce")
     bad = time.isna()
     if bad.any():
         raise FlatFileError(
@@ -204,7 +256,7 @@ def _outcome(raw: pd.DataFrame, time_col: str, event_col: str, unit: str, path: 
     neg = time < 0
     if neg.any():
         raise FlatFileError(f"{path}: column {time_col!r}: negative time in {_row(time, neg)}")
-    ev = raw[event_col]
+    ev = raw[nfkc(event_col)]
     if pd.api.types.is_bool_dtype(ev):
         ev = ev.astype(int)
     ev_num = pd.to_numeric(ev, errors="coerce")

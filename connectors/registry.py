@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import columns as cn
 from connectors.attrition import Attrition, AttritionBuilder
@@ -39,7 +40,7 @@ from connectors.derivation import (
     read_columns,
     unavailable_features,
 )
-from connectors.eligibility import Criterion, parse_criteria
+from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
 from connectors.errors import (
     ConnectorError,
     CriterionError,
@@ -50,9 +51,12 @@ from connectors.errors import (
 from connectors.frame import FRAME_COLUMNS, as_key, finish_frame
 from connectors.introspect import columns, relations
 from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping, rule_kinds
-from connectors.readonly import open_readonly_engine, safe_url
+from connectors.privileges import RoleCheck, check_role
+from connectors.readonly import open_readonly_engine
 from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
+from connectors.timeouts import Timeouts, watched
+from connectors.urls import mask_url
 
 __all__ = [
     "DESIGN_TABLES",
@@ -61,6 +65,7 @@ __all__ = [
     "CandidatePool",
     "IndexRule",
     "RegistryConnector",
+    "Timeouts",
 ]
 
 READ_COLUMNS = read_columns()  # what the derivations read: all a registry must have
@@ -122,13 +127,31 @@ class RegistryConnector:
         types, units, absent columns, derived flags, disease-specific covariates.
     schema : str, optional
         PostgreSQL schema / MariaDB database holding the tables.
+    timeouts : Timeouts, optional
+        Connect and statement timeouts (`connectors.timeouts`); default ``Timeouts()``.
+
+    Attributes
+    ----------
+    url : str
+        The URL with every password masked (`connectors.urls.mask_url`), for messages and
+        the manifest.
+    role_check : RoleCheck
+        Whether the database role could write (checked at connect; a `RegistryWritableWarning`
+        is issued when it could). Its ``to_dict()`` is for the manifest.
 
     Raises
     ------
     RegistryUnavailableError
-        Missing driver, unreachable database, missing SQLite file (URL shown without password).
+        Missing driver, unreachable database, missing SQLite file (URL shown without password);
+        `RegistryTimeoutError` when the database does not answer in time.
     MappingError
         Malformed mapping.
+
+    Notes
+    -----
+    The connector exposes no engine: queries of other modules go through `connection`, whose
+    statements pass the read-only guard of `connectors.readonly` (no data-modifying statement,
+    no session setting).
     """
 
     def __init__(
@@ -136,33 +159,44 @@ class RegistryConnector:
         url: str | sa.URL,
         mapping: str | Path | RegistryMapping | Mapping[str, TableMapping | Mapping] | None = None,
         schema: str | None = None,
+        timeouts: Timeouts | None = None,
     ):
-        self.url = safe_url(url)
+        self.url = mask_url(url)
         self.schema = schema
+        self.timeouts = timeouts or Timeouts()
         self.mapping = load_mapping(mapping)
         _, self._physical = build_metadata(self.mapping, schema=schema, with_constraints=False)
         self._tables = logical_views(self._physical, self.mapping)
-        self._engine = open_readonly_engine(url)
+        self._engine = open_readonly_engine(url, self.timeouts)
         self._checked: set[str] = set()
         self._recoding: list[CodeProblem] = []
         self._missing: dict[str, set[str]] = {}  # unread columns the registry lacks
-        with self._connect():
-            pass  # fail now, with a clear message, if the database is unreachable
+        with self._connect() as con:  # fail now, with a clear message, if unreachable
+            self.role_check: RoleCheck = check_role(con, schema, self.url)
 
     # -- plumbing -------------------------------------------------------------------------
 
     @property
-    def engine(self) -> sa.Engine:
-        """The read-only engine (writes through it raise `ReadOnlyViolationError`)."""
-        return self._engine
+    def dialect(self) -> str:
+        """The database's SQLAlchemy dialect name (sqlite, postgresql, mysql, mariadb, duckdb)."""
+        return self._engine.dialect.name
+
+    def connection(self) -> sa.Connection:
+        """A new read-only connection (use as a context manager).
+
+        Every statement passes the read-only guard (`connectors.readonly.check_statement`);
+        every database error is raised as a connector error, password masked.
+        """
+        return self._connect()
 
     def _connect(self) -> sa.Connection:
         try:
             return self._engine.connect()
-        except DBAPIError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        except RegistryUnavailableError as exc:  # translated by the engine; drop the DBAPI
+            raise type(exc)(str(exc)) from None  # error (its text may quote the DSN)
+        except SQLAlchemyError as exc:  # not a database error (those are translated)
             raise RegistryUnavailableError(
-                f"registry {self.url}: cannot connect ({reason})"
+                f"registry {self.url}: cannot connect ({type(exc).__name__})"
             ) from None
 
     def close(self) -> None:
@@ -363,6 +397,31 @@ class RegistryConnector:
         return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url,
                              self.recoding)
 
+    def value_counts(self, column: str, index_rule: IndexRule | None = None) -> pd.Series:
+        """How many candidate index lines have each value of ``column`` (aggregates only).
+
+        Counted over every index line the rule selects, before any eligibility criterion;
+        used to explain a criterion that leaves no patient. No identifier is read back.
+
+        Returns
+        -------
+        pandas.Series
+            Value -> count, largest first; missing values under a ``None`` key.
+        """
+        if column not in FRAME_COLUMN_KINDS:
+            raise ConnectorError(f"{self._where()}: {column!r} is not an analysis-frame column")
+        self.check_schema(DESIGN_TABLES)
+        pool = design_select(self._tables, index_rule or IndexRule()).subquery("pool")
+        col = pool.c[column]
+        stmt = sa.select(col, sa.func.count().label("n")).group_by(col)
+        try:
+            with self._connect() as con:
+                rows = con.execute(stmt).all()
+        except SQLAlchemyError as exc:
+            raise self._query_failed(exc) from exc
+        counts = pd.Series({r[0]: int(r[1]) for r in rows}, dtype="int64", name=column)
+        return counts.sort_values(ascending=False, kind="stable")
+
     # -- endpoints ------------------------------------------------------------------------
 
     def outcomes(self, keys: pd.DataFrame) -> pd.DataFrame:
@@ -463,11 +522,15 @@ class RegistryConnector:
                 stmt
             )
             names = list(result.keys())
-            for chunk in result.partitions():
-                raw = pd.DataFrame.from_records(chunk, columns=names)
-                if first is None and len(raw):
-                    first = raw.loc[0, list(carried)].tolist()
-                parts.append(finish_frame(raw.drop(columns=list(carried)), extra))
+            try:
+                for chunk in watched(con, result.partitions()):
+                    raw = pd.DataFrame.from_records(chunk, columns=names)
+                    if first is None and len(raw):
+                        first = raw.loc[0, list(carried)].tolist()
+                    parts.append(finish_frame(raw.drop(columns=list(carried)), extra))
+            finally:  # also after a fault: no server-side cursor left open
+                with contextlib.suppress(Exception):
+                    result.close()
         except SQLAlchemyError as exc:
             raise self._query_failed(exc) from exc
         if not parts:

@@ -27,6 +27,16 @@ import pandas as pd
 
 from connectors import columns as cn
 from connectors.errors import TrialDataError
+from connectors.hostile import (
+    check_xpt_size,
+    control_char_in_csv,
+    control_char_in_frame,
+    describe_value,
+    lookalike_hint,
+    nfkc,
+    normalise_columns,
+    one_warning,
+)
 from connectors.schema import BAP1_CODES, HISTOLOGY_CODES, SEX_CODES
 
 DEFAULT_VARIABLE_MAP: dict[str, str] = {
@@ -81,21 +91,63 @@ def _read(path: str | Path) -> _Table:
     if not path.is_file():
         raise TrialDataError(f"{path}: no such file")
     try:
-        if suffix == ".csv":
-            data = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-            data = data.apply(lambda s: s.str.strip())
-            return _Table(path, data, xpt=False)
-        if suffix in (".xpt", ".xport"):
-            data = pd.read_sas(path, format="xport", encoding="utf-8")
-            for col in data.columns:
-                if data[col].dtype == object:
-                    data[col] = data[col].map(lambda v: v.strip() if isinstance(v, str) else v)
-                else:
-                    data[col] = data[col].mask(data[col].abs() == _PANDAS_XPT_ZERO, 0.0)
-            return _Table(path, data, xpt=True)
+        with one_warning(path):
+            if suffix == ".csv":
+                table = _read_csv(path)
+            elif suffix in (".xpt", ".xport"):
+                table = _read_xpt(path)
+            else:
+                raise TrialDataError(
+                    f"{path}: unknown file type {suffix!r} (expected .csv or .xpt)")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
         raise TrialDataError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from None
-    raise TrialDataError(f"{path}: unknown file type {suffix!r} (expected .csv or .xpt)")
+    hit = control_char_in_frame(table.data)
+    if hit is not None:
+        i, column, value = hit
+        raise table.fail(i, column, f"control character {describe_value(value)}")
+    return table
+
+
+def _read_csv(path: Path) -> _Table:
+    hit = control_char_in_csv(path)
+    if hit is not None:  # before pandas, whose C parser cuts a value at a NUL
+        i, column, value = hit
+        where = _Table(path, pd.DataFrame(), xpt=False)
+        raise where.fail(i if i >= 0 else None, column,
+                         f"control character {describe_value(value)}")
+    data = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    data.columns = _names(path, data.columns)
+    data = data.apply(lambda s: s.str.strip())
+    return _Table(path, data, xpt=False)
+
+
+def _read_xpt(path: Path) -> _Table:
+    with pd.read_sas(path, format="xport", encoding="utf-8", iterator=True) as reader:
+        problem = check_xpt_size(path, reader.record_start, reader.record_length, reader.nobs)
+        if problem:
+            raise TrialDataError(f"{path}: truncated SAS XPORT file: {problem}")
+        data = reader.read()
+    data.columns = _names(path, data.columns)
+    for col in data.columns:
+        if data[col].dtype == object:
+            data[col] = data[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+        else:
+            data[col] = data[col].mask(data[col].abs() == _PANDAS_XPT_ZERO, 0.0)
+    return _Table(path, data, xpt=True)
+
+
+def _names(path: Path, columns) -> list[str]:
+    try:
+        return normalise_columns(list(columns), str(path))
+    except ValueError as exc:
+        raise TrialDataError(str(exc)) from None
+
+
+def _missing_variables(t: _Table, wanted: list[str]) -> TrialDataError:
+    names = list(map(str, t.data.columns))
+    hints = "".join(lookalike_hint(w, names) for w in wanted)
+    return t.fail(None, None, f"missing required variables {wanted} "
+                              f"(has: {', '.join(names)}){hints}")
 
 
 def _missing(value) -> bool:
@@ -207,7 +259,7 @@ def _variable_map(variable_map: Mapping[str, str] | None) -> dict[str, str]:
             )
         if not isinstance(value, str) or not value:
             raise TrialDataError(f"variable_map[{key!r}]: expected a variable name")
-        mapping[key] = value
+        mapping[key] = nfkc(value)
     return mapping
 
 
@@ -215,8 +267,7 @@ def _adsl_frame(t: _Table, vmap: Mapping[str, str]) -> pd.DataFrame:
     cols = set(t.data.columns)
     missing = [vmap[c] for c in REQUIRED_ADSL if vmap[c] not in cols]
     if missing:
-        raise t.fail(None, None, f"missing required variables {missing} "
-                                 f"(has: {', '.join(map(str, t.data.columns))})")
+        raise _missing_variables(t, missing)
     data = t.data
     keep = np.ones(len(data), dtype=bool)
     n_not_itt = 0
@@ -241,6 +292,9 @@ def _adsl_frame(t: _Table, vmap: Mapping[str, str]) -> pd.DataFrame:
             continue
         var = vmap[name]
         if var not in cols:
+            hint = lookalike_hint(var, t.data.columns)
+            if hint:  # a damaged name, not an absent variable
+                raise t.fail(None, None, f"variable {var} not found{hint}")
             absent.append(var)
             values = [None] * len(frame)
         else:
@@ -276,7 +330,7 @@ def _endpoints(t: _Table, paramcd: str, subjects: pd.Series) -> pd.DataFrame:
     cols = set(t.data.columns)
     missing = [c for c in REQUIRED_ADTTE if c not in cols]
     if missing:
-        raise t.fail(None, None, f"missing required variables {missing}")
+        raise _missing_variables(t, missing)
     ids = _column(t, "USUBJID", str, "a subject id", required=True)
     params = _column(t, "PARAMCD", lambda v: str(v).strip(), "a parameter code", required=True)
     aval = _column(t, "AVAL", _in_range(0), "a time >= 0", required=True)

@@ -3,17 +3,17 @@
 >>> from matching import match_cohort
 """
 
-from .api import METHODS, match_cohort
+from .api import match_cohort
 from .balance import BalanceTable, balance_table
 from .design_matrix import DesignMatrix, build_design_matrix
 from .errors import (
     MatchingConvergenceWarning,
     MatchingError,
     MatchingWarning,
-    NonIntegerWeightsWarning,
     PositivityWarning,
     SeparationWarning,
 )
+from .methods import METHODS, MethodSpec, describe_method, resolve_design
 from .nearest import NearestMatcher
 from .optimal import OptimalMatcher
 from .propensity import GBMPropensity, L2LogisticPropensity, LogisticPropensity
@@ -32,19 +32,21 @@ __all__ = [
     "MatchingConvergenceWarning",
     "MatchingError",
     "MatchingWarning",
+    "MethodSpec",
     "NearestMatcher",
-    "NonIntegerWeightsWarning",
     "OptimalMatcher",
     "PositivityWarning",
     "SeparationWarning",
     "balance_table",
     "build_design_matrix",
     "compute_weights",
+    "describe_method",
     "kish_ess",
     "love_plot",
     "match_cohort",
     "ps_overlap_plot",
     "ps_weights",
+    "resolve_design",
 ]
 
 

@@ -124,8 +124,8 @@ def build_design_matrix(
     if miss and missing == "error":
         listing = ", ".join(f"{c}: {n} missing" for c, n in miss.items())
         raise MatchingError(
-            f"Covariates have missing values ({listing}). Choose missing='indicator' "
-            "(missing-indicator method) or missing='complete_case' (those patients are "
+            f"Covariates have missing values ({listing}). Set the design option "
+            "missing to indicator (missing-indicator method) or complete_case (those patients are "
             "excluded and counted)."
         )
     if miss and missing == "complete_case":

@@ -31,9 +31,5 @@ class PositivityWarning(MatchingWarning):
     """Part of one arm lies outside the PS range of the other arm (limited common support)."""
 
 
-class NonIntegerWeightsWarning(MatchingWarning):
-    """Weights are not integer counts: naive variances are biased, use robust/bootstrap SEs."""
-
-
 class MatchingConvergenceWarning(MatchingWarning):
     """An iterative fit (IRLS, entropy-balancing dual) stopped before its tolerance was met."""

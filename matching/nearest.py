@@ -37,8 +37,11 @@ pointers over the sorted controls), never an O(n_trial x n_registry) loop.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
+from ._method import MethodInputs, MethodOutcome, unmatched_trial
 from ._validation import BOOL, NONE, SEED, Interval, check_params, check_random_state, options
 from .base import Estimator
 from .errors import MatchingError
@@ -430,3 +433,26 @@ def _subclasses(matches: dict, n: int, replace: bool) -> np.ndarray:
             out[t] = sub
             out[matches[t]] = sub
     return out
+
+
+def run_nearest(inputs: MethodInputs) -> MethodOutcome:
+    """``method="nearest"`` of `matching.match_cohort` (options: see ``matching.methods``)."""
+    o = inputs.options
+    m = NearestMatcher(o["ratio"], caliper=o["caliper"], replace=o["replace"],
+                       m_order=o["m_order"], random_state=inputs.random_state)
+    m.fit(inputs.distance, inputs.treated, exact=inputs.exact)
+    msgs, t = [], inputs.treated
+    excl = unmatched_trial(t, m.weights_, "no control within the caliper / exact stratum")
+    if excl:
+        msgs.append(f"{excl[0]['n']} of {int(t.sum())} trial patients got no match "
+                    f"(caliper {o['caliper']} SD of the distance {o['distance']} = "
+                    f"{m.caliper_abs_:.4g}); they are excluded and the estimand becomes the "
+                    "effect in the matched trial patients")
+    short = [i for i, cs in m.matches_.items() if 0 < len(cs) < o["ratio"]]
+    if short:
+        msgs.append(f"{len(short)} matched trial patients got fewer than {o['ratio']} controls")
+    details = {"caliper_abs": m.caliper_abs_, "n_matched_trial": m.n_matched_treated_}
+    if o["replace"]:
+        uses = Counter(c for cs in m.matches_.values() for c in cs)
+        details["n_controls_reused"] = sum(1 for k in uses.values() if k > 1)
+    return MethodOutcome(m.weights_, m.match_id_, details, msgs, excl)

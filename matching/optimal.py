@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._method import MethodInputs, MethodOutcome, unmatched_trial
 from ._validation import BOOL, NONE, Interval, check_params
 from .base import Estimator
 from .errors import MatchingError
@@ -106,7 +107,7 @@ class OptimalMatcher(Estimator):
         if len(rows) * len(co) > self.max_cells:
             raise MatchingError(
                 f"Optimal matching would need a {len(rows)} x {len(co)} cost matrix, above "
-                f"max_cells={self.max_cells}; use method='nearest' for a registry this large.")
+                f"max_cells={self.max_cells}; use method nearest for a registry this large.")
         cost = np.abs(d[rows][:, None] - d[co][None, :])
         allowed = cost <= self.caliper_abs_
         big = (float(cost[allowed].sum()) + 1.0) if allowed.any() else 1.0
@@ -118,3 +119,16 @@ class OptimalMatcher(Estimator):
             matches[int(rows[i])].append(int(co[j]))
             total += abs(d[rows[i]] - d[co[j]])
         return total
+
+
+def run_optimal(inputs: MethodInputs) -> MethodOutcome:
+    """``method="optimal"`` of `matching.match_cohort` (options: see ``matching.methods``)."""
+    o = inputs.options
+    m = OptimalMatcher(o["ratio"], caliper=o["caliper"]).fit(inputs.distance, inputs.treated,
+                                                              exact=inputs.exact)
+    excl = unmatched_trial(inputs.treated, m.weights_, "no control within the caliper")
+    msgs = [f"{excl[0]['n']} trial patients got no match within the caliper"] if excl else []
+    return MethodOutcome(m.weights_, m.match_id_, {"caliper_abs": m.caliper_abs_,
+                                                   "total_distance": m.total_distance_,
+                                                   "n_matched_trial": m.n_matched_treated_},
+                         msgs, excl)

@@ -249,12 +249,6 @@ class LogisticPropensity(Estimator):
             warnings.warn(msg, SeparationWarning, stacklevel=2)
         return self
 
-    def predict_ps(self, X) -> np.ndarray:
-        """PS of new patients with the fitted coefficients (aliased columns ignored)."""
-        c = self.coef_.to_numpy()
-        slope = np.nan_to_num(c[1:])
-        return _linkinv(c[0] + np.asarray(X, dtype=float) @ slope)
-
 
 def _separation_report(X: np.ndarray, t: np.ndarray, names: list[str]) -> list[str]:
     """0/1 columns one arm never (or always) has: the MLE of their coefficient is infinite."""

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .balance import BalanceTable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: yields, variance_cluster; options per method (distance, truncate_rule)
 
 
 def kish_ess(w) -> float:
@@ -58,8 +58,15 @@ class DesignResult:
     warnings : list of str
         Separation, positivity, dropped trial patients, ignored options.
     method, estimand : str
+    yields : {"sets", "pairs_with_replacement", "weights"}
+        What the design gives (`matching.methods`): matched sets (clusters), pairs with
+        replacement (a control may serve several trial patients: no sets), or weights.
+    variance_cluster : {"match_id", "row"}
+        How the outcome variance must be clustered: on ``match_id`` only when ``yields`` is
+        ``"sets"``; otherwise a robust variance per row (per patient when a patient has
+        several index lines).
     options : dict
-        Every option of the call, as used.
+        The method's options as used (defaults filled in), and the common ones.
     ps_model : dict
         ``name``, ``coefficients`` (log-odds; logistic only), ``n_iter``, ``converged``.
     counts : dict
@@ -82,6 +89,8 @@ class DesignResult:
     warnings: list
     method: str
     estimand: str
+    yields: str
+    variance_cluster: str
     options: dict
     ps_model: dict
     counts: dict
@@ -102,20 +111,14 @@ class DesignResult:
         """Balance summary (SMD, variance ratio, KS), indexed by covariate."""
         return self.balance.summary()
 
-    def cohort(self, ids: pd.Series | None = None) -> pd.DataFrame:
-        """cohort.csv content: (id,) arm flag, ps, weight, match_id, included."""
-        out = pd.DataFrame({"treated": self.treated, "ps": self.ps, "weight": self.weights,
-                            "match_id": self.match_id, "included": self.included})
-        if ids is not None:
-            out.insert(0, ids.name or "id", ids)
-        return out
-
     def to_dict(self) -> dict:
         """design.json content (JSON-safe; NaN -> null)."""
         return _clean({
             "schema_version": SCHEMA_VERSION,
             "method": self.method,
             "estimand": self.estimand,
+            "yields": self.yields,
+            "variance_cluster": self.variance_cluster,
             "options": self.options,
             "ps_model": self.ps_model,
             "counts": self.counts,
@@ -129,6 +132,7 @@ class DesignResult:
     def __repr__(self) -> str:
         c = self.counts
         return (f"DesignResult(method={self.method!r}, estimand={self.estimand!r}, "
+                f"yields={self.yields!r}, "
                 f"n_trial={c['trial_selected']}/{c['trial']}, "
                 f"n_control={c['control_selected']}/{c['control']}, "
                 f"ess_trial={self.ess['trial']:.1f}, ess_control={self.ess['control']:.1f}, "

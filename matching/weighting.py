@@ -14,8 +14,19 @@ Weights (``e`` = PS, ``T`` = trial indicator), each named with its target popula
 
 Trimming (``trim``) removes patients before weighting and is reported per arm: ``a`` in
 (0, 0.5) drops PS outside ``[a, 1 - a]``; ``"common_support"`` drops each arm's patients
-outside the other arm's PS range. Truncation (``truncate=q``) caps each arm's weights at their
-``q`` quantile and reports how many were capped.
+outside the other arm's PS range.
+
+Truncation (``truncate=q``) caps large weights (winsorizes them) and reports how many were
+capped, by one of two rules (``truncate_rule``):
+
+- ``"per_arm"`` (our default): each arm's positive weights are capped at THAT ARM's ``q``
+  quantile (``numpy.quantile``'s linear interpolation, R ``quantile(type = 7)``). An arm whose
+  weights are all equal (the trial arm under ATT-type weights) is left unchanged.
+- ``"weightit"``: WeightIt's ``trim(w, at = q, treat = treat)``: ONE cap, the ``q`` quantile
+  (R ``quantile(type = 3)``, the nearest even order statistic) of the POOLED weights of every
+  arm whose weights are not all equal, applied to those arms. Under ATT-type weights only the
+  controls are pooled, so the two rules differ only by the quantile type; under ATE or overlap
+  weights both arms share one cap.
 """
 
 from __future__ import annotations
@@ -25,11 +36,36 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._method import MethodInputs, MethodOutcome
 from ._validation import Interval, check_params
 from .base import Estimator
 from .errors import MatchingError
 
-WEIGHT_KINDS = ("att_odds", "ate", "overlap", "matching", "entropy")
+# each kind of weights, the estimand it targets and its words in the methods text
+WEIGHT_ESTIMAND = {"att_odds": "ATT", "entropy": "ATT", "ate": "ATE", "overlap": "ATO",
+                   "matching": "ATM"}
+WEIGHT_KINDS = tuple(WEIGHT_ESTIMAND)
+WEIGHT_DESCRIPTION = {
+    "att_odds": "ATT odds weights (trial 1, control e/(1-e))",
+    "ate": "inverse-probability (ATE) weights",
+    "overlap": "overlap weights",
+    "matching": "matching weights",
+    "entropy": "entropy-balancing weights",
+}
+TRUNCATE_RULES = ("per_arm", "weightit")
+_TRUNCATE_NOTE = {
+    "per_arm": "each arm's weights capped at that arm's own quantile (numpy linear "
+               "interpolation = R quantile type 7); WeightIt's trim() instead uses one "
+               "quantile (type 3) of the pooled weights of the arms being truncated "
+               "(truncate_rule: weightit)",
+    "weightit": "WeightIt trim(w, at = q, treat = treat): one cap, the type-3 quantile of the "
+                "pooled weights of every arm whose weights are not all equal",
+}
+
+
+def default_weights(estimand: str) -> str:
+    """The kind of weights an estimand calls for when ``weights`` is not given."""
+    return next(k for k, e in WEIGHT_ESTIMAND.items() if e == estimand)
 
 
 def ps_weights(ps, treated, kind: str, *, stabilized: bool = False) -> np.ndarray:
@@ -67,23 +103,42 @@ def trim_mask(ps, treated, trim) -> np.ndarray:
         f"trim must be None, 'common_support' or a number in (0, 0.5); got {trim!r}.")
 
 
-def truncate_weights(w, treated, q) -> tuple[np.ndarray, dict]:
-    """Cap each arm's weights at that arm's ``q`` quantile; returns weights and a report."""
+def truncate_weights(w, treated, q, rule: str = "per_arm") -> tuple[np.ndarray, dict]:
+    """Cap large weights at the ``q`` quantile (module docstring); returns weights and a report.
+
+    Parameters
+    ----------
+    w : np.ndarray of shape (n_patients,)
+        Weights; zero weights (patients not in the design) are neither used nor changed.
+    treated : np.ndarray of shape (n_patients,)
+    q : float or None
+        Quantile in (0.5, 1), e.g. 0.99; ``None`` for no truncation.
+    rule : {"per_arm", "weightit"}
+    """
     if q is None:
         return w, {}
     if not (isinstance(q, float | int) and 0.5 < q < 1):
         raise MatchingError(f"truncate must be a quantile in (0.5, 1), e.g. 0.99; got {q!r}.")
+    if rule not in TRUNCATE_RULES:
+        raise MatchingError(f"truncate_rule must be one of {TRUNCATE_RULES}; got {rule!r}.")
     w = w.copy()
     t = np.asarray(treated, dtype=bool)
-    report = {}
-    for name, arm in (("trial", t), ("control", ~t)):
-        pos = arm & (w > 0)
-        if pos.sum() < 2:
-            continue
-        cap = float(np.quantile(w[pos], q))
-        n = int((w[pos] > cap).sum())
-        w[pos] = np.minimum(w[pos], cap)
-        report[name] = {"quantile": q, "cap": cap, "n_truncated": n}
+    arms = [(name, arm & (w > 0)) for name, arm in (("trial", t), ("control", ~t))]
+    # an arm whose weights are all equal is never truncated (both rules; WeightIt's too)
+    arms = [(name, pos) for name, pos in arms if pos.sum() >= 2 and np.ptp(w[pos]) > 0]
+    report: dict = {"rule": rule, "quantile": q, "note": _TRUNCATE_NOTE[rule], "arms": {}}
+    if rule == "weightit" and arms:
+        pooled = np.zeros(len(w), dtype=bool)
+        for _, pos in arms:
+            pooled |= pos
+        cap = float(np.quantile(w[pooled], q, method="closest_observation"))  # R type 3
+        caps = dict.fromkeys((name for name, _ in arms), cap)
+    else:
+        caps = {name: float(np.quantile(w[pos], q)) for name, pos in arms}
+    for name, pos in arms:
+        n = int((w[pos] > caps[name]).sum())
+        w[pos] = np.minimum(w[pos], caps[name])
+        report["arms"][name] = {"cap": caps[name], "n_truncated": n}
     return w, report
 
 
@@ -163,7 +218,7 @@ class EntropyBalancer(Estimator):
                 "Entropy balancing is infeasible or did not converge: the largest standardised "
                 f"imbalance left is {self.max_imbalance_:.3g} after {self.n_iter_} iterations. "
                 "The trial arm's covariate means are (nearly) outside the range the registry "
-                "can reproduce; drop or coarsen covariates, or use moments=1.")
+                "can reproduce; drop or coarsen covariates (or balance means only: moments 1).")
         w = np.ones(len(t))
         w[~t] = p * (~t).sum()
         self.weights_ = w
@@ -181,7 +236,8 @@ class WeightingOutcome:
 
 
 def compute_weights(ps, treated, *, kind: str, stabilized: bool = False, trim=None,
-                    truncate=None, X: pd.DataFrame | None = None) -> WeightingOutcome:
+                    truncate=None, truncate_rule: str = "per_arm",
+                    X: pd.DataFrame | None = None) -> WeightingOutcome:
     """Trim, weight and truncate; used by :func:`matching.match_cohort` (``method="weighting"``)."""
     e = np.asarray(ps, dtype=float)
     t = np.asarray(treated, dtype=bool)
@@ -207,11 +263,23 @@ def compute_weights(ps, treated, *, kind: str, stabilized: bool = False, trim=No
                               "max_standardized_imbalance": eb.max_imbalance_}
     else:
         w[keep] = ps_weights(e[keep], t[keep], kind, stabilized=stabilized)
-    w, trunc = truncate_weights(w, t, truncate)
+    w, trunc = truncate_weights(w, t, truncate, truncate_rule)
     if trunc:
         details["truncation"] = trunc
-        msgs.append("truncation capped " + ", ".join(
-            f"{v['n_truncated']} {k} weights at {v['cap']:.4g}" for k, v in trunc.items()))
+        msgs.append(f"truncation ({truncate_rule}) capped " + (", ".join(
+            f"{v['n_truncated']} {k} weights at {v['cap']:.4g}"
+            for k, v in trunc["arms"].items()) or "no weights (all equal within each arm)"))
     if not np.isfinite(w).all() or (w < 0).any():
         raise MatchingError("Weights are not finite and non-negative (PS of exactly 0 or 1?).")
     return WeightingOutcome(weights=w, details=details, messages=msgs, exclusions=exclusions)
+
+
+def run_weighting(inputs: MethodInputs) -> MethodOutcome:
+    """``method="weighting"`` of `matching.match_cohort` (options: see ``matching.methods``)."""
+    o = inputs.options
+    res = compute_weights(inputs.ps, inputs.treated,
+                          kind=o["weights"] or default_weights(inputs.estimand),
+                          stabilized=o["stabilized"], trim=o["trim"], truncate=o["truncate"],
+                          truncate_rule=o["truncate_rule"], X=inputs.X)
+    return MethodOutcome(res.weights, np.full(len(inputs.ps), -1), res.details, res.messages,
+                         res.exclusions)

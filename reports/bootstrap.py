@@ -1,15 +1,17 @@
-"""Bootstrap of the whole comparison, re-running the design in every replicate.
+"""Bootstrap of a whole study analysis, re-running the design in every replicate.
 
 Each replicate resamples the trial and the registry patients separately (stratified by arm),
-hands the resampled frame to ``redesign`` (the caller's PS fit + matching or weighting, which
-returns ``weight`` and ``cluster`` columns), and recomputes every estimate of
-`reports.compare.compare_arms`. When ``id_col`` is given, patients (not rows) are resampled,
-so a patient who contributes several index lines is drawn with all of them; the copies of
-a patient drawn twice get distinct ids (``<id>~<k>``) so the design treats them as two
-patients.
+hands the resample and its own seed to ``redesign`` (the caller's PS fit + matching or
+weighting on the covariates only, returning an `reports.analysis.AnalysisDesign`), and
+recomputes every statistic of every endpoint (``estimate``: the typed `StatKey` ->
+`StatValue` map of `reports.endpoints`). When ``id_col`` is given, patients (not rows) are
+resampled, so a patient who contributes several index lines is drawn with all of them; the
+copies of a patient drawn twice get distinct ids (``<id>~<k>``) so the design treats them as
+two patients.
 
-Reproducibility: replicate ``b`` draws from ``SeedSequence(random_state).spawn(n_boot)[b]``,
-so the replicates are identical whatever ``n_jobs`` is (tested).
+Reproducibility: replicate ``b`` draws its resample from child ``b`` of
+``SeedSequence(random_state)`` and its redesign's seed from that child's own child
+(``spawn_key + (0,)``), so the replicates are identical whatever ``n_jobs`` is (tested).
 
 Intervals: percentile (default) and BCa. BCa's acceleration comes from a grouped jackknife
 (``n_jackknife_groups`` groups per arm, each deleted once and the design re-run), a standard
@@ -18,105 +20,284 @@ approximation to the delete-one jackknife that would need one design per patient
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import norm
 
-from reports._inputs import check_conf_level, check_option, require_columns
-from reports.compare import ArmComparison, compare_arms
-from reports.errors import EstimationError, SurvivalWarning
+from reports.endpoints import Interval, StatKey, StatValue
+from reports.estimate import json_number
 
-Redesign = Callable[[pd.DataFrame], pd.DataFrame]
+if TYPE_CHECKING:
+    from reports.analysis import AnalysisDesign
+
+Redesign = Callable[[pd.DataFrame, int], "AnalysisDesign"]
+Statistics = Callable[[pd.DataFrame, "AnalysisDesign"], dict[StatKey, StatValue]]
 Progress = Callable[[int, int], None]
-_W, _CL = "__boot_weight", "__boot_cluster"
+# what a replicate may raise and still be counted (not retried) as a failed replicate:
+# the design cannot be fitted on the resample (separation, an empty caliper match) or a
+# statistic cannot be computed. MatchingError and EstimationError are ValueErrors.
+_REPLICATE_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+#: below this share of replicates giving a statistic, its percentile interval is refused:
+#: the replicates that give it are a selected subset (e.g. resamples whose follow-up reaches
+#: the RMST's tau), and their quantiles are not the statistic's sampling distribution
+MIN_VALID_SHARE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
-class _Config:
-    time_col: str
-    event_col: str
+class Resampling:
+    """How rows are resampled: within arm, by patient when ``id_col`` is given."""
+
     arm_col: str
     treated_value: object
-    id_col: str | None
-    weight_name: str
-    cluster_name: str
-    landmarks: tuple[float, ...]
-    time_unit: str | None
-    rmst_tau: float | None
-    conf_type: str
+    id_col: str | None = None
+
+    @property
+    def description(self) -> str:
+        return "patients (id_col) within arm" if self.id_col else "rows within arm"
 
 
-def _statistics(comp: ArmComparison) -> dict[str, float]:
-    """The bootstrapped quantities of one comparison (log scale for the HR)."""
-    out: dict[str, float] = {}
-    for lm in comp.landmarks:
-        for arm in ("trial", "control", "difference"):
-            out[f"landmark_{lm.time:g}_{arm}"] = getattr(lm, arm).estimate
-    out["median_trial"] = comp.median_trial.estimate
-    out["median_control"] = comp.median_control.estimate
-    out["log_hr"] = comp.hazard_ratio.log_hr if comp.hazard_ratio.converged else np.nan
-    if comp.rmst is not None:
-        for arm in ("trial", "control", "difference"):
-            out[f"rmst_{arm}"] = getattr(comp.rmst, arm).estimate
+@dataclass(frozen=True, slots=True)
+class BootstrapStatistic:
+    """One statistic's bootstrap summary (on the statistic's scale: log for the HR).
+
+    ``n_valid`` replicates gave it; ``not_estimable`` counts, by reason, the replicates that
+    ran but could not give it (e.g. RMST with follow-up shorter than tau).
+    """
+
+    key: StatKey
+    estimate: float
+    se: float
+    lower: float
+    upper: float
+    n_valid: int
+    not_estimable: Mapping[str, int]
+    n_failed: int = 0
+    refused: str | None = None
+
+    @property
+    def n_missing(self) -> int:
+        """Replicates without this statistic: failed as a whole or not estimable."""
+        return self.n_failed + int(sum(self.not_estimable.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"statistic": self.key.label, "estimate": json_number(self.estimate),
+               "se": json_number(self.se), "lower": json_number(self.lower),
+               "upper": json_number(self.upper), "n_valid": self.n_valid,
+               "n_missing": self.n_missing, "not_estimable": dict(self.not_estimable)}
+        if self.refused is not None:
+            out["refused"] = self.refused
+        return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BootstrapResult:
+    """Bootstrap replicates and intervals of every statistic of the analysis.
+
+    ``replicates`` has one row per replicate and one column per `StatKey` (NaN where the
+    replicate failed or the statistic was not estimable); ``failures`` counts the replicates
+    that failed as a whole, by message.
+    """
+
+    statistics: tuple[BootstrapStatistic, ...]
+    replicates: pd.DataFrame
+    n_boot: int
+    failures: Mapping[str, int]
+    ci: str
+    conf_level: float
+    seed: int | None
+    resampling: str
+    min_valid_share: float = MIN_VALID_SHARE
+
+    @property
+    def n_failed(self) -> int:
+        """Replicates that failed as a whole (design or analysis raised)."""
+        return int(sum(self.failures.values()))
+
+    @property
+    def method(self) -> str:
+        """The ``method`` of every estimate whose interval comes from this bootstrap."""
+        return (f"bootstrap {'BCa' if self.ci == 'bca' else 'percentile'} "
+                f"{self.conf_level:.0%} ({self.n_boot} replicates, stratified by arm, "
+                f"resampling {self.resampling}, design re-run)")
+
+    def intervals(self) -> dict[StatKey, Interval]:
+        """The replacement SE/limits of each statistic (for ``EndpointResult.with_intervals``);
+        a refused interval is NaN with its reason."""
+        return {s.key: Interval(s.se, s.lower, s.upper, self.method, s.refused)
+                for s in self.statistics}
+
+    def warnings(self) -> list[str]:
+        """One sentence per statistic that some replicates could not give."""
+        out = []
+        for s in self.statistics:
+            if s.n_missing == 0 or not np.isfinite(s.estimate):
+                continue
+            why = "; ".join(f"{n}: {r}" for r, n in {**s.not_estimable,
+                                                     **({"replicate failed": s.n_failed}
+                                                        if s.n_failed else {})}.items())
+            tail = (f"interval refused ({s.refused})" if s.refused
+                    else f"interval from the {s.n_valid} others")
+            out.append(f"bootstrap: {s.key.label} missing in {s.n_missing} of {self.n_boot} "
+                       f"replicates ({why}); {tail}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """results.json ``bootstrap`` block."""
+        return {"n_boot": self.n_boot, "n_failed": self.n_failed,
+                "failures": dict(self.failures), "ci": self.ci,
+                "conf_level": self.conf_level, "seed": self.seed,
+                "resampling": self.resampling, "method": self.method,
+                "min_valid_share": self.min_valid_share,
+                "statistics": [s.to_dict() for s in self.statistics]}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per statistic."""
+        return pd.DataFrame([s.to_dict() for s in self.statistics])
+
+
+def run_bootstrap(
+    frame: pd.DataFrame,
+    redesign: Redesign,
+    statistics: Statistics,
+    point: Mapping[StatKey, StatValue],
+    resampling: Resampling,
+    *,
+    n_boot: int,
+    ci: str = "percentile",
+    conf_level: float = 0.95,
+    n_jackknife_groups: int = 10,
+    random_state: int | np.random.SeedSequence | None = None,
+    n_jobs: int = 1,
+    min_valid_share: float = MIN_VALID_SHARE,
+    progress: Progress | None = None,
+) -> BootstrapResult:
+    """Bootstrap every statistic of ``point``, re-running the design in each replicate.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Every eligible row of both arms, with the outcome columns and what ``redesign``
+        needs (covariates); no design columns.
+    redesign : callable
+        ``redesign(resample, seed) -> AnalysisDesign``; ``seed`` is the replicate's own.
+        Must be picklable when ``n_jobs != 1``.
+    statistics : callable
+        ``statistics(frame, design) -> {StatKey: StatValue}`` (the analysis of one data set).
+    point : mapping
+        The statistics of the original analysis (the locked design); their keys and order
+        are the table's.
+    n_boot : int
+        Number of replicates (failed replicates are counted, not retried).
+    ci : {"percentile", "bca"}
+    random_state : int or SeedSequence
+        Seed; replicate ``b`` uses the ``b``-th spawned child, whatever ``n_jobs``.
+    n_jobs : int
+        joblib workers (``-1`` = all cores).
+    min_valid_share : float
+        Refuse a statistic's interval (NaN with the reason) when fewer than this share of the
+        ``n_boot`` replicates give it (`MIN_VALID_SHARE`).
+    progress : callable, optional
+        ``progress(done, total)`` called in the main process as replicates complete.
+    """
+    ss = (random_state if isinstance(random_state, np.random.SeedSequence)
+          else np.random.SeedSequence(random_state))
+    children = [_child(ss, b) for b in range(n_boot)]
+    results: list[dict[StatKey, float | str] | str] = []
+    if n_jobs == 1:
+        for b, child in enumerate(children):
+            results.extend(_replicates(frame, redesign, statistics, resampling, [child]))
+            if progress is not None:
+                progress(b + 1, n_boot)
+    else:
+        n_chunks = min(n_boot, 8 * (n_jobs if n_jobs > 0 else 8))
+        chunks = [c for c in np.array_split(np.arange(n_boot), n_chunks) if len(c)]
+        tasks = (delayed(_replicates)(frame, redesign, statistics, resampling,
+                                      [children[i] for i in c]) for c in chunks)
+        done = 0
+        for chunk_out in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
+            results.extend(chunk_out)
+            done += len(chunk_out)
+            if progress is not None:
+                progress(done, n_boot)
+    failures = Counter(r for r in results if isinstance(r, str))
+    keys = list(point)
+    reps = pd.DataFrame(
+        [[_num(r.get(k)) if isinstance(r, dict) else np.nan for k in keys] for r in results],
+        columns=pd.Index(keys, tupleize_cols=False), dtype=float)
+    reasons = {k: Counter(r[k] for r in results if isinstance(r, dict)
+                          and isinstance(r.get(k), str)) for k in keys}
+    jack = (_grouped_jackknife(frame, redesign, statistics, resampling, n_jackknife_groups,
+                               _child(ss, n_boot)) if ci == "bca" else {})
+    stats = []
+    for key in keys:
+        est = float(point[key].estimate)
+        theta = reps[key].to_numpy(dtype=float)
+        theta = theta[np.isfinite(theta)]
+        se = lo = hi = np.nan
+        refused = None
+        need = max(2, int(np.ceil(min_valid_share * n_boot - 1e-9)))
+        if theta.size < need:
+            refused = (f"only {theta.size} of {n_boot} replicates give it, fewer than "
+                       f"{min_valid_share:.0%}")
+        else:
+            lo, hi = _interval(theta, est, conf_level, ci, jack.get(key))
+            se = float(np.std(theta, ddof=1))
+        stats.append(BootstrapStatistic(key, est, se, lo, hi, int(theta.size),
+                                        dict(reasons[key]), sum(failures.values()), refused))
+    return BootstrapResult(tuple(stats), reps, n_boot, dict(failures), ci, conf_level,
+                           random_state if isinstance(random_state, int) else None,
+                           resampling.description, min_valid_share)
+
+
+def _child(ss: np.random.SeedSequence, b: int) -> np.random.SeedSequence:
+    """The ``b``-th child of ``ss`` (what ``ss.spawn`` gives, independent of spawn state)."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, b),
+                                  pool_size=ss.pool_size)
+
+
+def _design_seed(child: np.random.SeedSequence) -> int:
+    """The redesign's seed of a replicate: from the replicate's own child stream."""
+    return int(_child(child, 0).generate_state(1, dtype=np.uint32)[0])
+
+
+def _num(v: float | str | None) -> float:
+    return float(v) if isinstance(v, int | float) else np.nan
+
+
+def _one(frame, redesign, statistics, seed) -> dict[StatKey, float | str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-replicate warnings are counted, not printed
+        stats = statistics(frame, redesign(frame, seed))
+    return {k: (float(v.estimate) if np.isfinite(v.estimate)
+                else _reason_kind(v.reason)) for k, v in stats.items()}
+
+
+def _reason_kind(reason: str | None) -> str:
+    """A not-estimable reason without the replicate's own numbers in brackets, so that the
+    replicates' reasons count together ("beyond the last follow-up time (47.9)" -> "... time")."""
+    return re.sub(r" \([^)]*\)", "", reason) if reason else "not estimable"
+
+
+def _replicates(frame, redesign, statistics, resampling, children):
+    out: list[dict[StatKey, float | str] | str] = []
+    for child in children:
+        sample = _resample(frame, resampling, np.random.default_rng(child))
+        try:
+            out.append(_one(sample, redesign, statistics, _design_seed(child)))
+        except _REPLICATE_FAILURES as exc:
+            out.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     return out
 
 
-def _analyse(
-    frame: pd.DataFrame,
-    design: pd.DataFrame,
-    cfg: _Config,
-    null_rate: float | None = None,
-    conf_level: float = 0.95,
-) -> ArmComparison:
-    data = _analysis_frame(frame, design, cfg)
-    # a patient with several rows (index lines) is one cluster: for the KM always, for the
-    # Cox model unless the design gives its own cluster (the match pair)
-    multi = cfg.id_col is not None and bool(data[cfg.id_col].duplicated().any())
-    cox_cluster = _CL if _CL in data.columns else (cfg.id_col if multi else None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SurvivalWarning)
-        return compare_arms(
-            data,
-            time_col=cfg.time_col,
-            event_col=cfg.event_col,
-            arm_col=cfg.arm_col,
-            treated_value=cfg.treated_value,
-            weight_col=_W,
-            cluster_col=cox_cluster,
-            km_cluster_col=cfg.id_col if multi else None,
-            landmarks=cfg.landmarks,
-            time_unit=cfg.time_unit,
-            null_rate=null_rate,
-            rmst_tau=cfg.rmst_tau,
-            conf_type=cfg.conf_type,
-            conf_level=conf_level,
-        )
-
-
-def _analysis_frame(frame: pd.DataFrame, design: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
-    """The frame with the design's weight (and cluster), rows of weight 0 left out."""
-    if not isinstance(design, pd.DataFrame) or cfg.weight_name not in design.columns:
-        raise EstimationError(
-            f"redesign must return a DataFrame with a {cfg.weight_name!r} column "
-            f"(and optionally {cfg.cluster_name!r}), got {type(design).__name__}"
-        )
-    if len(design) != len(frame) or not design.index.equals(frame.index):
-        raise EstimationError(
-            "redesign must return one row per row of the frame it was given (same index)"
-        )
-    data = frame.assign(**{_W: design[cfg.weight_name].to_numpy(dtype=float)})
-    if cfg.cluster_name in design.columns and design[cfg.cluster_name].notna().any():
-        data[_CL] = design[cfg.cluster_name].to_numpy()
-    return data[data[_W] > 0]  # as match.data(): unmatched / discarded rows leave
-
-
-def _resample(frame: pd.DataFrame, cfg: _Config, rng: np.random.Generator) -> pd.DataFrame:
+def _resample(frame: pd.DataFrame, cfg: Resampling, rng: np.random.Generator) -> pd.DataFrame:
     """Stratified (by arm) resample of rows, or of patients when ``id_col`` is set."""
     parts = []
     is_trial = (frame[cfg.arm_col] == cfg.treated_value).to_numpy()
@@ -138,64 +319,6 @@ def _resample(frame: pd.DataFrame, cfg: _Config, rng: np.random.Generator) -> pd
     return pd.concat(parts, ignore_index=True)
 
 
-def _replicates(frame, redesign, cfg, seeds) -> list[dict[str, float] | str]:
-    out: list[dict[str, float] | str] = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        sample = _resample(frame, cfg, rng)
-        try:
-            out.append(_statistics(_analyse(sample, redesign(sample), cfg)))
-        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
-            out.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-    return out
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class BootstrapResult:
-    """Bootstrap replicates and intervals of every estimate of the comparison.
-
-    ``table`` has one row per statistic: ``estimate`` (the original analysis), ``se``
-    (SD of the replicates), ``lower``/``upper`` (percentile or BCa), ``n_valid`` (replicates
-    where the statistic exists, e.g. the median is reached). The HR is bootstrapped on the
-    log scale (``log_hr``).
-    """
-
-    comparison: ArmComparison
-    replicates: pd.DataFrame
-    table: pd.DataFrame
-    n_boot: int
-    n_failed: int
-    failures: dict[str, int]
-    ci: str
-    conf_level: float
-    seed: int | None
-    resampling: str
-    method: str = field(default="")
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary (results.json ``bootstrap`` block)."""
-        tab = self.table.replace({np.nan: None})
-        return {
-            "n_boot": self.n_boot,
-            "n_failed": self.n_failed,
-            "failures": self.failures,
-            "ci": self.ci,
-            "conf_level": self.conf_level,
-            "seed": self.seed,
-            "resampling": self.resampling,
-            "method": self.method,
-            "statistics": tab.to_dict(orient="records"),
-        }
-
-    def summary(self) -> pd.DataFrame:
-        """The interval table."""
-        return self.table.copy()
-
-    def apply(self) -> ArmComparison:
-        """The comparison with bootstrap SE/limits as primary, analytic ones under ``analytic``."""
-        return _apply(self)
-
-
 def _interval(
     theta: np.ndarray, est: float, level: float, ci: str, jack: np.ndarray | None
 ) -> tuple[float, float]:
@@ -215,158 +338,9 @@ def _interval(
     return float(lo), float(hi)
 
 
-def bootstrap_comparison(
-    frame: pd.DataFrame,
-    redesign: Redesign,
-    *,
-    time_col: str,
-    event_col: str,
-    arm_col: str = "arm",
-    treated_value: object = "trial",
-    id_col: str | None = None,
-    weight_name: str = "weight",
-    cluster_name: str = "cluster",
-    landmarks: Sequence[float] = (),
-    time_unit: str | None = None,
-    null_rate: float | None = None,
-    rmst_tau: float | None = None,
-    conf_type: str = "log",
-    conf_level: float = 0.95,
-    n_boot: int = 1000,
-    ci: str = "percentile",
-    n_jackknife_groups: int = 10,
-    random_state: int | np.random.SeedSequence | None = None,
-    n_jobs: int = 1,
-    progress: Progress | None = None,
-) -> BootstrapResult:
-    """Bootstrap every estimate of `compare_arms`, re-running the design in each replicate.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Both arms, with the outcome columns and whatever ``redesign`` needs (covariates).
-    redesign : callable
-        ``redesign(frame) -> DataFrame`` with column ``weight_name`` (0 = not in the analysis)
-        and optionally ``cluster_name`` (match pair; NaN for unmatched rows), same index as
-        its input. It is also applied to ``frame`` itself for the point estimates. Must be
-        picklable when ``n_jobs != 1``.
-    id_col : str, optional
-        Patient id: resample patients (with all their rows) instead of rows.
-    n_boot : int
-        Number of replicates (failed replicates are counted, not retried).
-    ci : {"percentile", "bca"}
-        Interval type; "bca" uses a grouped-jackknife acceleration (module docstring).
-    random_state : int or SeedSequence
-        Seed; replicate ``b`` uses the ``b``-th spawned child, whatever ``n_jobs``.
-    n_jobs : int
-        joblib workers (``-1`` = all cores).
-    progress : callable, optional
-        ``progress(done, total)`` called in the main process as replicates complete.
-
-    Returns
-    -------
-    BootstrapResult
-        Intervals per statistic; ``.apply()`` gives the bootstrap-primary `ArmComparison`.
-    """
-    check_option("ci", ci, ("percentile", "bca"))
-    level = check_conf_level(conf_level)
-    if not isinstance(n_boot, int | np.integer) or n_boot < 2:
-        raise EstimationError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-    require_columns(
-        frame, {"time_col": time_col, "event_col": event_col, "arm_col": arm_col, "id_col": id_col}
-    )
-    cfg = _Config(
-        time_col,
-        event_col,
-        arm_col,
-        treated_value,
-        id_col,
-        weight_name,
-        cluster_name,
-        tuple(float(x) for x in landmarks),
-        time_unit,
-        None if rmst_tau is None else float(rmst_tau),
-        conf_type,
-    )
-    frame = frame.reset_index(drop=True)
-    original = _analyse(frame, redesign(frame), cfg, null_rate, level)
-    ss = (
-        random_state
-        if isinstance(random_state, np.random.SeedSequence)
-        else np.random.SeedSequence(random_state)
-    )
-    seeds = ss.spawn(n_boot)
-    results: list[dict[str, float] | str] = []
-    if n_jobs == 1:
-        for b, seed in enumerate(seeds):
-            results.extend(_replicates(frame, redesign, cfg, [seed]))
-            if progress is not None:
-                progress(b + 1, n_boot)
-    else:
-        n_chunks = min(n_boot, 8 * (n_jobs if n_jobs > 0 else 8))
-        chunks = [list(c) for c in np.array_split(np.arange(n_boot), n_chunks) if len(c)]
-        tasks = (delayed(_replicates)(frame, redesign, cfg, [seeds[i] for i in c]) for c in chunks)
-        done = 0
-        for chunk_out in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
-            results.extend(chunk_out)
-            done += len(chunk_out)
-            if progress is not None:
-                progress(done, n_boot)
-    failures = Counter(r for r in results if isinstance(r, str))
-    reps = pd.DataFrame([r if isinstance(r, dict) else {} for r in results])
-    point = _statistics(original)
-    reps = reps.reindex(columns=list(point))
-    jack = _grouped_jackknife(frame, redesign, cfg, n_jackknife_groups, ss) if ci == "bca" else {}
-    rows = []
-    for name, est in point.items():
-        theta = reps[name].to_numpy(dtype=float)
-        theta = theta[np.isfinite(theta)]
-        if theta.size < 2:
-            rows.append(
-                {
-                    "statistic": name,
-                    "estimate": est,
-                    "se": np.nan,
-                    "lower": np.nan,
-                    "upper": np.nan,
-                    "n_valid": int(theta.size),
-                }
-            )
-            continue
-        lo, hi = _interval(theta, est, level, ci, jack.get(name))
-        rows.append(
-            {
-                "statistic": name,
-                "estimate": est,
-                "se": float(np.std(theta, ddof=1)),
-                "lower": lo,
-                "upper": hi,
-                "n_valid": int(theta.size),
-            }
-        )
-    resampling = "patients (id_col) within arm" if id_col else "rows within arm"
-    method = (
-        f"bootstrap {'BCa' if ci == 'bca' else 'percentile'} {level:.0%} ({n_boot} "
-        f"replicates, stratified by arm, resampling {resampling}, design re-run)"
-    )
-    return BootstrapResult(
-        original,
-        reps,
-        pd.DataFrame(rows),
-        n_boot,
-        sum(failures.values()),
-        dict(failures),
-        ci,
-        level,
-        random_state if isinstance(random_state, int) else None,
-        resampling,
-        method,
-    )
-
-
-def _grouped_jackknife(frame, redesign, cfg, n_groups, ss) -> dict[str, np.ndarray]:
+def _grouped_jackknife(frame, redesign, statistics, cfg, n_groups, ss) -> dict:
     """Delete-a-group jackknife values of each statistic (groups formed within arm)."""
-    rng = np.random.default_rng(ss.spawn(1)[0])  # the child after the n_boot replicates
+    rng = np.random.default_rng(ss)  # the child after the n_boot replicates
     is_trial = (frame[cfg.arm_col] == cfg.treated_value).to_numpy()
     group = np.empty(len(frame), dtype=np.int64)
     for k, mask in enumerate((is_trial, ~is_trial)):
@@ -374,74 +348,13 @@ def _grouped_jackknife(frame, redesign, cfg, n_groups, ss) -> dict[str, np.ndarr
         codes, uniq = pd.factorize(units)
         perm = rng.permutation(len(uniq)) % n_groups
         group[np.flatnonzero(mask)] = perm[codes] + k * n_groups
-    values: dict[str, list[float]] = {}
+    values: dict[StatKey, list[float]] = {}
     for g in range(2 * n_groups):
-        sub = frame[group != g]
         try:
-            stats = _statistics(_analyse(sub, redesign(sub), cfg))
-        except (ValueError, np.linalg.LinAlgError):
+            stats = _one(frame[group != g], redesign, statistics,
+                         _design_seed(_child(ss, g)))
+        except _REPLICATE_FAILURES:
             continue
         for k, v in stats.items():
-            values.setdefault(k, []).append(v)
+            values.setdefault(k, []).append(_num(v))
     return {k: np.asarray(v, dtype=float) for k, v in values.items()}
-
-
-def _apply(res: BootstrapResult) -> ArmComparison:
-    comp = res.comparison
-    tab = res.table.set_index("statistic")
-    m = res.method
-
-    def est(e, name):
-        if name not in tab.index or not e.estimable:
-            return e
-        r = tab.loc[name]
-        return e.with_bootstrap(float(r["se"]), float(r["lower"]), float(r["upper"]), m)
-
-    lms = tuple(
-        replace(
-            lm,
-            trial=est(lm.trial, f"landmark_{lm.time:g}_trial"),
-            control=est(lm.control, f"landmark_{lm.time:g}_control"),
-            difference=est(lm.difference, f"landmark_{lm.time:g}_difference"),
-        )
-        for lm in comp.landmarks
-    )
-
-    def med(q, name):
-        r = tab.loc[name]
-        return replace(
-            q,
-            se=float(r["se"]),
-            lower=float(r["lower"]),
-            upper=float(r["upper"]),
-            method=m,
-            analytic=(q.lower, q.upper),
-        )
-
-    hr = comp.hazard_ratio
-    r = tab.loc["log_hr"]
-    if hr.converged:  # no interval around an estimate that does not exist
-        hr = replace(
-            hr,
-            se_log=float(r["se"]),
-            lower=float(np.exp(r["lower"])),
-            upper=float(np.exp(r["upper"])),
-            method=m,
-            analytic=(hr.se_log, hr.lower, hr.upper),
-        )  # p_value stays the robust Wald
-    rm = comp.rmst
-    if rm is not None:
-        rm = replace(
-            rm,
-            trial=est(rm.trial, "rmst_trial"),
-            control=est(rm.control, "rmst_control"),
-            difference=est(rm.difference, "rmst_difference"),
-        )
-    return replace(
-        comp,
-        landmarks=lms,
-        median_trial=med(comp.median_trial, "median_trial"),
-        median_control=med(comp.median_control, "median_control"),
-        hazard_ratio=hr,
-        rmst=rm,
-    )

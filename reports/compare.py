@@ -38,10 +38,16 @@ from reports.cox import HazardRatio, LogRankTest, cox_hazard_ratio
 from reports.errors import EstimationError
 from reports.estimate import Estimate
 from reports.evalue import EValue, evalue_hr, evalue_rr, landmark_risk_ratio
-from reports.km import CONF_TYPES, SurvivalCurve, ij_influence_at, km_estimate
+from reports.km import (
+    CONF_TYPES,
+    SurvivalCurve,
+    are_counts,
+    ij_influence_at,
+    km_estimate,
+)
 from reports.landmark import LandmarkComparison, compare_landmark
 from reports.median import QuantileEstimate, median_survival
-from reports.rmst import rmst, rmst_difference
+from reports.rmst import ij_rmst_influence, rmst, rmst_difference
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +228,8 @@ def compare_arms(
         Null landmark survival rate for the one-sided tests (Simon H0, e.g. 0.35).
     rmst_tau : float, optional
         Truncation time of the RMST in ``time_unit``.
-    conf_type : {"log", "log-log"}
-        Scale of the KM pointwise limits.
+    conf_type : {"log", "log-log", "plain", "logit", "arcsin"}
+        Scale of the KM pointwise limits (`reports.km.CONF_TYPES`, as R's ``conf.type``).
 
     Returns
     -------
@@ -255,7 +261,7 @@ def compare_arms(
         )
     km_cl = cluster_codes(frame, km_cluster_col, w)
     # survfit decides robust on all the weights of the call, not per arm
-    variance = "ij" if km_cl is not None or bool(np.any(w != np.floor(w))) else "greenwood"
+    variance = "ij" if km_cl is not None or not are_counts(w) else "greenwood"
     curves = {}
     for name, mask in (("trial", is_trial), ("control", ~is_trial)):
         curves[name] = km_estimate(
@@ -290,7 +296,14 @@ def compare_arms(
     )
     rm = None
     if rmst_tau is not None:
-        rt, rc = rmst(trial, float(rmst_tau)), rmst(control, float(rmst_tau))
+        tau = float(rmst_tau)
+        infl = {}
+        if variance == "ij":  # the IJ SE, as the curve's (invariant to the weights' scale)
+            for name, mask in (("trial", is_trial), ("control", ~is_trial)):
+                u = ij_rmst_influence(t[mask], e[mask], w[mask], tau)
+                infl[name] = u if km_cl is None else np.bincount(km_cl[mask], weights=u)
+        rt = rmst(trial, tau, infl.get("trial"))
+        rc = rmst(control, tau, infl.get("control"))
         rm = RMSTComparison(float(rmst_tau), time_unit, rt, rc, rmst_difference(rt, rc, level))
     return ArmComparison(
         trial,
@@ -301,7 +314,7 @@ def compare_arms(
         hr,
         lr,
         rm,
-        _evalues(hr, lms, level),
+        evalues_of(hr, lms, level),
         time_unit,
         level,
     )
@@ -333,9 +346,10 @@ def _clustered_difference(lm, t, e, w, cl, is_trial, name) -> LandmarkComparison
     return replace(lm, difference=diff)
 
 
-def _evalues(
+def evalues_of(
     hr: HazardRatio, lms: tuple[LandmarkComparison, ...], level: float
 ) -> dict[str, EValue]:
+    """E-values of the HR and the landmark risk ratios, from the limits they carry."""
     out: dict[str, EValue] = {}
     if np.isfinite(hr.estimate) and hr.estimate > 0:
         out["hazard_ratio"] = evalue_hr(hr.estimate, hr.lower, hr.upper, rare=False)

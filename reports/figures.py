@@ -48,7 +48,7 @@ def km_figure(
     time_unit: str | None = None,
     title: str | None = None,
     trial_label: str = "Trial",
-    control_label: str = "Synthetic control (weighted)",
+    control_label: str = "Synthetic control",
     unadjusted_label: str = "Registry, unadjusted",
 ) -> Figure:
     """Kaplan-Meier curves of the trial and the synthetic control with a numbers-at-risk table.
@@ -65,8 +65,9 @@ def km_figure(
     null_rate : float, optional
         Null landmark rate (Simon H0), dotted horizontal line.
     risk_times : sequence of float, optional
-        Times of the numbers-at-risk table (default: the x ticks). Weighted numbers at risk
-        are rounded to integers (the table says so).
+        Times of the numbers-at-risk table (default: the x ticks). The table shows the
+        patients at risk per arm and, when the control's weights are not all 1, its weighted
+        number at risk with the weights' scale stated (their sum and the ESS).
 
     Returns
     -------
@@ -121,17 +122,26 @@ def km_figure(
         risk_times if risk_times is not None else [t for t in ax.get_xticks() if 0 <= t <= tmax],
         dtype=float,
     )
-    rows = [(trial_label, trial, TRIAL_COLOR), (control_label, control, CONTROL_COLOR)]
-    for y, (_name, curve, color) in enumerate(reversed(rows)):
-        at = curve.at(ticks)["n_risk"].to_numpy()
+    rows = [(f"{trial_label}, patients", trial, TRIAL_COLOR, "n_risk_rows", "{:.0f}"),
+            (f"{control_label}, patients", control, CONTROL_COLOR, "n_risk_rows", "{:.0f}")]
+    weighted = control.n_risk_rows is not None and not np.allclose(control.n_risk,
+                                                                    control.n_risk_rows)
+    if weighted:
+        rows.append((f"{control_label}, weighted", control, CONTROL_COLOR, "n_risk", "{:.1f}"))
+    for y, (_name, curve, color, col, fmt) in enumerate(reversed(rows)):
+        at = curve.at(ticks)[col].to_numpy()
         for t, n in zip(ticks, at, strict=True):
-            tab.text(t, y, f"{n:.0f}", ha="center", va="center", fontsize=8, color=color)
+            tab.text(t, y, fmt.format(n), ha="center", va="center", fontsize=8, color=color)
     tab.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)], fontsize=8)
     tab.set_ylim(-0.6, len(rows) - 0.4)
     tab.tick_params(axis="y", length=0, pad=14)
     for side in ("top", "right", "left"):
         tab.spines[side].set_visible(False)
-    tab.set_title("Number at risk (weighted, rounded)", fontsize=8, loc="left")
+    title = "Number at risk"
+    if weighted:
+        title += (f" (weighted: the control's weights sum to {control.sum_weights:.1f}, "
+                  f"ESS {control.ess:.0f}, over {control.n_rows} patients)")
+    tab.set_title(title, fontsize=8, loc="left")
     tab.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
     ax.tick_params(labelbottom=False)
     return fig

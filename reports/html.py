@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+
+from reports.templating import environment
 
 _MIME = {"svg": "image/svg+xml", "png": "image/png"}
 
@@ -60,6 +61,11 @@ class ReportContent:
         Whether the design met its balance threshold.
     allow_redesign : bool
         Whether ``--allow-redesign`` was used.
+    design_kind : {"weighted", "matched"}
+        How the synthetic control is formed (a matched design is not called "weighted").
+    variance_ratios : sequence of mapping
+        design.json balance rows (``covariate``, ``variance_ratio_before``/``_after``) of the
+        continuous covariates; ratios outside `VARIANCE_RATIO_BAND` are flagged.
     """
 
     title: str
@@ -77,23 +83,29 @@ class ReportContent:
     manifest: Mapping[str, Any] = field(default_factory=dict)
     balance_passed: bool = True
     allow_redesign: bool = False
+    design_kind: str = "weighted"
+    variance_ratios: Sequence[Mapping[str, Any]] = ()
+
+
+#: variance ratios (control / trial) outside this band are flagged (Austin 2009; Stuart 2010)
+VARIANCE_RATIO_BAND = (0.5, 2.0)
 
 
 def render_report(content: ReportContent, path: str | Path | None = None) -> str:
     """Render the report; write it to ``path`` when given. Returns the HTML text."""
-    env = Environment(loader=PackageLoader("reports", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters["pct"] = fmt_pct
-    env.filters["num"] = fmt_num
-    html = env.get_template("report.html.j2").render(
+    html = environment().get_template("report.html.j2").render(
+        pct=fmt_pct, num=fmt_num,
         c=content,
         figures={k: _data_uri(*v) for k, v in content.figures.items()},
         flow=Markup(attrition_flow_svg(content.attrition, content.counts)),
         results=results_rows(content.endpoint, content.null_rate),
         estimate_methods=estimate_methods(content.endpoint),
-        sensitivity=sensitivity_rows(content.sensitivity),
-        baseline=content.baseline.to_dict(orient="records"),
+        headline=headline(content.endpoint, content.null_rate),
+        variance_ratios=variance_ratio_rows(content.variance_ratios),
+        sensitivity=sensitivity_rows(content.sensitivity,
+                                     (content.endpoint.get("evalues") or {}).get("hazard_ratio")),
+        baseline=[{k: _no_negative_zero(v) for k, v in r.items()}
+                  for r in content.baseline.to_dict(orient="records")],
         attrition=content.attrition.to_dict(orient="records"),
         manifest_json=json.dumps(content.manifest, indent=2, sort_keys=True),
     )
@@ -110,14 +122,21 @@ def _ok(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _no_negative_zero(text: Any) -> Any:
+    """``-0.000`` (a tiny negative number rounded) printed as ``0.000``."""
+    if isinstance(text, str) and text.startswith("-") and not text.strip("-0.%+ ptsk"):
+        return text[1:]
+    return text
+
+
 def fmt_pct(x: Any, digits: int = 1) -> str:
     """A probability as a percentage (``"NA"`` when missing)."""
-    return f"{100 * x:.{digits}f}%" if _ok(x) else "NA"
+    return _no_negative_zero(f"{100 * x:.{digits}f}%") if _ok(x) else "NA"
 
 
 def fmt_num(x: Any, digits: int = 2) -> str:
     """A number with fixed decimals (``"NA"`` when missing)."""
-    return f"{x:.{digits}f}" if _ok(x) else "NA"
+    return _no_negative_zero(f"{x:.{digits}f}") if _ok(x) else "NA"
 
 
 def _ci(est: Mapping | None, fmt=fmt_pct) -> str:
@@ -146,7 +165,8 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
                                        "(Simon H0); log-scale Wald test"})
     med = endpoint.get("median") or {}
     if med:
-        rows.append({"quantity": "Median", "trial": _ci(med.get("trial"), _fmt_time),
+        unit = f" ({med['unit']})" if med.get("unit") else ""
+        rows.append({"quantity": f"Median{unit}", "trial": _ci(med.get("trial"), _fmt_time),
                      "control": _ci(med.get("control"), _fmt_time), "comparison": ""})
     hr = endpoint.get("hazard_ratio") or {}
     if hr:
@@ -155,11 +175,47 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
                      "comparison": _ci(hr, fmt_num) + (f", p = {p:.3g}" if _ok(p) else "")})
     rmst = endpoint.get("rmst") or {}
     if rmst:
-        label = f"RMST to {_fmt_g(rmst.get('tau'))} {rmst.get('unit', '')}"
+        unit = rmst.get("unit") or ""
+        label = f"RMST to {_fmt_g(rmst.get('tau'))} {unit}" + (f" ({unit})" if unit else "")
         rows.append({"quantity": label, "trial": _ci(rmst.get("trial"), _fmt_time),
                      "control": _ci(rmst.get("control"), _fmt_time),
                      "comparison": "difference " + _ci(rmst.get("difference"), _fmt_time)})
     return rows
+
+
+def headline(endpoint: Mapping[str, Any], null_rate: float | None) -> dict[str, str] | None:
+    """The headline box: the first landmark's rates, their difference, the HR and the trial's
+    rate against the design's null rate (Simon H0); None without a landmark."""
+    lms = endpoint.get("landmarks") or []
+    if not lms:
+        return None
+    lm = lms[0]
+    hr = endpoint.get("hazard_ratio") or {}
+    null = ""
+    if null_rate is not None:
+        null = f"H0 {fmt_pct(null_rate)}: {_vs_null(lm.get('trial'), null_rate)}"
+    method = (lm.get("difference") or {}).get("method", "")
+    return {
+        "landmark": f"{_fmt_g(lm.get('time'))} {lm.get('unit') or ''}".strip(),
+        "trial": _ci(lm.get("trial")), "control": _ci(lm.get("control")),
+        "difference": _ci(lm.get("difference"), _pct_points), "hr": _ci(hr, fmt_num),
+        "null": null,
+        "note": ("Rates are Kaplan-Meier estimates at the landmark; difference in percentage "
+                 f"points. Intervals: {method}." if method else ""),
+    }
+
+
+def variance_ratio_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Variance ratios before/after, flagged outside `VARIANCE_RATIO_BAND`."""
+    lo, hi = VARIANCE_RATIO_BAND
+    out = []
+    for r in rows:
+        after = r.get("variance_ratio_after")
+        flag = (f"outside {lo:g}-{hi:g}" if _ok(after) and not lo <= after <= hi else "")
+        out.append({"covariate": str(r.get("covariate", "")),
+                    "before": fmt_num(r.get("variance_ratio_before")),
+                    "after": fmt_num(after), "flag": flag})
+    return out
 
 
 def estimate_methods(endpoint: Mapping[str, Any]) -> list[str]:
@@ -182,7 +238,10 @@ def estimate_methods(endpoint: Mapping[str, Any]) -> list[str]:
 
 
 def _pct_points(x: Any) -> str:
-    return f"{100 * x:+.1f} pts" if _ok(x) else "NA"
+    if not _ok(x):
+        return "NA"
+    text = f"{100 * x:+.1f} pts"
+    return "0.0 pts" if text in ("+0.0 pts", "-0.0 pts") else text
 
 
 def _fmt_g(x: Any) -> str:
@@ -209,8 +268,10 @@ def _vs_null(est: Mapping | None, null_rate: float) -> str:
     return "CI includes it"
 
 
-def sensitivity_rows(sensitivity: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per sensitivity analysis: name, description, landmark difference, HR."""
+def sensitivity_rows(sensitivity: Mapping[str, Any],
+                     evalue: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+    """One row per sensitivity analysis: name, description, landmark difference, HR; then
+    the E-value of the primary hazard ratio (``endpoints.<name>.evalues.hazard_ratio``)."""
     rows = []
     for name, entry in sensitivity.items():
         if not isinstance(entry, Mapping):
@@ -224,17 +285,21 @@ def sensitivity_rows(sensitivity: Mapping[str, Any]) -> list[dict[str, str]]:
                 "difference": _ci(lms[0].get("difference"), _pct_points),
                 "hr": _ci(entry.get("hazard_ratio"), fmt_num),
             })
-        elif name == "evalue" and _ok(entry.get("point")):
-            rows.append({"name": "E-value", "description": (
-                f"an unmeasured confounder associated with both arm and {entry.get('measure', '')}"
-                f" by a risk ratio of {entry['point']:.2f} each could explain away the hazard "
-                f"ratio; {fmt_num(entry.get('ci'))} would move its CI to include 1"),
+        elif entry.get("status") == "not_estimable":
+            rows.append({"name": name.replace("_", " "), "description": (
+                f"{entry.get('description', '')}: not estimable ({entry.get('reason', '')})"),
                 "control": "", "difference": "", "hr": ""})
         else:
             text = ", ".join(f"{k}: {fmt_num(v) if _ok(v) else escape(str(v))}"
                              for k, v in entry.items() if not isinstance(v, Mapping | list))
             rows.append({"name": name.replace("_", " "), "description": text, "control": "",
                          "difference": "", "hr": ""})
+    if evalue and _ok(evalue.get("point")):
+        rows.append({"name": "E-value", "description": (
+            f"an unmeasured confounder associated with both arm and {evalue.get('measure', '')}"
+            f" by a risk ratio of {evalue['point']:.2f} each could explain away the hazard "
+            f"ratio; {fmt_num(evalue.get('ci'))} would move its CI to include 1"),
+            "control": "", "difference": "", "hr": ""})
     return rows
 
 

@@ -12,7 +12,8 @@ check our standard errors against ``survfit``, so we follow its rules exactly:
   (each row its own cluster when none is given), computed here in O(n log n) with cumulative
   sums instead of survfitkm.c's loop over clusters at every event time.
 * ``std_err`` is on the probability scale, as ``summary.survfit`` reports it; confidence
-  limits use ``conf.type`` "log" (R's default) or "log-log" and are capped at 1 for "log".
+  limits use ``conf.type`` "log" (R's default), "log-log", "plain", "logit" or "arcsin"
+  exactly as survival 3.5-3's ``survfit_confint`` (capped to [0, 1] where R caps them).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from reports._inputs import (
     weight_array,
 )
 
-ConfType = Literal["log", "log-log"]
+ConfType = Literal["log", "log-log", "plain", "logit", "arcsin"]
 Variance = Literal["auto", "greenwood", "ij"]
-CONF_TYPES: tuple[str, ...] = ("log", "log-log")
+CONF_TYPES: tuple[str, ...] = ("log", "log-log", "plain", "logit", "arcsin")
 VARIANCES: tuple[str, ...] = ("auto", "greenwood", "ij")
 
 
@@ -51,6 +52,9 @@ class SurvivalCurve:
         Distinct observed times (events and censorings), in ``time_unit``.
     n_risk, n_event, n_censor : ndarray of shape (n_times,)
         Weighted numbers at risk, with an event, censored (R ``survfit``'s ``n.risk`` ...).
+    n_risk_rows : ndarray of shape (n_times,)
+        Rows (patients, when one row each) of positive weight at risk: the unweighted count
+        shown beside the weighted one.
     surv : ndarray
         Kaplan-Meier survival probability just after each time.
     std_err : ndarray
@@ -83,6 +87,7 @@ class SurvivalCurve:
     time_unit: str | None = None
     label: str | None = None
     max_time: float = field(default=np.nan)
+    n_risk_rows: np.ndarray | None = None
 
     @property
     def method(self) -> str:
@@ -113,10 +118,13 @@ class SurvivalCurve:
 
         nr_idx = np.searchsorted(self.time, t, side="left")  # first time >= t
         n_risk = np.append(self.n_risk, 0.0)[nr_idx]
+        rows = self.n_risk_rows if self.n_risk_rows is not None else np.full(self.time.size,
+                                                                              np.nan)
         return pd.DataFrame(
             {
                 "time": t,
                 "n_risk": n_risk,
+                "n_risk_rows": np.append(rows, 0.0)[nr_idx],
                 "surv": pick(self.surv, 1.0),
                 "std_err": pick(self.std_err, 0.0),
                 "lower": pick(self.lower, 1.0),
@@ -171,11 +179,17 @@ class SurvivalCurve:
 def conf_limits(
     surv: np.ndarray, se_log: np.ndarray, conf_type: str, conf_level: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise limits as R ``survfit_confint`` (``se_log`` is the SE of log S)."""
+    """Pointwise limits as R ``survfit_confint`` (``se_log`` is the SE of log S).
+
+    "plain": S -/+ z se(S) within [0, 1]; "log": exp(log S -/+ z se_log), upper capped at 1;
+    "log-log": on log(-log S); "logit": on log(S / (1 - S)), with the SE of the logit
+    se_log / (1 - S); "arcsin": on asin(sqrt S), SE 0.5 se_log sqrt(S / (1 - S)), kept within
+    [0, pi/2]. NaN where the transform is undefined (S = 0, and S = 1 for log-log / logit).
+    """
     z = norm.ppf(1 - (1 - conf_level) / 2)
     surv = np.asarray(surv, dtype=float)
     se_log = np.asarray(se_log, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "log":
             xx = np.where(surv == 0, np.nan, surv)
             lower = np.exp(np.log(xx) - z * se_log)
@@ -185,6 +199,22 @@ def conf_limits(
             se2 = z * se_log / np.log(xx)
             lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
             upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+        elif conf_type == "plain":
+            se2 = z * se_log * surv
+            lower = np.maximum(surv - se2, 0.0)
+            upper = np.minimum(surv + se2, 1.0)
+        elif conf_type == "logit":
+            xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
+            se2 = z * se_log / (1 - xx)
+            lg = np.log(xx / (1 - xx))
+            lower = 1 - 1 / (1 + np.exp(lg - se2))
+            upper = 1 - 1 / (1 + np.exp(lg + se2))
+        elif conf_type == "arcsin":
+            xx = np.where(surv == 0, np.nan, surv)
+            se2 = 0.5 * z * se_log * np.sqrt(xx / (1 - xx))
+            a = np.arcsin(np.sqrt(xx))
+            lower = np.sin(np.maximum(0.0, a - se2)) ** 2
+            upper = np.sin(np.minimum(np.pi / 2, a + se2)) ** 2
         else:  # pragma: no cover - guarded by callers
             raise ValueError(conf_type)
     return lower, upper
@@ -247,6 +277,22 @@ def _ffill(x: np.ndarray) -> np.ndarray:
     return x[idx]
 
 
+def are_counts(w: np.ndarray) -> bool:
+    """Whether case weights are counts (survfit's Greenwood case): all integers, as R checks,
+    and below 2^31 (a float above 2^53 is always an "integer": entropy-balancing weights of
+    1e160 are not counts, and Greenwood's Y (Y - d) would overflow on them)."""
+    w = np.asarray(w, dtype=float)
+    return bool(np.all(w == np.floor(w)) and np.all(w < 2.0**31))
+
+
+def _unit_scale(w: np.ndarray) -> np.ndarray:
+    """Weights divided by their largest value: the IJ variance and the ESS do not depend on
+    the weights' scale, and squares of large weights (entropy balancing can give 1e160)
+    overflow where those of the rescaled weights do not."""
+    top = float(np.max(w)) if w.size else 0.0
+    return w / top if np.isfinite(top) and top > 0 else w
+
+
 def ij_influence_at(
     time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float
 ) -> np.ndarray:
@@ -258,7 +304,7 @@ def ij_influence_at(
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    w = np.asarray(weights, dtype=float)
+    w = _unit_scale(np.asarray(weights, dtype=float))
     ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
     live = (d_n > 0) & (d_w > 0) & (y > d_w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -311,10 +357,16 @@ def km_estimate(
     event = np.asarray(event, dtype=float)
     w = np.ones_like(time) if weights is None else np.asarray(weights, dtype=float)
     if variance == "auto":
-        robust = cluster is not None or bool(np.any(w != np.floor(w)))
+        robust = cluster is not None or not are_counts(w)
         variance = "ij" if robust else "greenwood"
+    # the IJ curve does not depend on the weights' scale: compute it on unit-scaled weights,
+    # whose squares and products cannot overflow (entropy weights reach 1e160), and report
+    # the weighted counts on the original scale (Greenwood is for counts: left as they are)
+    wc = _unit_scale(w) if variance == "ij" else w
+    count_scale = float(w.max() / wc.max()) if variance == "ij" and wc.size and wc.max() > 0 \
+        else 1.0
     order_t = np.argsort(time, kind="stable")
-    ts, es, ws = time[order_t], event[order_t], w[order_t]
+    ts, es, ws = time[order_t], event[order_t], wc[order_t]
     ut, ut_index, n_at, d_w, d_n, y = _risk_table(ts, es, ws)
     m = ut.size
     has_event = (d_n > 0) & (d_w > 0)
@@ -344,12 +396,13 @@ def km_estimate(
         se_log = np.sqrt(q)
         std_err = surv * se_log
     lower, upper = conf_limits(surv, se_log, conf_type, conf_level)
-    sw, sw2 = float(w.sum()), float((w * w).sum())
+    wu = _unit_scale(w)
+    sw, sw2 = float(wu.sum()), float((wu * wu).sum())
     return SurvivalCurve(
         time=ut,
-        n_risk=y,
-        n_event=d_w,
-        n_censor=n_at - d_w,
+        n_risk=y * count_scale,
+        n_event=d_w * count_scale,
+        n_censor=(n_at - d_w) * count_scale,
         surv=surv,
         std_err=std_err,
         se_log=se_log,
@@ -360,12 +413,14 @@ def km_estimate(
         conf_level=conf_level,
         n_rows=int(time.size),
         n_events=int(event.sum()),
-        sum_weights=sw,
+        sum_weights=float(w.sum()),
         ess=(sw * sw / sw2) if sw2 > 0 else 0.0,
         cluster=cluster_name if variance == "ij" else None,
         time_unit=time_unit,
         label=label,
         max_time=float(ut[-1]) if m else np.nan,
+        n_risk_rows=np.cumsum(np.bincount(ut_index, weights=(ws > 0).astype(float),
+                                          minlength=m)[::-1])[::-1],
     )
 
 

@@ -94,8 +94,16 @@ def test_null_rate(est: Estimate, null_rate: float, conf_type: str) -> NullRateT
     if not est.estimable or not 0 < null_rate < 1 or not np.isfinite(se):
         return NullRateTest(null_rate, nan, nan, method=method)
     with np.errstate(divide="ignore", invalid="ignore"):
+        # the delta-method SE of the scale the interval uses (`reports.km.conf_limits`)
         if conf_type == "log-log":
             z = (np.log(-np.log(null_rate)) - np.log(-np.log(s))) / (se / (s * abs(np.log(s))))
+        elif conf_type == "plain":
+            z = (s - null_rate) / se
+        elif conf_type == "logit":
+            z = (np.log(s / (1 - s)) - np.log(null_rate / (1 - null_rate))) / (se / (s * (1 - s)))
+        elif conf_type == "arcsin":
+            z = (np.arcsin(np.sqrt(s)) - np.arcsin(np.sqrt(null_rate))) / (
+                se / (2 * np.sqrt(s * (1 - s))))
         else:
             z = (np.log(s) - np.log(null_rate)) / (se / s)
     z = float(z)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+
+from reports.templating import environment
 
 __all__ = ["format_with_mcse", "render_simulation_html", "write_simulation_html"]
 
@@ -95,11 +96,7 @@ def render_simulation_html(
     notes : sequence of str
         Paragraphs shown under the table (how to read it, caveats).
     """
-    env = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    template = env.get_template("simulation.html.j2")
+    template = environment().get_template("simulation.html.j2")
     return template.render(
         title=title,
         facts=dict(facts or {}),

@@ -2,9 +2,10 @@
 
 Continuous covariates show mean (SD), binary ones and each level of a categorical one show a
 percentage; the synthetic control is weighted by the design's weights. SMDs come from the
-design's balance table (design.json) when it has a row of the same name; otherwise they are
-computed here with MatchIt's convention (denominator: the trial arm's SD for ATT, the pooled SD
-of both arms before the design otherwise).
+design's balance table (design.json) when it has a row of the same name; otherwise (a
+covariate row the design did not see, e.g. with missing values left out) they come from
+`matching.balance.balance_table` on the patients with a value: the same statistics and
+conventions as design.json (MatchIt's denominators).
 """
 
 from __future__ import annotations
@@ -15,24 +16,37 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from matching.balance import balance_table, weighted_mean, weighted_var
+
+
+def _known(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = ~np.isnan(x)
+    return x[ok], w[ok]
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:
-    ok = ~np.isnan(x)
-    if not ok.any() or w[ok].sum() <= 0:
-        return float("nan")
-    return float(np.average(x[ok], weights=w[ok]))
+    """Weighted mean over the non-missing values (`matching.balance.weighted_mean`)."""
+    return weighted_mean(*_known(x, w))
 
 
 def _wsd(x: np.ndarray, w: np.ndarray) -> float:
+    """Weighted SD over the non-missing values (`matching.balance.weighted_var`, R cov.wt)."""
+    xk, wk = _known(x, w)
+    return float(np.sqrt(weighted_var(xk, wk))) if len(xk) >= 2 else float("nan")
+
+
+def _smd(x: np.ndarray, is_t: np.ndarray, w_sel: np.ndarray, estimand: str,
+         prop: bool) -> tuple[float, float]:
+    """SMD before (trial vs pool) and after (trial vs weighted control) from
+    `matching.balance.balance_table`, on the patients with a value."""
     ok = ~np.isnan(x)
-    if ok.sum() < 2 or w[ok].sum() <= 0:
-        return float("nan")
-    m = np.average(x[ok], weights=w[ok])
-    # weighted variance with the reliability-weights correction (R's cov.wt default)
-    v1, v2 = w[ok].sum(), (w[ok] ** 2).sum()
-    var = np.sum(w[ok] * (x[ok] - m) ** 2) / (v1 - v2 / v1) if v1 - v2 / v1 > 0 else np.nan
-    return float(np.sqrt(var))
+    t = is_t[ok]
+    if t.all() or not t.any():
+        return float("nan"), float("nan")
+    w = np.where(t, 1.0, w_sel[ok])
+    row = balance_table(pd.DataFrame({"x": x[ok]}), t, weights=w, binary={"x": prop},
+                        estimand=estimand).frame.iloc[0]
+    return float(row["smd_before"]), float(row["smd_after"])
 
 
 def _columns(frame: pd.DataFrame, cov: str) -> list[tuple[str, np.ndarray, bool]]:
@@ -89,15 +103,13 @@ def baseline_table(
             t, p, c = x[is_t], x[~is_t], x
             mt, mp, mc = _wmean(t, ones[is_t]), _wmean(p, ones[~is_t]), _wmean(c, w_sel)
             st, sp = _wsd(t, ones[is_t]), _wsd(p, ones[~is_t])
-            denom = st if estimand == "ATT" else np.sqrt((st ** 2 + sp ** 2) / 2)
             bal = balance or {}
             known = (bal.get(label) or bal.get(label.replace(": ", "_"))
                      or (bal.get(cov) if label == f"{cov} = 1" else None))
             if known:
                 smd_b, smd_a = known.get("smd_before"), known.get("smd_after")
             else:
-                smd_b = (mt - mp) / denom if denom and denom > 0 else np.nan
-                smd_a = (mt - mc) / denom if denom and denom > 0 else np.nan
+                smd_b, smd_a = _smd(x, is_t, w_sel, estimand, prop)
             fmt = _fmt_prop if prop else _fmt_mean
             rows.append({
                 "variable": label,

@@ -28,3 +28,7 @@ class RegistryConnectionError(SynthctlError):
 
 class DesignChangedError(SynthctlError):
     """``analyze`` found that the locked design (design.json or the spec's design) changed."""
+
+
+class OutputFolderError(SynthctlError):
+    """``--out`` cannot be written: foreign files in it, another run holds it, not a folder."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from synthctl.errors import DesignChangedError
-from synthctl.outdir import MANIFEST, read_json, sha256_file, write_json
+from synthctl.outdir import DESIGN, MANIFEST, RESULTS, read_json, sha256_file, write_json
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("synthctl", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines",
@@ -25,14 +25,10 @@ _PACKAGES = ("synthctl", "numpy", "pandas", "scipy", "scikit-learn", "statsmodel
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (SQLAlchemy's own renderer)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """The URL with every password replaced by ``***`` (`connectors.urls.mask_url`)."""
+    from connectors.urls import mask_url as _mask
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+    return _mask(url)
 
 
 def package_versions() -> dict[str, str]:
@@ -104,6 +100,36 @@ class Manifest:
         self.data.setdefault("warnings", []).append(
             {"stage": stage, "kind": kind, "message": message}
         )
+
+    def record_redesign(self, previous: dict[str, Any], new_design_sha256: str,
+                        changes: list[str]) -> None:
+        """Append a redesign to ``redesigns`` (never rewritten: the earlier hashes stay).
+
+        Parameters
+        ----------
+        previous : dict
+            The manifest data of the folder before the redesign.
+        new_design_sha256 : str
+            The hash of the spec's design part now used.
+        changes : list of str
+            What changed, as the design lock found it.
+        """
+        stages = previous.get("stages", {})
+        design = stages.get("design", {})
+        entry = {
+            "time": _now(),
+            "old_design_sha256": design.get("spec_design_sha256"),
+            "new_design_sha256": new_design_sha256,
+            "old_design_json_sha256": design.get("artifacts", {}).get(DESIGN),
+            "old_results_sha256": stages.get("analyze", {}).get("artifacts", {}).get(RESULTS),
+            "outcomes_analysed": "analyze" in stages,
+            "changes": list(changes),
+        }
+        self.data.setdefault("redesigns", []).append(entry)
+        seen = "after the outcomes were analysed" if entry["outcomes_analysed"] else \
+            "after the design was locked"
+        self.warn("redesign", f"design re-run by --allow-redesign {seen}: " + "; ".join(changes),
+                  kind="redesign")
 
     def save(self, folder: Path) -> None:
         write_json(folder / MANIFEST, self.data)

@@ -4,35 +4,70 @@ from __future__ import annotations
 
 from typing import Any
 
+from matching.methods import VARIANCE_CLUSTER, describe_method
 from synthctl.manifest import mask_url
 from synthctl.spec import StudySpec
 
-_METHOD = {
-    "nearest": "greedy nearest-neighbour matching",
-    "optimal": "optimal matching",
-    "weighting": "propensity-score weighting",
-}
-_WEIGHTS = {
-    "att_odds": "ATT odds weights (trial 1, control e/(1-e))",
-    "ate": "inverse-probability (ATE) weights",
-    "overlap": "overlap weights",
-    "matching": "matching weights",
-    "entropy": "entropy-balancing weights",
-}
-
 
 def describe_design(spec: StudySpec) -> str:
-    """One sentence for the design (method, ratio, caliper or weights, estimand)."""
+    """One phrase for the design, from the method table (`matching.methods`)."""
     d = spec.design
-    if d.method == "weighting":
-        w = d.weights or {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[d.estimand]
-        stab = ", stabilized" if d.stabilized else ""
-        return f"{_METHOD[d.method]} with {_WEIGHTS[w]}{stab} (estimand {d.estimand})"
-    cal = (f", caliper {d.caliper:g} standard deviations of the "
-           f"{'logit of the ' if d.caliper_scale == 'logit' else ''}propensity score"
-           if d.caliper is not None else ", no caliper")
-    repl = " with replacement" if d.replace else " without replacement"
-    return f"{_METHOD[d.method]} 1:{d.ratio}{repl}{cal} (estimand {d.estimand})"
+    return describe_method(d.method, d.estimand, d.method_options())
+
+
+_VARIANCE_TEXT = {
+    "match_id": ", clustered on matched sets",
+    "row": "",
+}
+
+
+def describe_imputation(spec: StudySpec, results: dict[str, Any]) -> str:
+    """Sentences on multiple imputation (``design.missing: impute``); empty otherwise."""
+    d = spec.design
+    if d.missing != "impute":
+        return ""
+    im = d.imputation_model
+    counts = (results.get("imputation") or {}).get("imputed") or {}
+    listing = "; ".join(f"{c}: {n['trial']} trial and {n['control']} control values imputed"
+                        for c, n in counts.items())
+    aux = f" and the auxiliary variables {', '.join(im.auxiliary)}" if im.auxiliary else ""
+    model = "predictive mean matching" if im.numeric == "pmm" else "Bayesian linear regression"
+    how = ("within each imputed data set (propensity score, matching or weighting and balance "
+           "re-estimated in each)" if im.approach == "within" else
+           "with the propensity score averaged across imputations (the 'across' approach, "
+           "weaker than 'within')")
+    return (f" Missing covariate values were multiply imputed ({d.imputations} data sets, "
+            f"chained equations with {model} for numbers and logistic or multinomial "
+            f"regression for categories, {im.max_iter} iterations) from the covariates{aux} "
+            f"and the arm; the imputation model never saw an outcome. The design was built "
+            f"{how}; balance is the mean over imputations, and the outcome analyses of the "
+            f"imputed designs were combined by Rubin's rules (survival probabilities on the "
+            f"complementary log-log scale, the hazard ratio on the log scale, Barnard-Rubin "
+            f"degrees of freedom)" + (f" ({listing})." if listing else ".")
+            + (f" With the bootstrap, every replicate was imputed {d.imputations} times and the "
+               "design re-run on each (bootstrap then impute, Schomaker and Heumann 2018); its "
+               "percentile intervals are primary and Rubin's intervals are reported as analytic."
+               if spec.analysis.bootstrap > 0 else ""))
+
+
+_MISSING = {
+    "error": "No design covariate had missing values (the design refuses them).",
+    "indicator": "Missing covariate values were handled with missing-value indicators in the "
+                 "propensity model (and the balance table).",
+    "complete_case": "Patients with a missing design covariate were excluded (complete cases).",
+}
+
+
+def _missing_text(spec: StudySpec, results: dict[str, Any]) -> str:
+    """The methods sentence(s) on missing covariates (multiple imputation: its own)."""
+    if spec.design.missing == "impute":
+        return describe_imputation(spec, results).strip()
+    return _MISSING[spec.design.missing]
+
+
+def covariate_label(name: str) -> str:
+    """A covariate's name as the methods text prints it (``age_at_index`` -> ``age at index``)."""
+    return name.replace("_", " ")
 
 
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
@@ -54,10 +89,16 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
     boot = (f"Confidence intervals are percentile-based from {a.bootstrap} bootstrap replicates "
             "in which the whole design (propensity model and matching or weighting) was re-run."
             if a.bootstrap > 0 else
-            "Confidence intervals are analytic: Greenwood variance with log-transformed limits "
-            "for Kaplan-Meier rates (as R's survfit) and robust (sandwich) variance for the "
-            "hazard ratio" + (", clustered on matched sets" if d.method != "weighting" else "")
-            + ".")
+            "Confidence intervals are analytic, as R's survfit and coxph compute them: "
+            "Greenwood variance (integer weights) or the infinitesimal-jackknife variance "
+            f"(other weights) with {a.conf_type}-transformed limits for Kaplan-Meier rates and "
+            "the restricted mean, and robust (sandwich) variance for the hazard ratio"
+            + _VARIANCE_TEXT[VARIANCE_CLUSTER[d.yields]] + ".")
+    balance = results.get("design", {})
+    unbalanced = ("" if balance.get("balance_passed", True) else
+                  f" Balance was not reached: the largest absolute standardized mean difference "
+                  f"after the design was {balance.get('max_abs_smd', float('nan')):.3f} (threshold "
+                  f"{d.balance_threshold:g}); the comparison is not adjusted to that standard.")
     null = (f" The synthetic control's {a.endpoint} rate at {a.landmarks[0]:g} {a.landmark_unit} "
             f"was compared with the trial design's null rate of {100 * a.null_rate:.0f}%."
             if a.null_rate is not None else "")
@@ -67,10 +108,12 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"A synthetic control arm for the single-arm trial was built from {source}. The trial's "
         f"eligibility criteria were applied to the external patients in this order: {elig} "
         f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
-        f"membership was fitted on {', '.join(spec.covariates)}, and the control arm was "
-        f"formed by {describe_design(spec)}. The design was fixed, written to design.json and "
-        f"hashed before any outcome was read (outcome-blind design); balance was judged by "
-        f"absolute standardized mean differences below {d.balance_threshold:g}. "
+        f"membership was fitted on {', '.join(map(covariate_label, spec.covariates))}, and "
+        f"the control arm was formed by {describe_design(spec)}. "
+        f"{_missing_text(spec, results)} The "
+        f"design was fixed, written to design.json and hashed before any outcome was read "
+        f"(outcome-blind design); balance was judged by absolute standardized mean differences "
+        f"below {d.balance_threshold:g}.{unbalanced} "
         f"{a.endpoint} was compared between the trial arm and the synthetic control by weighted "
         f"Kaplan-Meier estimates at {lms} {a.landmark_unit}, medians, a weighted Cox hazard "
         f"ratio.{rmst}{null} {boot} The random seed was {spec.study.seed}."

@@ -1,72 +1,125 @@
-"""Atomic output folders and byte-stable artifact writers.
+"""The output folder's contract: file names, ``cohort.csv`` columns, and reading/writing them.
 
-A stage never writes into the user's folder directly: it works in a temporary folder beside the
-target (same filesystem, so the final ``rename`` is atomic) and the folder is swapped in only
-when every stage succeeded. A failed run leaves the previous folder (or nothing) in place.
+This module is the one place that spells an artifact's name or a ``cohort.csv`` column; the
+stages, the runner, the manifest and the commands import them. How a folder is written
+(ownership marker, lock, atomic swap, recovery) lives in `synthctl.atomic`.
+
+Byte stability: JSON is sorted and indented with floats rounded to 12 significant digits,
+CSV floats likewise and ``\\n`` line ends, so the same spec, seed and inputs give byte-identical
+artifacts across runs and BLAS builds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from synthctl.errors import SpecError
+from connectors import columns as cn
 
+# --- file names ------------------------------------------------------------------------------
+MARKER = ".synthctl"  # ownership marker: run id and every file synthctl wrote (synthctl.atomic)
 MANIFEST = "manifest.json"
+ATTRITION = "attrition.csv"
+COVARIATES = "covariates.parquet"  # both arms at index, covariates only: the design's input
+EXTRACT_INFO = "extract.json"  # counts, trial attrition and validation findings (no ids)
+DESIGN = "design.json"
+COHORT = "cohort.csv"
+IMPUTED_COVARIATES = "imputed_covariates.parquet"  # design.missing: impute: completed sets
+RESULTS = "results.json"
+REPORT = "report.html"
+FIGURES = "figures"
+LOVE_PLOT = f"{FIGURES}/love_plot.svg"
+PS_OVERLAP = f"{FIGURES}/ps_overlap.svg"
+KM_FIGURE = f"{FIGURES}/km.svg"
+# `synthctl validate`
+QUALITY_JSON = "quality.json"
+QUALITY_FAILURES = "quality_failures.csv"  # registry keys: keep inside the registry's perimeter
+QUALITY_HTML = "quality.html"
+QUALITY_FILES = (QUALITY_JSON, QUALITY_FAILURES, QUALITY_HTML)
+
+# --- cohort.csv ------------------------------------------------------------------------------
+PS = "ps"  # propensity score
+WEIGHT = "weight"  # analysis weight; 0 = not selected
+MATCH_ID = "match_id"  # matched set; empty when unmatched or for weighting
+INCLUDED = "included"  # True / False
+IMPUTATION = "imputation"  # design.missing: impute: the imputation (1..m) of a cohort.csv row
 _FLOAT_DIGITS = 12  # significant digits in results.json / cohort.csv: stable across BLAS builds
 
 
-@contextlib.contextmanager
-def atomic_output(target: str | Path, *, start_from_existing: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``target`` when the block succeeds.
+def cohort_columns(*, with_line_id: bool = False) -> list[str]:
+    """``cohort.csv``'s columns in file order (``line_id`` when a patient has several lines)."""
+    ids = [cn.PATIENT_ID, cn.LINE_ID] if with_line_id else [cn.PATIENT_ID]
+    return [*ids, cn.ARM, PS, WEIGHT, MATCH_ID, INCLUDED]
 
-    Parameters
-    ----------
-    target : str or Path
-        The output folder. If it exists it must be a synthctl output (hold ``manifest.json``)
-        or be empty: synthctl never replaces a folder it did not write.
-    start_from_existing : bool, default=False
-        Copy the existing folder's content first (single-stage commands add to a folder).
+
+def write_cohort(folder: Path, cohort: pd.DataFrame) -> str:
+    """Write ``cohort.csv`` (columns checked against the contract); return its SHA-256.
+
+    ``match_id`` is written as text, empty where there is no matched set; ``included`` as
+    ``True``/``False``.
     """
-    target = Path(target).expanduser().resolve()
-    _check_replaceable(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        if start_from_existing and target.is_dir():
-            shutil.copytree(target, tmp, dirs_exist_ok=True)
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(target, old)
-        os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, target)
+    expected = cohort_columns(with_line_id=cn.LINE_ID in cohort.columns)
+    if list(cohort.columns) != expected:
+        raise ValueError(f"{COHORT} columns {list(cohort.columns)} are not {expected}")
+    out = cohort.copy()
+    match_id = pd.Series(out[MATCH_ID]).reset_index(drop=True)
+    out[MATCH_ID] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
+    out[INCLUDED] = np.asarray(out[INCLUDED], dtype=bool)
+    return write_csv(folder / COHORT, out)
 
 
-def _check_replaceable(target: Path) -> None:
-    if target.exists() and not target.is_dir():
-        raise SpecError(f"output folder {target} exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
-        raise SpecError(
-            f"output folder {target} is not empty and holds no {MANIFEST}: synthctl only "
-            "replaces folders it wrote; choose another --out"
-        )
+def read_cohort(folder: Path) -> pd.DataFrame:
+    """Read ``cohort.csv`` with its types: ids and ``match_id`` as text (NaN where empty),
+    ``ps``/``weight`` as floats and ``included`` parsed once into a boolean column.
+
+    Raises
+    ------
+    ValueError
+        If the file lacks a contract column or ``included`` holds anything but True/False
+        (the message names the file, the column and the first bad row).
+    """
+    path = folder / COHORT
+    frame = pd.read_csv(path, dtype={cn.PATIENT_ID: str, MATCH_ID: str, INCLUDED: str},
+                        keep_default_na=False, na_values={PS: [""], WEIGHT: [""]})
+    missing = [c for c in cohort_columns() if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    flag = frame[INCLUDED].str.strip().str.lower()
+    bad = ~flag.isin(["true", "false"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}: row {row + 2}, column {INCLUDED}: expected True or False, "
+                         f"got {frame[INCLUDED].iloc[row]!r}")
+    frame[INCLUDED] = flag.eq("true").to_numpy()
+    frame[MATCH_ID] = frame[MATCH_ID].where(frame[MATCH_ID] != "", np.nan)
+    return frame
+
+
+# --- JSON artifacts --------------------------------------------------------------------------
+def write_design(folder: Path, design: dict[str, Any]) -> str:
+    """Write ``design.json``; return its SHA-256 (the design lock's hash)."""
+    return write_json(folder / DESIGN, design)
+
+
+def read_design(folder: Path) -> dict[str, Any]:
+    return read_json(folder / DESIGN)
+
+
+def write_results(folder: Path, results: dict[str, Any]) -> str:
+    """Write ``results.json``; return its SHA-256."""
+    return write_json(folder / RESULTS, results)
+
+
+def read_results(folder: Path) -> dict[str, Any] | None:
+    """``results.json``'s content, or None when the folder has none (analyze did not run)."""
+    path = folder / RESULTS
+    return read_json(path) if path.is_file() else None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -76,14 +129,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def sha256_frame(frame: pd.DataFrame) -> str:
-    """SHA-256 of a frame's canonical CSV (rows sorted by all columns, stable float text)."""
-    canon = frame.reindex(sorted(frame.columns), axis=1)
-    canon = canon.sort_values(list(canon.columns), kind="mergesort", na_position="last")
-    text = canon.to_csv(index=False, float_format=f"%.{_FLOAT_DIGITS}g", lineterminator="\n")
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def stable_floats(obj: Any) -> Any:

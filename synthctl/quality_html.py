@@ -1,8 +1,10 @@
-"""Render a `QualityReport` as a self-contained HTML dashboard (``quality.html``).
+"""``quality.html`` from a `QualityReport`: the data for `reports.quality_html` (which renders).
 
 Counts only: per check (grouped by Kahn category) and per centre (missingness, follow-up).
 The page never contains a patient identifier or registry key: those live in
-``quality_failures.csv``, which stays inside the registry's perimeter.
+``quality_failures.csv``, which stays inside the registry's perimeter. This module only turns
+the connectors' report into the plain `QualityPage`; the template and its one Jinja
+environment live in ``reports``.
 """
 
 from __future__ import annotations
@@ -10,21 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from connectors.quality import QualityReport
 from connectors.quality.catalogue import CATEGORIES
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("synthctl", "templates"),
-    autoescape=jinja2.select_autoescape(["html", "j2"]),
-    undefined=jinja2.StrictUndefined,
-)
 NO_CENTRE = "(no centre)"
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
 
 
 def _centre_matrix(report: QualityReport) -> dict[str, Any]:
@@ -66,15 +57,15 @@ def _follow_up(report: QualityReport) -> list[dict[str, Any]]:
 
 def render_quality_html(report: QualityReport) -> str:
     """The dashboard as one HTML string (inline CSS, no external resources)."""
+    from reports.quality_html import QualityPage
+    from reports.quality_html import render_quality_html as render
+
     groups = [
         {"category": cat, "results": [r for r in report.results if r.category == cat]}
         for cat in CATEGORIES
     ]
-    template = _ENV.get_template("quality.html.j2")
-    return template.render(
-        report=report, counts=report.counts, groups=groups, matrix=_centre_matrix(report),
-        follow_up=_follow_up(report), pct=_pct,
-    )
+    return render(QualityPage(report, report.counts, groups, _centre_matrix(report),
+                              _follow_up(report)))
 
 
 def write_quality_html(report: QualityReport, path: str | Path) -> Path:

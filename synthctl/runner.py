@@ -11,17 +11,19 @@ report).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import contextlib
+import copy
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthctl.errors import DesignChangedError
+from synthctl.atomic import atomic_output, resolve_out
+from synthctl.errors import DesignChangedError, SynthctlError
 from synthctl.manifest import Manifest
-from synthctl.outdir import MANIFEST, atomic_output
+from synthctl.outdir import MANIFEST, REPORT, read_json, read_results
 from synthctl.specfile import LoadedSpec, load_spec
-from synthctl.stages._context import REPORT, RESULTS, NullProgress, Progress, StageContext
+from synthctl.stages._context import NullProgress, Progress, StageContext
 
 STAGES = ("extract", "design", "analyze", "report")
 
@@ -70,6 +72,7 @@ def run_study(
     allow_redesign: bool = False,
     progress: Progress | None = None,
     n_jobs: int = 1,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the given stages of a study into ``out``.
 
@@ -85,6 +88,9 @@ def run_study(
         Allow a design change after the design was locked or the outcomes were analysed.
     n_jobs : int, default=1
         Parallel workers for the bootstrap; the results do not depend on it.
+    notify : callable, optional
+        Receives a message for each repair of an earlier interrupted run on ``out`` (they are
+        also recorded in the manifest's warnings).
 
     Raises
     ------
@@ -106,11 +112,25 @@ def run_study(
            "report": run_report}
     full = order == list(STAGES)
     exit_code = 0
-    with atomic_output(out, start_from_existing=not full) as work:
-        previous = Manifest.load_or_new(work if not full else Path(out).expanduser().resolve())
-        _check_outcomes_not_seen(previous, loaded, order, allow_redesign)
+    target = resolve_out(out)
+    recovered: list[str] = []
+
+    def note(message: str) -> None:
+        recovered.append(message)
+        if notify is not None:
+            notify(message)
+
+    command = "run" if full else "+".join(order)
+    with atomic_output(target, command=command, start_from_existing=not full,
+                       notify=note) as work, _named_as(work, target):
+        previous = Manifest.load_or_new(target)  # read under the folder's lock
         manifest = Manifest.load_or_new(work)
         manifest.set_study(loaded, allow_redesign=allow_redesign)
+        if previous.data.get("redesigns"):
+            manifest.data["redesigns"] = list(previous.data["redesigns"])
+        for message in recovered:
+            manifest.warn("output", message, kind="recovered")
+        _check_outcomes_not_seen(previous, manifest, loaded, order, allow_redesign)
         ctx = StageContext(loaded, work, manifest, progress or NullProgress(), allow_redesign,
                            n_jobs)
         ran: list[str] = []
@@ -120,26 +140,44 @@ def run_study(
             exit_code = max(exit_code, fns[stage](ctx) or 0)
             ran.append(stage)
         manifest.save(work)
-        results = _read_results(work)
-        manifest_data = json.loads((work / MANIFEST).read_text())
-    return RunResult(Path(out).expanduser().resolve(), exit_code, tuple(ran), results,
-                     manifest_data)
+        results = read_results(work)
+        manifest_data = read_json(work / MANIFEST)
+    return RunResult(target, exit_code, tuple(ran), results, manifest_data)
 
 
-def _check_outcomes_not_seen(previous: Manifest, loaded: LoadedSpec, order: list[str],
-                             allow_redesign: bool) -> None:
-    """No stage may change the design of a folder whose outcomes were already analysed."""
+@contextlib.contextmanager
+def _named_as(work: Path, target: Path) -> Iterator[None]:
+    """Errors name the output folder, not the temporary folder the stages work in."""
+    try:
+        yield
+    except SynthctlError as exc:
+        exc.args = tuple(str(a).replace(str(work), str(target)) for a in exc.args)
+        raise
+
+
+def _check_outcomes_not_seen(previous: Manifest, manifest: Manifest, loaded: LoadedSpec,
+                             order: list[str], allow_redesign: bool) -> None:
+    """No stage may change the design of a folder whose outcomes were already analysed.
+
+    With ``allow_redesign`` the change is recorded in the new manifest (old and new hashes).
+    """
     stages = previous.data.get("stages", {})
-    if allow_redesign or "analyze" not in stages or not ({"extract", "design"} & set(order)):
+    if "analyze" not in stages or not ({"extract", "design"} & set(order)):
         return
     locked = stages.get("design", {}).get("spec_design_sha256")
-    if locked != loaded.spec.design_hash():
-        raise DesignChangedError(
-            "the outcomes of this output folder were already analysed with another design "
-            "(the spec's seed, eligibility, covariates or design changed). Changing the design "
-            "after seeing the outcomes must be explicit: rerun with --allow-redesign (it is "
-            "recorded in the manifest and shown in the report) or write to a new --out folder."
-        )
+    if locked == loaded.spec.design_hash():
+        return
+    if allow_redesign:
+        manifest.record_redesign(previous.data, loaded.spec.design_hash(),
+                                 ["the spec's design part (seed, eligibility, covariates, "
+                                  "design) changed after the outcomes were analysed"])
+        return
+    raise DesignChangedError(
+        "the outcomes of this output folder were already analysed with another design "
+        "(the spec's seed, eligibility, covariates or design changed). Changing the design "
+        "after seeing the outcomes must be explicit: rerun with --allow-redesign (it is "
+        "recorded in the manifest and shown in the report) or write to a new --out folder."
+    )
 
 
 def _enforce_design_lock(ctx: StageContext, fns) -> list[str]:
@@ -157,14 +195,8 @@ def _enforce_design_lock(ctx: StageContext, fns) -> list[str]:
             + "). Run `synthctl design` again before any outcome is read, or pass "
             "--allow-redesign to re-run the design now (recorded in the manifest and report)."
         )
-    ctx.manifest.data.setdefault("redesigns", []).append({"changes": changes})
-    ctx.manifest.warn("redesign", "design re-run by --allow-redesign: " + "; ".join(changes),
-                      kind="redesign")
+    ctx.manifest.record_redesign(copy.deepcopy(ctx.manifest.data), ctx.spec.design_hash(),
+                                 changes)
     fns["extract"](ctx)
     fns["design"](ctx)
     return ["extract", "design"]
-
-
-def _read_results(folder: Path) -> dict[str, Any] | None:
-    path = folder / RESULTS
-    return json.loads(path.read_text()) if path.is_file() else None

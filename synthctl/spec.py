@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
+    TypeAdapter,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from connectors.columns import TimeUnit
+from connectors.columns import OUTCOME_COLUMNS, TimeUnit
+from connectors.timeouts import Timeouts
+from connectors.yamlfile import short
+from matching.impute import NUMERIC_METHODS
+from matching.imputed_design import APPROACHES
+from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
+from reports.km import CONF_TYPES
+
+_TIMEOUT_DEFAULTS = Timeouts()
 
 
 class _Model(BaseModel):
@@ -36,7 +50,8 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
     if (info.context or {}).get("check_files", True) and not path.is_file():
-        raise ValueError(f"file not found: {path}")
+        raise ValueError(f"{path} is a folder, not a file" if path.is_dir()
+                         else f"file not found: {path}")
     return path
 
 
@@ -66,6 +81,13 @@ class IndexSpec(_Model):
     selection: Literal["first", "all"] = "first"
 
 
+class RegistryTimeouts(_Model):
+    """Seconds to wait for the registry database (`connectors.timeouts.Timeouts`)."""
+
+    connect_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.connect_s
+    statement_s: Annotated[float, Field(gt=0)] = _TIMEOUT_DEFAULTS.statement_s
+
+
 class Registry(_Model):
     """The registry: a database URL (``${ENV_VAR}`` allowed for the password) or an export folder.
 
@@ -78,6 +100,11 @@ class Registry(_Model):
     schema_: str | None = Field(default=None, alias="schema")
     mapping: Path | None = None
     index: IndexSpec = IndexSpec()
+    timeouts: RegistryTimeouts = RegistryTimeouts()
+
+    def connector_timeouts(self) -> Timeouts:
+        """The timeouts as the connectors take them."""
+        return Timeouts(**self.timeouts.model_dump())
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -129,24 +156,192 @@ class FlatData(_Model):
     _path = field_validator("path")(_resolve_path)
 
 
-class Design(_Model):
-    """The propensity-score design (MatchIt's vocabulary; see `matching.match_cohort`)."""
+class ImputationModel(_Model):
+    """Chained-equations imputation of missing covariates (`matching.imputed_design`).
 
-    method: Literal["nearest", "optimal", "weighting"] = "nearest"
-    estimand: Literal["ATT", "ATE", "ATO", "ATM"] = "ATT"
-    ps_model: Literal["logistic", "logistic_l2", "gbm"] = "logistic"
-    ratio: Annotated[int, Field(ge=1)] = 1
-    caliper: Annotated[float, Field(gt=0)] | None = 0.2
-    caliper_scale: Literal["ps", "logit"] = "logit"
-    replace: bool = False
-    m_order: Literal["largest", "smallest", "random", "data"] = "largest"
-    exact: list[str] | None = None
-    weights: Literal["att_odds", "ate", "overlap", "matching", "entropy"] | None = None
-    stabilized: bool = False
-    trim: Annotated[float, Field(gt=0, lt=0.5)] | Literal["common_support"] | None = None
-    truncate: Annotated[float, Field(gt=0.5, lt=1)] | None = None  # quantile cap, e.g. 0.99
-    missing: Literal["error", "indicator", "complete_case"] = "error"
-    balance_threshold: Annotated[float, Field(gt=0)] = 0.1
+    The model sees the covariates, the ``auxiliary`` variables and the arm, never an outcome.
+    ``approach: across`` (PS averaged over imputations) is the weaker option; see
+    `matching.imputed_design`.
+    """
+
+    numeric: Literal[NUMERIC_METHODS] = "pmm"  # type: ignore[valid-type]
+    max_iter: Annotated[int, Field(ge=1)] = 10
+    donors: Annotated[int, Field(ge=1)] = 5
+    approach: Literal[APPROACHES] = "within"  # type: ignore[valid-type]
+    auxiliary: list[str] = []
+
+    @field_validator("auxiliary")
+    @classmethod
+    def _no_outcome(cls, value: list[str]) -> list[str]:
+        bad = sorted(set(value) & set(OUTCOME_COLUMNS))
+        if bad:
+            raise ValueError(f"auxiliary variables {bad} are outcomes: the imputation model "
+                             "never sees an outcome (the design is outcome-blind)")
+        dup = sorted({c for c in value if value.count(c) > 1})
+        if dup:
+            raise ValueError(f"auxiliary variables listed twice: {dup}")
+        return value
+
+
+#: design-level keys that are not method options: multiple imputation (``missing: impute``)
+IMPUTATION_KEYS = ("imputations", "imputation_model")
+
+
+class DesignBase(_Model):
+    """A spec's ``design:`` block; one subclass per method, built from `matching.methods`.
+
+    The fields, their types, defaults and constraints, the estimands each method allows and
+    the rules across options are read from the method table; an option that does not apply
+    to the method is an unknown key (an error with its YAML line), never silently dropped.
+    ``caliper_scale`` is accepted as the old name of ``distance`` (values logit -> logit_ps,
+    ps -> ps).
+    """
+
+    method: str
+    imputations: Annotated[int, Field(ge=2)] = 20  # m, with missing: impute
+    imputation_model: ImputationModel = ImputationModel()
+
+    @model_validator(mode="after")
+    def _imputation_options_need_impute(self) -> DesignBase:
+        given = set(IMPUTATION_KEYS) & self.model_fields_set
+        if given and getattr(self, "missing", None) != "impute":
+            raise ValueError(f"{sorted(given)} only apply with missing: impute "
+                             f"(missing is {getattr(self, 'missing', None)!r})")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("method", DEFAULT_METHOD) not in METHODS:
+            return data
+        from matching import MatchingError
+
+        try:
+            return rename_aliases(data.get("method", DEFAULT_METHOD), data)
+        except MatchingError as exc:
+            raise ValueError(str(exc)) from None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> DesignBase:
+        """A copy with ``update`` applied; a new ``method`` gives that method's model.
+
+        Changing the method keeps the common options (estimand, ps_model, missing,
+        balance_threshold) and takes the new method's options from ``update`` (defaults
+        otherwise); the result is validated like a spec's ``design:`` block.
+        """
+        if update and update.get("method", self.method) != self.method:
+            return parse_design({**self.common_options(), **update})
+        if update:
+            return parse_design({**self.model_dump(), **update})
+        return super().model_copy(deep=deep)
+
+    def __getattr__(self, name: str) -> Any:
+        # an option's old name (caliper_scale) reads the option in the old vocabulary
+        for opt in METHODS[self.__dict__["method"]].options if "method" in self.__dict__ else ():
+            if name in opt.aliases and opt.name in self.__dict__:
+                value = self.__dict__[opt.name]
+                old = {new: old for old, new in (opt.aliases[name] or {}).items()}
+                return old.get(value, value)
+        return super().__getattr__(name)
+
+    def method_options(self) -> dict[str, Any]:
+        """The method's own options, as `matching.match_cohort` keywords."""
+        return {o.name: getattr(self, o.name, o.default) for o in METHODS[self.method].options}
+
+    def common_options(self) -> dict[str, Any]:
+        """estimand, ps_model, missing, balance_threshold (every method has them)."""
+        return {o.name: getattr(self, o.name, o.default) for o in COMMON_OPTIONS}
+
+    @property
+    def yields(self) -> str:
+        """``"sets"``, ``"pairs_with_replacement"`` or ``"weights"`` (`matching.methods`)."""
+        return METHODS[self.method].yields(self.method_options())
+
+
+DEFAULT_METHOD = "nearest"
+
+
+def _option_field(method: str, opt, earlier: tuple[str, ...]) -> tuple[Any, Any]:
+    """(annotation, FieldInfo) of one option; its validator checks the option's constraint
+    and the method's rules across options keyed by this option (given the earlier fields)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        problem = opt.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        if all(n in info.data for n in earlier):  # an earlier error would mislead the rules
+            values = {**{k: info.data[k] for k in earlier}, opt.name: value}
+            for key, msg in cross_problems(method, values):
+                if key == opt.name:
+                    raise ValueError(msg)
+        return value
+
+    return (Annotated[opt.annotation, AfterValidator(check)],
+            Field(default=opt.default, description=opt.doc, validate_default=True))
+
+
+def _design_model(method: str) -> type[DesignBase]:
+    fields: dict[str, Any] = {"method": (Literal[method], method)}
+    earlier: tuple[str, ...] = ()
+    for opt in (*COMMON_OPTIONS, *METHODS[method].options):
+        fields[opt.name] = _option_field(method, opt, earlier)
+        earlier = (*earlier, opt.name)
+    name = f"{method.title().replace('_', '')}Design"
+    doc = (f"The spec's design: block with method: {method} (fields from "
+           f"matching.methods.METHODS[{method!r}]).")
+    return create_model(name, __base__=DesignBase, __doc__=doc, **fields)
+
+
+class _UnknownMethod(_Model):
+    """Only reached when ``method`` is not in the table: reports it on the method's line."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    method: Literal[tuple(METHODS)]  # type: ignore[valid-type]
+
+
+def _design_tag(value: Any) -> str:
+    method = (value.get("method", DEFAULT_METHOD) if isinstance(value, dict)
+              else getattr(value, "method", None))
+    return method if method in METHODS else "?"
+
+
+#: One pydantic model per method of `matching.methods.METHODS`.
+DESIGN_MODELS: dict[str, type[DesignBase]] = {m: _design_model(m) for m in METHODS}
+#: The ``design:`` block: a union keyed on ``method``.
+Design = Annotated[
+    Union[(*(Annotated[model, Tag(m)] for m, model in DESIGN_MODELS.items()),
+           Annotated[_UnknownMethod, Tag("?")])],
+    Discriminator(_design_tag),
+]
+_DESIGN_ADAPTER: TypeAdapter = TypeAdapter(Design)
+
+
+def parse_design(data: dict[str, Any]) -> DesignBase:
+    """Validate a ``design:`` mapping (pydantic ``ValidationError`` when invalid)."""
+    return _DESIGN_ADAPTER.validate_python(data)
+
+
+def unknown_key_message(loc: tuple) -> str:
+    """The message for an unknown key at pydantic location ``loc`` (before `yaml_loc`).
+
+    Under ``design:`` it says which methods the option belongs to, if any.
+    """
+    key = loc[-1]
+    if len(loc) == 3 and loc[0] == "design" and loc[1] in METHODS:
+        users = [m for m, e in METHODS.items() if any(o.name == key for o in e.options)]
+        if users:
+            return (f"option {short(key)} does not apply to method {loc[1]} (it applies to "
+                    f"{' and '.join(users)}); remove it")
+        known = [o.name for o in (*COMMON_OPTIONS, *METHODS[loc[1]].options)]
+        return f"unknown key {short(key)}; method {loc[1]} takes: method, {', '.join(known)}"
+    return f"unknown key {short(key)}"
+
+
+def yaml_loc(loc: tuple) -> tuple:
+    """A pydantic error location as a YAML path: the union's method tag is dropped."""
+    if len(loc) >= 2 and loc[0] == "design" and (loc[1] in DESIGN_MODELS or loc[1] == "?"):
+        return (loc[0], *loc[2:])
+    return loc
 
 
 class Analysis(_Model):
@@ -158,7 +353,7 @@ class Analysis(_Model):
     null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
     rmst_tau: Annotated[float, Field(gt=0)] | None = None
     bootstrap: Annotated[int, Field(ge=0)] = 0
-    conf_type: Literal["log", "log-log", "plain"] = "log"
+    conf_type: Literal[CONF_TYPES] = "log"  # type: ignore[valid-type]  # survfit's conf.type
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
 
@@ -171,7 +366,7 @@ class StudySpec(_Model):
     data: FlatData | None = None
     eligibility: list[Annotated[str, Field(min_length=1)]] = []
     covariates: Annotated[list[str], Field(min_length=1)]
-    design: Design = Design()
+    design: Design = DESIGN_MODELS[DEFAULT_METHOD]()
     analysis: Analysis = Analysis()
 
     @model_validator(mode="after")
@@ -184,6 +379,20 @@ class StudySpec(_Model):
             raise ValueError(
                 f"missing '{missing}': a study needs 'trial' + 'registry' or one flat 'data' file"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _auxiliary_not_outcome_or_covariate(self) -> StudySpec:
+        aux = set(self.design.imputation_model.auxiliary)
+        outcomes = set() if self.data is None else {self.data.time, self.data.event}
+        reserved = set() if self.data is None else {self.data.id, self.data.arm}
+        for names, what in ((outcomes, "outcome columns of the data file: the imputation model "
+                             "never sees an outcome"), (set(self.covariates), "covariates "
+                             "already (they are imputation predictors anyway)"),
+                            (reserved, "the id / arm columns")):
+            bad = sorted(aux & names)
+            if bad:
+                raise ValueError(f"design.imputation_model.auxiliary {bad} are {what}")
         return self
 
     @field_validator("covariates")
@@ -205,7 +414,9 @@ class StudySpec(_Model):
             "seed": self.study.seed,
             "eligibility": list(self.eligibility),
             "covariates": list(self.covariates),
-            "design": self.design.model_dump(mode="json"),
+            "design": self.design.model_dump(
+                mode="json",  # imputation options only count when used (older hashes hold)
+                exclude=None if self.design.missing == "impute" else set(IMPUTATION_KEYS)),
         }
 
     def design_hash(self) -> str:

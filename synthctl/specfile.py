@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from connectors import columns as cn
 from connectors.yamlfile import YamlFileError, load_yaml, locate, short
 from synthctl.errors import SpecError
-from synthctl.spec import StudySpec
+from synthctl.spec import StudySpec, unknown_key_message, yaml_loc
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -137,19 +137,23 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
         for key in ("id", "arm", "time", "event"):
             col = getattr(spec.data, key)
             if col not in header:
+                from connectors.hostile import lookalike_hint
+
                 problems.append(
                     (("data", key), f"column {col!r} not in {spec.data.path.name} "
-                                    f"(columns: {', '.join(header)})")
+                                    f"(columns: {', '.join(header)}){lookalike_hint(col, header)}")
                 )
     known = known_columns(spec, check_files=check_files)
     if known:
         for i, cov in enumerate(spec.covariates):
             if cov not in known:
+                from connectors.hostile import lookalike_hint
+
                 problems.append(
-                    (("covariates", i),
-                     f"unknown covariate {short(cov)}; known: {', '.join(known)}")
+                    (("covariates", i), f"unknown covariate {short(cov)}; known: {', '.join(known)}"
+                                        f"{lookalike_hint(cov, known)}")
                 )
-        for i, col in enumerate(spec.design.exact or []):
+        for i, col in enumerate(getattr(spec.design, "exact", None) or []):
             if col not in known:
                 problems.append((("design", "exact", i), f"unknown column {short(col)}"))
         # a registry's criteria may also read centre_id/disease: the parser's own default
@@ -232,10 +236,10 @@ def _substitute(obj: Any, loc: tuple, root: yaml.Node | None, path: Path, secret
 def _format_errors(path: Path, root: yaml.Node | None, errors: list[dict]) -> str:
     lines = []
     for err in errors:
-        loc = tuple(err["loc"])
+        loc = yaml_loc(tuple(err["loc"]))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {short(loc[-1])}"
+            msg = unknown_key_message(tuple(err["loc"]))
         elif err["type"] == "missing":
             msg = "required key missing"
         lines.append(_locate(path, root, loc, msg, missing=err["type"] == "missing"))

@@ -65,3 +65,11 @@ def test_the_checker_catches_violations():
 
     with pytest.raises(AssertionError, match="modified its input"):
         check_estimator_contract(lambda: Mutating(), (X.copy(), T))
+
+
+def test_every_method_of_the_table_has_its_estimator_checked():
+    """A new design method (matching/methods.py) brings its estimator under the contract."""
+    from matching.methods import METHODS
+
+    checked = {name.split("-")[0] for name in CASES}
+    assert {entry.estimator.__name__ for entry in METHODS.values()} <= checked

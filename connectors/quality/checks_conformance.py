@@ -84,7 +84,7 @@ def types(ctx: Context, spec: CheckSpec) -> RowCheck | Structural:
             for column in present
             if not _compatible(_DECLARED[name][column], ctx.present[name][column])
         )
-        with ctx.source.engine.connect() as conn:
+        with ctx.source.connect() as conn:
             n_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         return Structural(int(n_rows), bad, n_failed=int(n_rows) if bad else 0, table=name)
     source, table, centre, patient = ctx.with_centre(name)

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from connectors.errors import RegistryQueryError
 from connectors.quality._engine import NotApplicable, Structural, failing_patients
 from connectors.quality._source import open_source
 from connectors.quality.catalogue import Catalogue, CheckSpec, load_catalogue
@@ -143,10 +144,12 @@ def _run_restricted(ctx, spec: CheckSpec, ids: list[str]) -> tuple[CheckResult, 
         if isinstance(check, Structural):
             n_failed = len(check.failures) if check.n_failed is None else check.n_failed
             return _result(spec, check.table, check.n_checked, n_failed), set()
-        with ctx.source.engine.connect() as conn:
+        with ctx.source.connect() as conn:
             n_checked, n_failed, failing = failing_patients(conn, check, ids)
     except NotApplicable as exc:
         return not_applicable(spec, str(exc)), set()
-    except sa.exc.DBAPIError as exc:
+    except RegistryQueryError as exc:  # translated by the read-only engine
+        raise QualityCheckError(f"check {spec.id}: {exc}") from exc
+    except sa.exc.DBAPIError as exc:  # an engine the caller opened
         raise QualityCheckError(f"check {spec.id}: the database query failed: {exc.orig}") from exc
     return _result(spec, check.table, n_checked, n_failed), failing

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.errors import ConnectorError, RegistryUnavailableError
+from connectors.errors import ConnectorError, RegistryQueryError, RegistryUnavailableError
 from connectors.introspect import columns, relations
 from connectors.quality import checks_completeness, checks_conformance, checks_plausibility
 from connectors.quality._engine import (
@@ -30,6 +30,7 @@ from connectors.quality.catalogue import (
 from connectors.quality.report import CentreCount, CheckResult, Failure, QualityReport
 from connectors.recode import code_problems, recoded_columns
 from connectors.schema import LOGICAL_SCHEMA
+from connectors.timeouts import Timeouts
 
 BUILDERS = {
     **checks_conformance.BUILDERS,
@@ -52,7 +53,7 @@ def present_columns(source: Source) -> dict[str, dict[str, sa.types.TypeEngine]]
     physical = source.physical if source.physical is not None else source.tables
     present: dict[str, dict[str, sa.types.TypeEngine]] = {}
     try:
-        with source.engine.connect() as con:
+        with source.connect() as con:
             found_relations: dict[str | None, set[str]] = {}
             for name, table in physical.items():
                 schema = table.schema
@@ -100,7 +101,7 @@ def mapping_codes_check(source: Source) -> CheckResult | None:
     checked = list(recoded_columns(source.mapping, source.physical))
     if not checked:
         return None
-    with source.engine.connect() as con:
+    with source.connect() as con:
         problems = code_problems(con, source.physical, source.mapping,
                                  tuple(t for t in source.physical if t in _present_names(con,
                                                                                            source)))
@@ -133,7 +134,7 @@ def default_cutoff(source: Source, present: Mapping[str, Any], fallback: dt.date
     if "last_contact_date" not in present.get("follow_up", {}):
         return fallback
     col = source.tables["follow_up"].c.last_contact_date
-    with source.engine.connect() as conn:
+    with source.connect() as conn:
         raw = conn.execute(sa.select(sa.cast(sa.func.max(col), sa.String(32)))).scalar()
     if raw is None:
         return fallback
@@ -184,7 +185,7 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
             n_failed = len(failures) if check.n_failed is None else check.n_failed
             return _result(spec, check.table, check.n_checked, n_failed,
                            failures=failures[:cap], capped=len(failures) > cap, failure_cap=cap)
-        with ctx.source.engine.connect() as conn:
+        with ctx.source.connect() as conn:
             counts = count_rows(conn, check, ctx.centre)
             rows = failing_rows(conn, check, ctx.centre, cap) if counts.n_failed else []
             metrics: dict[str, Any] = {}
@@ -204,7 +205,12 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
         # date): conformance.types reports that column; this check cannot run meanwhile
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return not_applicable(spec, f"the query failed ({first}); see conformance.types")
-    except sa.exc.DBAPIError as exc:
+    except RegistryQueryError as exc:  # translated by the read-only engine
+        if exc.dbapi_class in ("ProgrammingError", "DataError"):  # as above
+            return not_applicable(spec, f"the query failed ({exc.reason}); see "
+                                        "conformance.types")
+        raise QualityCheckError(f"check {spec.id}: {exc}") from exc
+    except sa.exc.DBAPIError as exc:  # an engine the caller opened
         raise QualityCheckError(f"check {spec.id}: the database query failed: {exc.orig}") from exc
     failures = tuple(Failure(check.table, str(k), c, spec.id, v) for k, c, v in rows)
     return _result(
@@ -221,7 +227,7 @@ def make_context(source: Source, centre: str | None, cutoff_date: dt.date | None
     present = present_columns(source)
     if centre is not None and "centre_id" in present.get("patients", {}):
         col = source.tables["patients"].c.centre_id
-        with source.engine.connect() as conn:
+        with source.connect() as conn:
             found = conn.execute(sa.select(col).where(col == centre).limit(1)).first()
         if found is None:
             raise QualityConfigError(f"centre {centre!r}: no patient of the registry has it")
@@ -239,6 +245,7 @@ def validate_registry(
     catalogue: Catalogue | None = None,
     schema: str | None = None,
     today: dt.date | None = None,
+    timeouts: Timeouts | None = None,
 ) -> QualityReport:
     """Run every enabled check of the catalogue on a registry, read-only.
 
@@ -260,6 +267,8 @@ def validate_registry(
         Database schema holding the registry (URL or engine only).
     today : datetime.date, optional
         Extraction date: dates after it are "in the future"; default: today.
+    timeouts : Timeouts, optional
+        Connect and statement timeouts for a URL (`connectors.timeouts`).
 
     Returns
     -------
@@ -267,7 +276,7 @@ def validate_registry(
         ``passed`` is False when a fatal or error check fails its threshold.
     """
     catalogue = (catalogue or load_catalogue()).with_overrides(overrides)
-    source = open_source(url_or_connector, mapping, schema)
+    source = open_source(url_or_connector, mapping, schema, timeouts)
     try:
         ctx = make_context(source, centre, cutoff_date, today)
         results = tuple(run_check(ctx, spec, catalogue.failure_cap) for spec in catalogue.enabled)

@@ -26,7 +26,8 @@ AllowRedesign = Annotated[bool, typer.Option(
     "--allow-redesign",
     help="Allow a design change after the design was locked or outcomes were analysed "
          "(recorded in the manifest and shown in the report).")]
-SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False)]
+SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).", show_default=False,
+                                         dir_okay=False)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 NJobs = Annotated[int, typer.Option(
     "--n-jobs", "-j", min=1,
@@ -34,15 +35,34 @@ NJobs = Annotated[int, typer.Option(
 
 
 def guard(debug: bool, fn: Callable[[], T]) -> T:
-    """Run ``fn``; map errors to exit codes (2 user error, 70 bug) and one-paragraph messages."""
+    """Run ``fn``; map errors to exit codes (2 user error, 70 bug) and one-paragraph messages.
+
+    SIGTERM/SIGHUP and SIGINT end the command cleanly: no partial output (the temporary folder
+    is removed; a signal during the final swap is acted on once the new folder is in place),
+    parallel workers stopped, exit code 143 / 130. Workers started inside also die with this
+    process after a ``kill -9`` (`synthctl.signals.worker_guard`).
+    """
+    from synthctl.signals import (
+        EXIT_SIGINT,
+        EXIT_SIGTERM,
+        Terminated,
+        termination_raises,
+        worker_guard,
+    )
+
     try:
-        return fn()
+        with termination_raises(), worker_guard():
+            return fn()
     except SynthctlError as exc:
         if debug:
             traceback.print_exc()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, KeyboardInterrupt):
+    except (Terminated, KeyboardInterrupt) as exc:
+        signame = str(exc) if isinstance(exc, Terminated) else "interrupted (SIGINT)"
+        typer.echo(f"{signame}: stopped; no partial output was written", err=True)
+        raise typer.Exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT) from None
+    except typer.Exit:
         raise
     except Exception as exc:  # a bug: say so, and how to get the traceback
         if debug:
@@ -148,6 +168,11 @@ def _pct(est: dict | None) -> str:
     return f"{100 * est['estimate']:.1f}%{ci}"
 
 
+def note(message: str) -> None:
+    """A note on stderr (e.g. the repair of an interrupted earlier run)."""
+    typer.echo(f"note: {message}", err=True)
+
+
 def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign: bool,
                quiet: bool, as_json: bool, debug: bool, n_jobs: int = 1) -> None:
     """Shared body of ``run``/``extract``/``design``/``analyze``/``demo``."""
@@ -156,7 +181,7 @@ def run_stages(spec: Path, out: Path, stages: tuple[str, ...], *, allow_redesign
     def go():
         with progress_for(quiet or as_json) as progress:
             return run_study(spec, out, stages=stages, allow_redesign=allow_redesign,
-                             progress=progress, n_jobs=n_jobs)
+                             progress=progress, n_jobs=n_jobs, notify=note)
 
     result = guard(debug, go)
     print_summary(result, as_json=as_json, quiet=quiet)

@@ -35,14 +35,15 @@ def map_init(
     def go() -> str:
         from connectors.errors import RegistryUnavailableError
         from connectors.mapinit import draft_mapping, render
-        from connectors.readonly import open_readonly_engine, safe_url
+        from connectors.readonly import open_readonly_engine
+        from connectors.urls import mask_url
 
         try:
             engine = open_readonly_engine(registry)
         except RegistryUnavailableError as exc:
             raise RegistryConnectionError(str(exc)) from exc
         try:
-            return render(draft_mapping(engine, schema), safe_url(registry))
+            return render(draft_mapping(engine, schema), mask_url(registry))
         finally:
             engine.dispose()
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthctl.commands._common import AsJson, Debug, Quiet, guard, progress_for
+from synthctl.commands._common import AsJson, Debug, Quiet, guard, note, progress_for
 
 __all__ = ["simulate"]
 
@@ -53,8 +53,10 @@ def simulate(
 
 
 def _run(spec: Path | None, replicates: int, out: Path, n_jobs: int, seed: int | None, quiet: bool):
+    from synthctl.atomic import atomic_output, preflight
     from synthctl.simulation import load_simulation_spec, run_simulation, write_outputs
 
+    preflight(out)  # a bad or foreign --out is an error before the replicates run
     sim_spec = load_simulation_spec(spec)
     with progress_for(quiet) as progress, progress.bar("replicates", replicates) as advance:
         result = run_simulation(
@@ -64,7 +66,10 @@ def _run(spec: Path | None, replicates: int, out: Path, n_jobs: int, seed: int |
             n_jobs=n_jobs,
             progress=lambda _done: advance(1),
         )
-    return result, write_outputs(result, out)
+    with atomic_output(out, command="simulate",
+                       notify=note) as work:
+        written = write_outputs(result, work)
+    return result, {key: Path(out) / path.name for key, path in written.items()}
 
 
 def summary_json(result: Any, paths: dict[str, Path]) -> dict[str, Any]:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from connectors.timeouts import Timeouts
 from synthctl.errors import DataError, RegistryConnectionError, SpecError
+from synthctl.outdir import QUALITY_FAILURES, QUALITY_FILES, QUALITY_HTML, QUALITY_JSON
 
 __all__ = ["validate"]
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
+_DEFAULTS = Timeouts()
 
 
 def _as_synthctl_error(exc: Exception) -> Exception:
@@ -37,21 +41,29 @@ def _as_synthctl_error(exc: Exception) -> Exception:
 
 def run_validation(registry: str, out: Path, *, mapping: Path | None = None,
                    centre: str | None = None, checks: Path | None = None,
-                   schema: str | None = None, cutoff: dt.date | None = None):
-    """Validate and write the three outputs into ``out``; returns the `QualityReport`."""
+                   schema: str | None = None, cutoff: dt.date | None = None,
+                   notify: Callable[[str], None] | None = None, timeouts=None):
+    """Validate and write the three outputs into ``out``; returns the `QualityReport`.
+
+    ``out`` is written like every output folder (`synthctl.atomic.atomic_output`): refused if
+    it holds files synthctl did not write, replaced atomically on success only.
+    """
     from connectors.errors import ConnectorError
     from connectors.quality import validate_registry, write_failures_csv, write_quality_json
+    from synthctl.atomic import atomic_output, preflight
     from synthctl.quality_html import write_quality_html
+
+    preflight(out)  # a bad or foreign --out is an error before the registry is read
 
     try:
         report = validate_registry(registry, mapping=mapping, centre=centre, overrides=checks,
-                                   cutoff_date=cutoff, schema=schema)
+                                   cutoff_date=cutoff, schema=schema, timeouts=timeouts)
     except ConnectorError as exc:
         raise _as_synthctl_error(exc) from exc
-    out.mkdir(parents=True, exist_ok=True)
-    write_quality_json(report, out / "quality.json")
-    write_failures_csv(report, out / "quality_failures.csv")
-    write_quality_html(report, out / "quality.html")
+    with atomic_output(out, command="validate", notify=notify) as work:
+        write_quality_json(report, work / QUALITY_JSON)
+        write_failures_csv(report, work / QUALITY_FAILURES)
+        write_quality_html(report, work / QUALITY_HTML)
     return report
 
 
@@ -75,17 +87,27 @@ def validate(
     cutoff: Annotated[str | None, typer.Option(
         "--cutoff", help="Data cut-off date (YYYY-MM-DD); default: the latest last contact.")]
         = None,
+    connect_timeout: Annotated[float | None, typer.Option(
+        "--connect-timeout", min=0.001, show_default=False,
+        help=f"Seconds to wait for the database to connect (default {_DEFAULTS.connect_s:g}).")]
+        = None,
+    statement_timeout: Annotated[float | None, typer.Option(
+        "--statement-timeout", min=0.001, show_default=False,
+        help=f"Seconds one query may run (default {_DEFAULTS.statement_s:g}).")] = None,
 ) -> None:
     """Validate a registry extract: conformance, completeness, plausibility (read-only)."""
-    from synthctl.commands._common import guard
+    from synthctl.commands._common import guard, note
 
     def go():
         try:
             cutoff_date = dt.date.fromisoformat(cutoff) if cutoff else None
         except ValueError:
             raise SpecError(f"--cutoff: expected a date YYYY-MM-DD, got {cutoff!r}") from None
+        timeouts = Timeouts(connect_s=connect_timeout or _DEFAULTS.connect_s,
+                            statement_s=statement_timeout or _DEFAULTS.statement_s)
         return run_validation(registry, out, mapping=mapping, centre=centre, checks=checks,
-                              schema=schema, cutoff=cutoff_date)
+                              schema=schema, cutoff=cutoff_date, notify=note,
+                              timeouts=timeouts)
 
     report = guard(debug, go)
     if as_json:
@@ -95,8 +117,7 @@ def validate(
                                "threshold")}
             for r in report.to_dict()["checks"] if r["status"] == "failed"
         ]
-        summary["files"] = {name: str(out / name) for name in
-                            ("quality.json", "quality_failures.csv", "quality.html")}
+        summary["files"] = {name: str(out / name) for name in QUALITY_FILES}
         typer.echo(json.dumps(summary, indent=2))
     else:
         typer.echo(report.summary())

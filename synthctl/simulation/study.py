@@ -38,8 +38,6 @@ ESTIMANDS: dict[str, str] = {
     "rmst_diff": "RMST difference up to tau, trial - control (weeks)",
 }
 TIME_COL = "pfs_weeks"
-WEIGHT_COL = "weight"
-CLUSTER_COL = "match_id"
 # failures of one design on one replicate are recorded (with the message), not raised:
 # with 27 trial patients, separation or an empty caliper match happens and must be counted.
 _DESIGN_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
@@ -163,15 +161,16 @@ def run_replicate(
     for name, options in spec.designs.items():
         base = {"replicate": index, "design": name}
         try:
-            analysis, balance_passed, max_smd_before, control_ess = _apply_design(
+            design, balance_passed, max_smd_before, control_ess = _apply_design(
                 frame, spec, options, design_seed
             )
             n_trial_analysed = int(
-                ((analysis[cols.ARM] == cols.TRIAL) & (analysis[WEIGHT_COL] > 0)).sum()
+                ((frame[cols.ARM] == cols.TRIAL).to_numpy() & design.included
+                 & (design.weights > 0)).sum()
             )
             if max_smd_before is not None:
                 smd_before = max_smd_before
-            estimates = _estimate(analysis, spec, clustered=_is_matching(options))
+            estimates = _estimate(frame, design, spec)
             error = None
         except _DESIGN_FAILURES as exc:
             estimates, balance_passed, control_ess = {}, None, float("nan")
@@ -230,10 +229,6 @@ def _apply_eligibility(pool: pd.DataFrame, criteria: list[str]) -> pd.DataFrame:
     return kept
 
 
-def _is_matching(options: dict[str, Any]) -> bool:
-    return options["method"] in {"nearest", "optimal"}
-
-
 def _balance_threshold(spec: SimulationSpec) -> float:
     for options in spec.designs.values():
         if "balance_threshold" in options:
@@ -243,12 +238,13 @@ def _balance_threshold(spec: SimulationSpec) -> float:
 
 def _apply_design(
     frame: pd.DataFrame, spec: SimulationSpec, options: dict[str, Any], seed: int
-) -> tuple[pd.DataFrame, bool | None, float | None, float]:
-    """(analysis frame with weight and cluster columns, balance passed, max |SMD| before, ESS)."""
+):
+    """(AnalysisDesign aligned with ``frame``, balance passed, max |SMD| before, control ESS)."""
+    from reports.analysis import AnalysisDesign
+
     if options["method"] == NAIVE:
-        analysis = frame.assign(**{WEIGHT_COL: 1.0, CLUSTER_COL: pd.NA})
         n_control = float((frame[cols.ARM] == cols.CONTROL).sum())
-        return analysis, None, None, n_control
+        return AnalysisDesign.unweighted(len(frame)), None, None, n_control
     from matching import match_cohort
 
     with warnings.catch_warnings():
@@ -264,38 +260,26 @@ def _apply_design(
             random_state=seed,
             **options,
         )
-    keep = res.included.to_numpy(dtype=bool) & (res.weights.to_numpy(dtype=float) > 0)
-    analysis = frame.loc[keep].copy()
-    analysis[WEIGHT_COL] = res.weights[keep].astype(float)
-    analysis[CLUSTER_COL] = res.match_id[keep]
+    design = AnalysisDesign.from_result(res)
     smd_before = res.balance.frame["smd_before"].abs().max()
-    return analysis, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
+    return design, bool(res.balance_passed), float(smd_before), float(res.ess["control"])
 
 
-def _estimate(
-    analysis: pd.DataFrame, spec: SimulationSpec, *, clustered: bool
-) -> dict[str, tuple[float, float, float, float]]:
-    """(estimate, se, lower, upper) per estimand from ``reports.compare_arms``."""
-    from reports import compare_arms
+def _estimate(frame: pd.DataFrame, design, spec: SimulationSpec
+              ) -> dict[str, tuple[float, float, float, float]]:
+    """(estimate, se, lower, upper) per estimand from `reports.analysis.analyze_study`
+    (analytic variances: no bootstrap; the naive comparison is a design of its own here)."""
+    from reports.analysis import analyze_study, time_to_event_settings
 
+    settings = time_to_event_settings(
+        "PFS", time_col=TIME_COL, event_col=cols.PFS_EVENT, landmarks=[spec.landmark_weeks],
+        unit="weeks", null_rate=spec.null_rate, rmst_tau=spec.rmst_tau_weeks, conf_type="log",
+        arm_col=cols.ARM, treated_value=cols.TRIAL, id_col=cols.PATIENT_ID,
+        conf_level=spec.conf_level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-integer weights -> robust variance, by design
-        comp = compare_arms(
-            analysis,
-            time_col=TIME_COL,
-            event_col=cols.PFS_EVENT,
-            arm_col=cols.ARM,
-            treated_value=cols.TRIAL,
-            weight_col=WEIGHT_COL,
-            cluster_col=CLUSTER_COL if clustered else None,
-            landmarks=[spec.landmark_weeks],
-            time_unit="weeks",
-            null_rate=spec.null_rate,
-            rmst_tau=spec.rmst_tau_weeks,
-            conf_type="log",
-            conf_level=spec.conf_level,
-        )
-    d = comp.to_dict()
+        d = analyze_study(frame, design, None, settings, naive=False).to_dict()[
+            "endpoints"]["PFS"]
     # an estimate the data cannot give (RMST with follow-up shorter than tau, a landmark
     # beyond the last time) is None in results.json: NaN here, counted as not valid
     land = (d["landmarks"][0] if d["landmarks"] else {}).get("difference") or {}

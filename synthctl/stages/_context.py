@@ -10,20 +10,26 @@ from typing import Protocol
 
 from synthctl.errors import DataError, RegistryConnectionError, SpecError, SynthctlError
 from synthctl.manifest import Manifest
+
+# artifact names, re-exported for the stages: `synthctl.outdir` owns the output folder contract
+from synthctl.outdir import (
+    ATTRITION,
+    COHORT,
+    COVARIATES,
+    DESIGN,
+    EXTRACT_INFO,
+    KM_FIGURE,
+    LOVE_PLOT,
+    PS_OVERLAP,
+    REPORT,
+    RESULTS,
+)
 from synthctl.spec import StudySpec
 from synthctl.specfile import LoadedSpec
 
-# artifact names (the output folder's contract lives in ARCHITECTURE.md)
-ATTRITION = "attrition.csv"
-COVARIATES = "covariates.parquet"  # both arms at index, covariates only: the design's input
-DESIGN = "design.json"
-COHORT = "cohort.csv"
-RESULTS = "results.json"
-REPORT = "report.html"
-LOVE_PLOT = "figures/love_plot.svg"
-PS_OVERLAP = "figures/ps_overlap.svg"
-KM_FIGURE = "figures/km.svg"
-EXTRACT_INFO = "extract.json"  # counts, trial attrition and validation findings (no ids)
+__all__ = ["ATTRITION", "COHORT", "COVARIATES", "DESIGN", "EXTRACT_INFO", "KM_FIGURE",
+           "LOVE_PLOT", "PS_OVERLAP", "REPORT", "RESULTS", "NullProgress", "Progress",
+           "StageContext", "stage_errors"]
 
 
 class Progress(Protocol):

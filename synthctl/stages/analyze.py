@@ -3,21 +3,33 @@
 Before any outcome is read, the design's artifacts and the spec's design part are compared with
 the hashes the design stage recorded (`Manifest.check_design_lock`). Then the outcomes are
 fetched (registry: `RegistryConnector.outcomes`; trial: ADTTE; flat file: its time and event
-columns), converted from days to the spec's landmark unit, and compared with
-`reports.compare_arms` (and `reports.bootstrap.bootstrap_comparison` when ``bootstrap > 0``).
+columns), converted from days to the spec's landmark unit, and handed with the locked design
+to `reports.analysis.analyze_study`, which owns the whole analysis (endpoints, bootstrap,
+sensitivity analyses). This stage only reads, builds the designs (covariates only) and writes.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from synthctl import outdir
 from synthctl.errors import DataError
-from synthctl.outdir import read_json, write_json
-from synthctl.spec import StudySpec
+from synthctl.outdir import (
+    FIGURES,
+    INCLUDED,
+    MATCH_ID,
+    read_cohort,
+    read_design,
+    read_json,
+    write_results,
+)
+from synthctl.spec import Design, StudySpec
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
@@ -28,94 +40,111 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
-from synthctl.stages.design import MATCHING_METHODS, fit_design, save_svg
+from synthctl.stages.design import fit_design, save_svg
 
 RESULTS_SCHEMA_VERSION = 1
-TIME, EVENT, WEIGHT, CLUSTER = "time", "event", "weight", "cluster"
+TIME, EVENT = "time", "event"
 
 
 def run_analyze(ctx: StageContext) -> int:
     """Run the analyze stage; return 1 if a declared check failed (balance), else 0."""
+    from reports.analysis import AnalysisDesign, analyze_study
+
     t0 = ctx.manifest.start_stage("analyze")
     spec = ctx.spec
-    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
-                         keep_default_na=False, na_values={"ps": [""], "weight": [""]})
+    if spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_analyze
+
+        return run_imputed_analyze(ctx, t0)
+    cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
                                     != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
         raise DataError(f"{ctx.folder}: {COHORT} and {COVARIATES} do not describe the same rows")
-    design = read_json(ctx.folder / DESIGN)
+    design = read_design(ctx.folder)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
-    unit = spec.analysis.landmark_unit
     frame = covs.copy()
-    frame[TIME] = cn.days_to(unit, days)
+    frame[TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     frame[EVENT] = event
-    frame[WEIGHT] = cohort["weight"].to_numpy(dtype=float)
-    frame[CLUSTER] = cohort["match_id"].where(cohort["match_id"] != "", np.nan).to_numpy()
-    frame["included"] = cohort["included"].astype(str).str.lower().eq("true").to_numpy()
-    no_outcome = frame[TIME].isna() | frame[EVENT].isna()
-    if (no_outcome & frame["included"]).any():
-        n = int((no_outcome & frame["included"]).sum())
+    included = cohort[INCLUDED].to_numpy(dtype=bool)
+    no_outcome = (frame[TIME].isna() | frame[EVENT].isna()).to_numpy()
+    if (no_outcome & included).any():
+        n = int((no_outcome & included).sum())
         ctx.manifest.warn("analyze", f"{n} selected patient(s) without {spec.analysis.endpoint} "
                           "follow-up were left out of the outcome analysis")
-    analysed = frame[frame["included"] & ~no_outcome].copy()
-    cluster = spec.design.method in MATCHING_METHODS
+    keep = ~no_outcome
+    locked = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep], included[keep],
+                            cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
+    eligible = frame[keep].reset_index(drop=True)
+    settings = analysis_settings(spec, ctx.n_jobs)
     with stage_errors("analyze", ctx.loaded):
-        comp = _compare(analysed, spec, cluster=cluster)
-        primary = comp.to_dict()
-        boot = None
-        if spec.analysis.bootstrap > 0:
-            boot = _bootstrap(ctx, frame[~no_outcome], spec)
-            primary = boot.apply().to_dict()
-        naive = _compare(frame[~no_outcome].assign(**{WEIGHT: 1.0}), spec, cluster=False)
-        sensitivity = _sensitivity(frame[~no_outcome], spec, primary, naive, ctx.manifest)
+        sensitivities = [_alternative(eligible, spec)]
         if spec.registry is not None and spec.registry.index.selection == "first":
             with ctx.progress.step("sensitivity: every eligible index line"):
-                sensitivity["all_lines"] = _all_lines(ctx)
-        figures = _km(ctx, comp, naive, spec)
-    counts = _counts(ctx, cohort, design)
+                sensitivities.append(_all_lines(ctx))
+        B = spec.analysis.bootstrap
+        bar = ctx.progress.bar(f"bootstrap ({B} replicates)", B) if B else nullcontext(None)
+        with bar as advance:
+            result = analyze_study(eligible, locked, Redesign(spec, spec.design), settings,
+                                   sensitivities=sensitivities,
+                                   progress=None if advance is None
+                                   else (lambda done, total: advance(1)))
+        for message in result.warnings:
+            ctx.manifest.warn("analyze", message)
+        figures = _km(ctx, result, spec)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "study": spec.study.name,
-        "counts": counts,
+        "counts": _counts(ctx, cohort, design),
         "design": {"method": spec.design.method, "estimand": design.get("estimand"),
                    "balance_passed": bool(design["balance"]["passed"]),
                    "balance_threshold": design["balance"]["threshold"],
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
-        "endpoints": {spec.analysis.endpoint: primary},
-        "sensitivity": sensitivity,
+        **result.to_dict(),
     }
-    if boot is not None:
-        results["bootstrap"] = boot.to_dict()
-    digest = write_json(ctx.folder / RESULTS, results)
+    digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
     return 0 if results["design"]["balance_passed"] else 1
 
 
-def _sha(ctx: StageContext, name: str) -> str:
-    from synthctl.outdir import sha256_file
+def analysis_settings(spec: StudySpec, n_jobs: int = 1):
+    """`reports.analysis.AnalysisSettings` of the spec's ``analysis:`` block."""
+    from reports.analysis import time_to_event_settings
 
-    return sha256_file(ctx.folder / name)
-
-
-def _compare_kwargs(spec: StudySpec) -> dict[str, Any]:
     a = spec.analysis
-    return dict(time_col=TIME, event_col=EVENT, arm_col=cn.ARM, treated_value=cn.TRIAL,
-                landmarks=list(a.landmarks), time_unit=a.landmark_unit, null_rate=a.null_rate,
-                rmst_tau=a.rmst_tau, conf_type=a.conf_type, conf_level=a.conf_level)
+    return time_to_event_settings(
+        a.endpoint, time_col=TIME, event_col=EVENT, landmarks=a.landmarks,
+        unit=a.landmark_unit, null_rate=a.null_rate, rmst_tau=a.rmst_tau,
+        conf_type=a.conf_type, arm_col=cn.ARM, treated_value=cn.TRIAL, id_col=cn.PATIENT_ID,
+        conf_level=a.conf_level, bootstrap=a.bootstrap, n_jobs=n_jobs,
+        random_state=spec.study.seed)
 
 
-def _compare(frame: pd.DataFrame, spec: StudySpec, *, cluster: bool, weighted: bool = True):
-    from reports.compare import compare_arms
+def _as_design(res, design: Design):
+    """`reports.analysis.AnalysisDesign` of a `matching.DesignResult` of ``design``."""
+    from reports.analysis import AnalysisDesign
 
-    # a patient with several index lines is one cluster (KM, and Cox unless matched sets are)
-    by_patient = cn.PATIENT_ID if frame[cn.PATIENT_ID].duplicated().any() else None
-    return compare_arms(frame, weight_col=WEIGHT if weighted else None,
-                        cluster_col=CLUSTER if cluster else by_patient, km_cluster_col=by_patient,
-                        **_compare_kwargs(spec))
+    return AnalysisDesign.from_result(res)
+
+
+@dataclass(frozen=True)
+class Redesign:
+    """The spec's design re-fitted on a bootstrap resample (covariates only), with its seed."""
+
+    spec: StudySpec
+    design: Design
+
+    def __call__(self, replicate: pd.DataFrame, seed: int | None = None):
+
+        spec = self.spec
+        if seed is not None:
+            spec = spec.model_copy(update={"study": spec.study.model_copy(update={"seed": seed})})
+        # resampled patients repeat: the id check of match_cohort does not apply here
+        res = fit_design(replicate, spec, self.design, id_col=None)
+        return _as_design(res, self.design)
 
 
 def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +166,8 @@ def _outcomes(ctx: StageContext, covs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 
 def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
-    from connectors.registry import RegistryConnector
     from connectors.trial import load_trial_arm
+    from synthctl.stages._registry import registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
@@ -146,7 +175,7 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     keys = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]
     control = covs.loc[covs[cn.ARM] == cn.CONTROL, keys]
     with stage_errors("analyze", ctx.loaded, "registry outcomes"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = registry_connector(spec)
         try:
             out_c = conn.outcomes(control)
             from synthctl.stages._quality import run_outcome_checks
@@ -171,146 +200,90 @@ def _registry_outcomes(ctx: StageContext, covs: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_index()
 
 
-def _bootstrap(ctx: StageContext, eligible: pd.DataFrame, spec: StudySpec):
-    """Bootstrap the whole design + comparison; the design is re-run on covariates only.
-
-    Returns the `BootstrapResult`; ``.apply()`` is the comparison with bootstrap SE/limits
-    as primary (the analytic ones kept under ``analytic``), as results.json specifies.
-    """
-    from reports.bootstrap import bootstrap_comparison
-
-    design = spec.design
-
-    def redesign(replicate: pd.DataFrame) -> pd.DataFrame:
-        # resampled patients repeat: the id check of match_cohort does not apply here
-        res = fit_design(replicate, spec, design, id_col=None)
-        match_id = pd.Series(res.match_id).astype("Float64")
-        return pd.DataFrame({"weight": np.asarray(res.weights, dtype=float),
-                             "cluster": match_id.to_numpy(dtype=float, na_value=np.nan)},
-                            index=replicate.index)
-
-    B = spec.analysis.bootstrap
-    multi_rows = bool(eligible[cn.PATIENT_ID].duplicated().any())
-    blind_cols = [c for c in eligible.columns if c not in (WEIGHT, CLUSTER, "included")]
-    with ctx.progress.bar(f"bootstrap ({B} replicates)", B) as advance:
-        return bootstrap_comparison(
-            eligible[blind_cols].reset_index(drop=True), redesign, n_boot=B,
-            random_state=spec.study.seed, n_jobs=ctx.n_jobs,
-            id_col=cn.PATIENT_ID if multi_rows else None,
-            progress=lambda done, total: advance(1), **_compare_kwargs(spec),
-        )
-
-
-def _sensitivity(eligible: pd.DataFrame, spec: StudySpec, primary: dict[str, Any],
-                 naive, manifest) -> dict[str, Any]:
-    """Naive comparison, the alternative design family, and the E-value of the HR.
-
-    A sensitivity analysis that cannot be estimated (e.g. the alternative design does not
-    converge) is recorded with its error and a warning; it never stops the primary analysis.
-    """
+def _alternative(eligible: pd.DataFrame, spec: StudySpec):
+    """The alternative design family (weighting for a matched primary design, and back)."""
     from matching import MatchingError
-    from reports.errors import EstimationError
+    from reports.analysis import Sensitivity
 
-    out: dict[str, Any] = {}
-    out["naive"] = {"description": "unadjusted: every eligible registry patient, unweighted",
-                    **naive.to_dict()}
-    alt_design = _alternative_design(spec)
+    alt = _alternative_design(spec)
+    description = _describe_design(alt)
     try:
-        out["alternative_design"] = _alternative(eligible, spec, alt_design)
-    except (MatchingError, EstimationError) as exc:
-        out["alternative_design"] = {"description": _describe_design(alt_design),
-                                     "error": str(exc)}
-        manifest.warn("analyze", f"sensitivity analysis {_describe_design(alt_design)} "
-                      f"failed: {exc}")
-    hr = primary.get("hazard_ratio") or {}
-    if hr.get("estimate") is not None:
-        from reports.evalue import evalue_hr
-
-        ev = evalue_hr(*(float("nan") if hr.get(k) is None else float(hr[k])
-                         for k in ("estimate", "lower", "upper")))
-        out["evalue"] = ev.to_dict() if hasattr(ev, "to_dict") else ev
-    return out
+        res = fit_design(eligible, spec, alt)
+    except MatchingError as exc:
+        return Sensitivity("alternative_design", description, None, failure=str(exc))
+    return Sensitivity(
+        "alternative_design", description,
+        _as_design(res, alt),
+        info={"design": alt.model_dump(mode="json"), "max_abs_smd": float(res.max_abs_smd),
+              "ess": {k: float(v) for k, v in dict(res.ess).items()}})
 
 
-def _alternative(eligible: pd.DataFrame, spec: StudySpec, alt_design) -> dict[str, Any]:
-    res = fit_design(eligible.reset_index(drop=True), spec, alt_design)
-    alt = eligible.reset_index(drop=True).assign(
-        **{WEIGHT: np.asarray(res.weights, dtype=float),
-           CLUSTER: pd.Series(res.match_id).to_numpy()})
-    alt = alt[np.asarray(res.included, dtype=bool)]
-    is_matching = alt_design.method in MATCHING_METHODS
-    return {
-        "description": _describe_design(alt_design),
-        "design": alt_design.model_dump(mode="json"),
-        "max_abs_smd": float(res.max_abs_smd),
-        "ess": {k: float(v) for k, v in dict(res.ess).items()},
-        **_compare(alt, spec, cluster=is_matching).to_dict(),
-    }
-
-
-def _all_lines(ctx: StageContext) -> dict[str, Any]:
+def _all_lines(ctx: StageContext):
     """Every eligible index line of a registry patient instead of the first one.
 
     Same eligibility, covariates and design; a patient may contribute several lines, so the
-    Cox and KM variances are clustered on the patient. Registry validation exclusions of the
-    primary pool are not re-applied here (the manifest lists them).
+    Cox and KM variances are clustered on the patient (`reports.analysis.designed_frame`).
+    Registry validation exclusions of the primary pool are not re-applied here (the manifest
+    lists them).
     """
-    from connectors.errors import ConnectorError
-    from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
     from matching import MatchingError
-    from reports.compare import compare_arms
-    from reports.errors import EstimationError
+    from reports.analysis import Sensitivity
+    from synthctl.stages._registry import index_rule, registry_connector
 
     spec = ctx.spec
     reg, tri = spec.registry, spec.trial
     assert reg is not None and tri is not None
     description = "every eligible index line of each registry patient (not only the first)"
+    # a database or file error here fails the run like any other (issue 20: never a silent
+    # {"error": ...} in results.json); only a design that cannot be fitted on every line
+    # makes this optional analysis "not estimable"
+    with registry_connector(spec) as conn:
+        pool = conn.candidate_pool(index_rule(spec, selection="all"),
+                                   eligibility=list(spec.eligibility),
+                                   include_outcomes=True).frame
+    trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
+                           variable_map=tri.variable_map)
+    frame = pd.concat([trial, pool], ignore_index=True)
+    time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
+    frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
+    frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
+    frame[EVENT] = frame[event_col].astype(int)
     try:
-        with RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-            pool = conn.candidate_pool(
-                IndexRule(after_regimen=reg.index.after_regimen, selection="all"),
-                eligibility=list(spec.eligibility), include_outcomes=True,
-            ).frame
-        trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
-                               variable_map=tri.variable_map)
-        frame = pd.concat([trial, pool], ignore_index=True)
-        time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
-        frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
-        frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
-        frame[EVENT] = frame[event_col].astype(int)
         res = fit_design(frame, spec, id_col=None)
-        frame[WEIGHT] = np.asarray(res.weights, dtype=float)
-        frame = frame[np.asarray(res.included, dtype=bool)]
-        comp = compare_arms(frame, weight_col=WEIGHT, cluster_col=cn.PATIENT_ID,
-                            km_cluster_col=cn.PATIENT_ID, **_compare_kwargs(spec))
-    except (ConnectorError, MatchingError, EstimationError) as exc:
-        ctx.manifest.warn("analyze", f"sensitivity analysis (all index lines) failed: "
-                          f"{ctx.loaded.scrub(str(exc))}")
-        return {"description": description, "error": ctx.loaded.scrub(str(exc))}
-    return {"description": description, "n_lines": len(pool),
-            "n_patients": int(pool[cn.PATIENT_ID].nunique()),
-            "max_abs_smd": float(res.max_abs_smd), **comp.to_dict()}
+    except MatchingError as exc:
+        return Sensitivity("all_lines", description, None, failure=ctx.loaded.scrub(str(exc)))
+    return Sensitivity("all_lines", description,
+                       _as_design(res, spec.design),
+                       frame=frame,
+                       info={"n_lines": len(pool),
+                             "n_patients": int(pool[cn.PATIENT_ID].nunique()),
+                             "max_abs_smd": float(res.max_abs_smd)})
+
+
+def _sha(ctx: StageContext, name: str) -> str:
+    from synthctl.outdir import sha256_file
+
+    return sha256_file(ctx.folder / name)
 
 
 def _alternative_design(spec: StudySpec):
     d = spec.design
-    if d.method in MATCHING_METHODS:
+    if d.yields != "weights":
         return d.model_copy(update={"method": "weighting", "weights": None})
     return d.model_copy(update={"method": "nearest", "ratio": 1, "caliper": 0.2,
                                 "caliper_scale": "logit", "estimand": "ATT"})
 
 
 def _describe_design(d) -> str:
-    if d.method in MATCHING_METHODS:
-        cal = f", caliper {d.caliper} SD of the {d.caliper_scale} PS" if d.caliper else ""
-        return f"{d.method} 1:{d.ratio} matching{cal}"
-    return f"weighting ({d.weights or 'att_odds'}, estimand {d.estimand})"
+    from matching.methods import describe_method
+
+    return describe_method(d.method, d.estimand, d.method_options())
 
 
 def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, Any]:
     info = read_json(ctx.folder / EXTRACT_INFO)
-    included = cohort["included"].astype(str).str.lower().eq("true")
+    included = cohort[INCLUDED]
     is_trial = cohort[cn.ARM] == cn.TRIAL
     ess = design.get("ess") or {}
     return {
@@ -322,14 +295,20 @@ def _counts(ctx: StageContext, cohort: pd.DataFrame, design: dict) -> dict[str, 
     }
 
 
-def _km(ctx: StageContext, comp, naive, spec: StudySpec) -> dict[str, str]:
+def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
     """The KM figure with numbers at risk as SVG; returns {artifact: sha256}."""
     from reports.figures import km_figure
 
     a = spec.analysis
+    comp = result.analytic[a.endpoint].comparison
+    naive = result.naive[a.endpoint].comparison
+    from synthctl.stages.report import design_kind
+
     fig = km_figure(comp.trial_curve, comp.control_curve,
                     unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
-                    null_rate=a.null_rate, time_unit=a.landmark_unit)
-    (ctx.folder / "figures").mkdir(exist_ok=True)
+                    null_rate=a.null_rate, time_unit=a.landmark_unit,
+                    control_label="Synthetic control" + (
+                        " (matched)" if design_kind(spec.design) == "matched" else ""))
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}

@@ -15,8 +15,17 @@ import pandas as pd
 
 from connectors import columns as cn
 from synthctl.errors import DesignChangedError
-from synthctl.outdir import sha256_file, write_csv, write_json
-from synthctl.spec import Design, StudySpec
+from synthctl.outdir import (
+    FIGURES,
+    INCLUDED,
+    MATCH_ID,
+    PS,
+    WEIGHT,
+    sha256_file,
+    write_cohort,
+    write_design,
+)
+from synthctl.spec import DesignBase, StudySpec
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
@@ -27,32 +36,18 @@ from synthctl.stages._context import (
     stage_errors,
 )
 
-MATCHING_METHODS = ("nearest", "optimal")
+
+def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
+    """`matching.match_cohort` keyword arguments for a spec's ``design:`` block.
+
+    The options pass straight through: the spec validated them against the method table.
+    """
+    return {"treatment_col": cn.ARM, "treated_value": cn.TRIAL, "id_col": cn.PATIENT_ID,
+            "method": design.method, "random_state": seed,
+            **design.common_options(), **design.method_options()}
 
 
-def design_kwargs(design: Design, seed: int) -> dict[str, Any]:
-    """`matching.match_cohort` keyword arguments for a spec's ``design:`` block."""
-    kw: dict[str, Any] = {
-        "treatment_col": cn.ARM, "treated_value": cn.TRIAL, "id_col": cn.PATIENT_ID,
-        "method": design.method, "estimand": design.estimand, "ps_model": design.ps_model,
-        "missing": design.missing, "balance_threshold": design.balance_threshold,
-        "random_state": seed, "exact": design.exact,
-    }
-    if design.method in MATCHING_METHODS:
-        kw.update(ratio=design.ratio, caliper=design.caliper, caliper_scale=design.caliper_scale)
-        if design.method == "nearest":
-            kw.update(replace=design.replace, m_order=design.m_order)
-    else:
-        kw.update(weights=design.weights or _default_weights(design.estimand),
-                  stabilized=design.stabilized, trim=design.trim, truncate=design.truncate)
-    return kw
-
-
-def _default_weights(estimand: str) -> str:
-    return {"ATT": "att_odds", "ATE": "ate", "ATO": "overlap"}[estimand]
-
-
-def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = None, *,
+def fit_design(frame: pd.DataFrame, spec: StudySpec, design: DesignBase | None = None, *,
                id_col: str | None = cn.PATIENT_ID):
     """Run `match_cohort` on the covariates only (whatever else ``frame`` holds).
 
@@ -64,10 +59,10 @@ def fit_design(frame: pd.DataFrame, spec: StudySpec, design: Design | None = Non
     from matching import MatchingWarning, match_cohort
 
     design = design or spec.design
-    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
-    extra = [c for c in (design.exact or []) if c not in cols]
-    blind = frame[cols + extra]
     kwargs = design_kwargs(design, spec.study.seed)
+    cols = [cn.PATIENT_ID, cn.ARM, *spec.covariates]
+    extra = [c for c in (kwargs.get("exact") or []) if c not in cols]
+    blind = frame[cols + extra]
     # patient x line rows (index selection "all") repeat the patient id by design
     multi = spec.registry is not None and spec.registry.index.selection == "all"
     kwargs["id_col"] = None if multi else id_col
@@ -82,11 +77,10 @@ def cohort_table(frame: pd.DataFrame, res, *, with_line_id: bool) -> pd.DataFram
     if with_line_id:
         out[cn.LINE_ID] = frame[cn.LINE_ID].to_numpy()
     out[cn.ARM] = frame[cn.ARM].to_numpy()
-    out["ps"] = np.asarray(res.ps, dtype=float)
-    out["weight"] = np.asarray(res.weights, dtype=float)
-    match_id = pd.Series(res.match_id).reset_index(drop=True)
-    out["match_id"] = match_id.astype("string").where(match_id.notna(), "").to_numpy()
-    out["included"] = np.asarray(res.included, dtype=bool)
+    out[PS] = np.asarray(res.ps, dtype=float)
+    out[WEIGHT] = np.asarray(res.weights, dtype=float)
+    out[MATCH_ID] = pd.Series(res.match_id).reset_index(drop=True).to_numpy()
+    out[INCLUDED] = np.asarray(res.included, dtype=bool)
     return out
 
 
@@ -94,6 +88,10 @@ def run_design(ctx: StageContext) -> int:
     """Run the design stage in ``ctx.folder`` and lock it; 1 if balance failed, else 0."""
     if "extract" not in ctx.manifest.data.get("stages", {}):
         raise DesignChangedError(f"{ctx.folder}: no extract found (run `synthctl extract` first)")
+    if ctx.spec.design.missing == "impute":
+        from synthctl.stages.imputed import run_imputed_design
+
+        return run_imputed_design(ctx)
     t0 = ctx.manifest.start_stage("design")
     ctx.manifest.drop_stages("analyze", "report")
     spec = ctx.spec
@@ -108,7 +106,7 @@ def run_design(ctx: StageContext) -> int:
     cohort = cohort_table(frame, res, with_line_id=with_line)
     design = {**res.to_dict(), "spec": spec.design_part(),
               "input_sha256": sha256_file(ctx.folder / COVARIATES)}
-    (ctx.folder / "figures").mkdir(exist_ok=True)
+    (ctx.folder / FIGURES).mkdir(exist_ok=True)
     figures = _save_figures(ctx, res, frame)
     for w in res.warnings:
         ctx.manifest.warn("design", str(w))
@@ -120,8 +118,8 @@ def run_design(ctx: StageContext) -> int:
                           f"{res.max_abs_smd:.3f} > {spec.design.balance_threshold}",
                           kind="check_failed")
     artifacts = {
-        DESIGN: write_json(ctx.folder / DESIGN, design),
-        COHORT: write_csv(ctx.folder / COHORT, cohort),
+        DESIGN: write_design(ctx.folder, design),
+        COHORT: write_cohort(ctx.folder, cohort),
         **figures,
     }
     ctx.manifest.end_stage("design", t0, artifacts, spec_design_sha256=spec.design_hash(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from connectors import columns as cn
+from synthctl.errors import DataError
 from synthctl.manifest import mask_url
 from synthctl.outdir import write_csv, write_json
 from synthctl.stages._context import (
@@ -20,6 +21,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+from synthctl.stages._registry import index_rule, registry_connector
 
 ATTRITION_COLUMNS = ["step", "criterion", "n_remaining", "n_excluded", "reason"]
 
@@ -57,6 +59,7 @@ def _sha_file(ctx: StageContext, name: str) -> str:
 
 
 def _extract_flat(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from connectors.attrition import default_known_columns
     from connectors.flatfile import load_flat_file
 
     d = ctx.spec.data
@@ -70,10 +73,17 @@ def _extract_flat(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         )
         trial = frame[frame[cn.ARM] == cn.TRIAL]
         control = frame[frame[cn.ARM] == cn.CONTROL]
+        control_all = control
         control, attrition = _apply_eligibility(control, ctx.spec.eligibility,
                                                 "control rows of the flat file")
+        _check_not_emptied(ctx, attrition, "control row of the flat file",
+                           lambda col: control_all[col].value_counts(dropna=False),
+                           known=default_known_columns(frame))
         trial_kept, trial_attr = _apply_eligibility(trial, ctx.spec.eligibility,
                                                     "trial rows of the flat file")
+        _check_not_emptied(ctx, trial_attr, "trial row of the flat file",
+                           lambda col: trial[col].value_counts(dropna=False),
+                           known=default_known_columns(frame))
     info = _info(trial_kept, control, trial_attr, n_trial_source=len(trial))
     if len(trial_kept) < len(trial):
         ctx.manifest.warn("extract", f"{len(trial) - len(trial_kept)} trial patient(s) of the "
@@ -89,7 +99,6 @@ def _apply_eligibility(frame: pd.DataFrame, criteria, label: str):
 
 
 def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    from connectors.registry import IndexRule, RegistryConnector
     from connectors.trial import load_trial_arm
 
     spec = ctx.spec
@@ -104,18 +113,22 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
                                variable_map=tri.variable_map)
     trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
-        conn = RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_)
+        conn = registry_connector(spec)
+        role, role_warning = conn.role_check.to_dict(), conn.role_check.warning(conn.url)
+        if role_warning:
+            ctx.manifest.warn("extract", role_warning, kind="registry_role")
         try:
             # candidate_pool checks the design tables only: outcome tables are not touched
-            pool = conn.candidate_pool(
-                IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
-                eligibility=list(spec.eligibility), include_outcomes=False,
-            )
+            rule = index_rule(spec)
+            pool = conn.candidate_pool(rule, eligibility=list(spec.eligibility),
+                                       include_outcomes=False)
+            _check_not_emptied(ctx, pool.attrition.table, "registry patient",
+                               lambda col: conn.value_counts(col, rule))
             control, attrition = pool.frame, pool.attrition.table.copy()
             control, attrition, findings = _pool_checks(ctx, conn, control, attrition)
         finally:
             conn.close()
-    entry = {"url": mask_url(reg.url), "schema": reg.schema_,
+    entry = {"url": mask_url(reg.url), "schema": reg.schema_, "role": role,
              "pool_sha256": pool.content_hash(), "n_pool_rows": len(pool.frame),
              "n_pool_rows_after_validation": len(control)}
     # the run's data dictionary of the mapping's disease-specific covariates, and the source
@@ -126,6 +139,34 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     info = _info(trial, control, None, n_trial_source=len(trial))
     info["validation"] = findings
     return pd.concat([trial, control], ignore_index=True), attrition, info
+
+
+def _check_not_emptied(ctx: StageContext, attrition: pd.DataFrame, unit: str,
+                       value_counts, known=None) -> None:
+    """Stop at extract when a step leaves nobody, naming the step and, for a criterion, the
+    values its columns have (counts only; ``value_counts(column) -> Series``)."""
+    from connectors.attrition import Attrition, describe_value_counts, emptying_step
+    from connectors.eligibility import parse_criterion
+
+    step = emptying_step(Attrition(attrition))
+    if step is None:
+        return
+    criteria = list(ctx.spec.eligibility)
+    text = str(step["criterion"])
+    if text not in criteria:  # a population step: no index line, or an empty file
+        raise DataError(f"extract stage: no {unit} is left after the step {text!r} "
+                        f"({step['reason']}); no design can be built")
+    i = criteria.index(text)
+    crit = parse_criterion(text, known)  # default: the registry's analysis-frame columns
+    first = attrition[attrition["criterion"] == text].iloc[0]
+    n_before = int(first["n_remaining"] + first["n_excluded"])
+    values = "; ".join(f"{col}: {describe_value_counts(value_counts(col))}"
+                       for col in crit.columns)
+    raise DataError(
+        f"extract stage: eligibility criterion {i + 1} ({text!r}) leaves no {unit}: it "
+        f"excluded all {n_before} that met the criteria before it. Values in the data, before "
+        f"any criterion: {values}. Correct the value or remove the criterion in the spec "
+        f"(eligibility[{i}]).")
 
 
 def _pool_checks(ctx: StageContext, conn, control: pd.DataFrame, attrition: pd.DataFrame):
@@ -157,18 +198,14 @@ def registry_pool_changes(ctx: StageContext) -> list[str]:
     Compares the SHA-256 of the pool rows (covariates at index, no outcomes) with the one the
     extract stage recorded; an empty list means unchanged (or no registry source).
     """
-    from connectors.registry import IndexRule, RegistryConnector
-
     reg = ctx.spec.registry
     recorded = ctx.manifest.data.get("inputs", {}).get("registry", {}).get("pool_sha256")
     if reg is None or recorded is None:
         return []
     with stage_errors("analyze", ctx.loaded, f"registry {mask_url(reg.url)}"), \
-            RegistryConnector(reg.url, mapping=reg.mapping, schema=reg.schema_) as conn:
-        pool = conn.candidate_pool(
-            IndexRule(after_regimen=reg.index.after_regimen, selection=reg.index.selection),
-            eligibility=list(ctx.spec.eligibility), include_outcomes=False,
-        )
+            registry_connector(ctx.spec) as conn:
+        pool = conn.candidate_pool(index_rule(ctx.spec), eligibility=list(ctx.spec.eligibility),
+                                   include_outcomes=False)
     if pool.content_hash() != recorded:
         return ["the registry's candidate pool (covariates at index) changed since the "
                 "extract stage"]

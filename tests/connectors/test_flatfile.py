@@ -94,3 +94,94 @@ def test_missing_column_and_missing_file(tmp_path: Path):
 def test_no_trial_rows_is_an_error():
     with pytest.raises(FlatFileError, match=r"no row has the trial value 2"):
         load_flat_file(CSV, **{**KW, "trial_value": 2})
+
+
+# -- hostile files (issue 20) ------------------------------------------------------------------
+
+
+def test_nul_inside_a_cell_is_an_error_not_a_truncation(tmp_path):
+    path = _small(tmp_path, {(1, "histology"): "epith\x00elioid"})
+    with pytest.raises(FlatFileError) as err:
+        load_flat_file(path, **KW)
+    assert str(err.value) == (f"{path}: column 'histology': control character U+0000 (NUL) at "
+                              "position 6 of the value 'epith\\x00elioid' in row 2")
+
+
+def test_control_character_in_a_parquet_cell_is_an_error(tmp_path):
+    df = pd.read_csv(_small(tmp_path))
+    df.loc[4, "histology"] = "epith\x1belioid"
+    path = tmp_path / "small.parquet"
+    df.to_parquet(path)
+    with pytest.raises(FlatFileError, match=r"'histology': control character U\+001B \(ESCAPE\) "
+                                            r"at position 6 .* in row 5"):
+        load_flat_file(path, **KW)
+
+
+def test_full_width_header_matches_after_nfkc(tmp_path):
+    path = _small(tmp_path)
+    expected = load_flat_file(path, **KW)
+    df = pd.read_csv(path).rename(columns={"treated": "ｔｒｅａｔｅｄ", "age": "𝐚𝐠𝐞"})
+    df.to_csv(path, index=False)
+    assert "treated" in read_header(path) and "age" in read_header(path)
+    pd.testing.assert_frame_equal(load_flat_file(path, **KW), expected)
+
+
+def test_cyrillic_lookalike_header_is_reported_with_code_points(tmp_path):
+    path = _small(tmp_path)
+    pd.read_csv(path).rename(columns={"age": "аge"}).to_csv(path, index=False)  # Cyrillic a
+    with pytest.raises(FlatFileError) as err:
+        load_flat_file(path, **KW, covariates=["age", "ecog"])
+    assert "missing column(s) age;" in str(err.value)
+    assert "'аge' (non-ASCII U+0430 (CYRILLIC SMALL LETTER A))" in str(err.value)
+
+
+@pytest.mark.slow
+def test_many_mixed_type_columns_give_no_flood_of_warnings(tmp_path):
+    """2,000 rows x 1,000 columns whose last value is text: pandas' chunked reader prints a
+    4 kB DtypeWarning naming every column (3.4 MB for the issue's file); we read in one pass."""
+    import warnings
+
+    n_rows, n_cols = 2_000, 1_000
+    path = tmp_path / "wide.csv"
+    with path.open("w") as fh:
+        fh.write("patient_id,treated,pfs_weeks,pfs_event," + ",".join(
+            f"x{j}" for j in range(n_cols)) + "\n")
+        for i in range(n_rows):
+            value = "a" if i == n_rows - 1 else str(i)
+            fh.write(f"P{i},{i % 2},10.0,1," + ",".join([value] * n_cols) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = load_flat_file(path, **KW)
+    assert frame.shape == (n_rows, 4 + n_cols)
+    assert sum(len(str(w.message)) for w in caught) < 300, [str(w.message) for w in caught]
+
+
+def test_reader_warnings_are_collected_into_one(tmp_path):
+    import warnings
+
+    from connectors.hostile import InputFileWarning, one_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with one_warning(tmp_path / "f.csv"):
+            for j in range(50):
+                warnings.warn(f"Columns ({j}) have mixed types" + " x" * 500,
+                              pd.errors.DtypeWarning, stacklevel=1)
+    assert len(caught) == 1 and caught[0].category is InputFileWarning
+    message = str(caught[0].message)
+    assert message.startswith(f"{tmp_path / 'f.csv'}: 50 warning(s) from the file reader "
+                              "(DtypeWarning), the first: Columns (0) have mixed types")
+    assert len(message) < 300
+
+
+def test_unrelated_warnings_pass_through_unchanged(tmp_path):
+    import warnings
+
+    from connectors.hostile import one_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with one_warning(tmp_path / "f.csv"):
+            warnings.warn("a socket was left open", ResourceWarning, stacklevel=1)
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (ResourceWarning, "a socket was left open")]

@@ -15,6 +15,7 @@ from connectors.errors import (
     RegistryUnavailableError,
 )
 from connectors.mapping import load_mapping
+from connectors.readonly import check_statement
 from connectors.registry import RegistryConnector
 from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
 from sample_data.writer import write_registry_sqlite
@@ -44,7 +45,7 @@ def test_writes_through_the_connector_are_refused(tiny_sqlite, statement):
     with (
         RegistryConnector(tiny_sqlite) as conn,
         pytest.raises(ReadOnlyViolationError, match="read-only"),
-        conn.engine.begin() as c,
+        conn.connection() as c,
     ):
         c.exec_driver_sql(statement)
     assert _digest(tiny_sqlite) == before
@@ -53,20 +54,80 @@ def test_writes_through_the_connector_are_refused(tiny_sqlite, statement):
 def test_core_insert_is_refused(tiny_sqlite):
     with RegistryConnector(tiny_sqlite) as conn:
         _, tables = build_metadata()
-        with pytest.raises(ReadOnlyViolationError), conn.engine.begin() as c:
+        with pytest.raises(ReadOnlyViolationError), conn.connection() as c:
             c.execute(tables["centres"].insert().values(centre_id="X"))
 
 
-def test_database_refuses_writes_that_pass_the_statement_guard(tiny_sqlite):
-    """A WITH ... INSERT passes the keyword guard: SQLite's mode=ro refuses it, mapped."""
+def test_connector_exposes_no_engine(tiny_sqlite):
+    """Callers get guarded connections, never the engine (issue 20)."""
+    with RegistryConnector(tiny_sqlite) as conn:
+        assert not hasattr(conn, "engine")
+        assert conn.dialect == "sqlite" and conn.role_check.can_write is False
+
+
+# statements that start like a read but write or change the session (the issue's attack was
+# the first two, on PostgreSQL): refused before they reach any database
+SNEAKY = [
+    "SELECT set_config('default_transaction_read_only', 'off', false)",
+    "WITH d AS (DELETE FROM patients RETURNING 1) SELECT count(*) FROM d",
+    "WITH x AS (SELECT 'X' AS a) INSERT INTO centres (centre_id) SELECT a FROM x",
+    "SELECT * INTO patients_copy FROM patients",
+    "SELECT 1; DELETE FROM patients",
+    "SELECT setval('s', 1)",
+    "SELECT 1 /*! INTO OUTFILE '/tmp/x' */",
+    "PRAGMA query_only = 0",
+    "  (  SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE)",
+]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite", None])
+@pytest.mark.parametrize("statement", SNEAKY)
+def test_guard_refuses_sneaky_writes(statement, dialect):
+    with pytest.raises(ReadOnlyViolationError, match="read-only"):
+        check_statement(statement, dialect)
+
+
+@pytest.mark.parametrize(
+    ("statement", "dialect"),
+    [
+        # MySQL strings have backslash escapes: the INTO is code there, not inside a literal
+        (r"SELECT 'it\'s' INTO OUTFILE '/tmp/x'", "mysql"),
+        # PostgreSQL E'' strings too
+        (r"SELECT E'\'' , x FROM (DELETE FROM t RETURNING 1) q", "postgresql"),
+        # '#' is an operator in PostgreSQL, not a comment
+        ("SELECT 1 # 2\n, (DELETE FROM t RETURNING 1)", "postgresql"),
+        # '--' without a space is not a comment in MySQL
+        ("SELECT 1--1 INTO OUTFILE '/tmp/x'", "mysql"),
+    ],
+)
+def test_guard_reads_literals_and_comments_as_the_dialect_does(statement, dialect):
+    with pytest.raises(ReadOnlyViolationError):
+        check_statement(statement, dialect)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT \"delete\", 'update; set' FROM t -- insert into\n WHERE a = 1",
+        "SHOW CREATE TABLE patients",
+        'PRAGMA main.table_info("patients")',
+        "(SELECT last_update FROM t) UNION (SELECT 2)",
+        "SELECT 1;",
+    ],
+)
+def test_guard_lets_reads_through(statement):
+    check_statement(statement, "postgresql" if "SHOW" not in statement else "mysql")
+
+
+def test_database_refuses_writes_below_the_guard(tiny_sqlite):
+    """Below SQLAlchemy (raw DBAPI connection): the file itself is read-only."""
     before = _digest(tiny_sqlite)
     with RegistryConnector(tiny_sqlite) as conn:
-        with pytest.raises(ReadOnlyViolationError, match="database refused"), \
-                conn.engine.begin() as c:
-            c.exec_driver_sql("WITH x AS (SELECT 'X' AS a) INSERT INTO centres (centre_id) "
-                              "SELECT a FROM x")
-        raw = conn.engine.raw_connection()  # below SQLAlchemy: the file itself is read-only
+        raw = conn._engine.raw_connection()  # test-only: what a caller cannot get
         try:
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                raw.cursor().execute("WITH x AS (SELECT 'X' AS a) INSERT INTO centres "
+                                     "(centre_id) SELECT a FROM x")
             with pytest.raises(sqlite3.OperationalError, match="readonly"):
                 raw.cursor().execute("DELETE FROM patients")
         finally:
@@ -77,7 +138,7 @@ def test_database_refuses_writes_that_pass_the_statement_guard(tiny_sqlite):
 def test_uri_style_sqlite_url_is_still_read_only(tiny_sqlite):
     path = tiny_sqlite.removeprefix("sqlite:///")
     with RegistryConnector(f"sqlite:///file:{path}?mode=rwc&uri=true") as conn:
-        raw = conn.engine.raw_connection()
+        raw = conn._engine.raw_connection()
         try:
             with pytest.raises(sqlite3.OperationalError, match="readonly"):
                 raw.cursor().execute("DELETE FROM patients")
@@ -230,6 +291,43 @@ def test_missing_mapping_file(tmp_path):
         RegistryConnector("sqlite:///x.sqlite", mapping=tmp_path / "none.yaml")
 
 
-def test_engine_is_what_the_connector_uses(tiny_sqlite):
-    with RegistryConnector(tiny_sqlite) as conn, conn.engine.connect() as c:
+def test_connection_reads_the_registry(tiny_sqlite):
+    with RegistryConnector(tiny_sqlite) as conn, conn.connection() as c:
         assert c.execute(sa.text("SELECT count(*) FROM patients")).scalar_one() == 10
+
+
+# -- timeouts --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "10"])
+def test_timeouts_must_be_positive_seconds(bad):
+    from connectors.timeouts import Timeouts
+
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        Timeouts(connect_s=bad)
+    with pytest.raises(ValueError, match="statement_s"):
+        Timeouts(statement_s=bad)
+
+
+def test_spec_timeouts_reach_the_connector(tmp_path):
+    from connectors.timeouts import Timeouts
+    from synthctl.spec import Registry
+
+    url = "postgresql+psycopg://u@h/db"
+    reg = Registry(url=url, timeouts={"connect_s": 3, "statement_s": 45})
+    assert reg.connector_timeouts() == Timeouts(connect_s=3, statement_s=45)
+    assert Registry(url=url).connector_timeouts() == Timeouts()
+    with pytest.raises(ValueError, match="greater than 0"):
+        Registry(url=url, timeouts={"statement_s": 0})
+
+
+def test_database_errors_are_connector_errors(tiny_sqlite):
+    """A failing query is a `RegistryQueryError` (one line, no SQL dump), never a raw DBAPI
+    error that the CLI would report as a bug."""
+    from connectors.errors import RegistryQueryError
+
+    refused = "refused a query: OperationalError: no such table: nope"
+    with (RegistryConnector(tiny_sqlite) as conn, conn.connection() as c,
+          pytest.raises(RegistryQueryError, match=refused) as err):
+        c.exec_driver_sql("SELECT * FROM nope")
+    assert err.value.dbapi_class == "OperationalError" and "\n" not in str(err.value)

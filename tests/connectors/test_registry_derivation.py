@@ -200,11 +200,11 @@ def test_design_stage_does_not_read_outcome_tables(conn):
     def log(conn_, cursor, statement, *args):
         statements.append(statement.lower())
 
-    sa.event.listen(conn.engine, "before_cursor_execute", log)
+    sa.event.listen(conn._engine, "before_cursor_execute", log)  # test-only peek
     try:
         conn.candidate_pool(eligibility=["ecog_at_index <= 1"])
     finally:
-        sa.event.remove(conn.engine, "before_cursor_execute", log)
+        sa.event.remove(conn._engine, "before_cursor_execute", log)
     assert statements
     for table in OUTCOME_TABLES:
         assert not any(table in s for s in statements), table

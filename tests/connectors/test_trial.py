@@ -195,3 +195,86 @@ def test_file_level_errors(tmp_path):
         load_trial_arm(bad_xpt, t)
     with pytest.raises(TrialDataError, match="unknown analysis column 'ecog'"):
         load_trial_arm(a, t, variable_map={"ecog": "ECOGBL"})
+
+
+# -- hostile and damaged files (issue 20) -----------------------------------------------------
+
+
+def test_nul_inside_a_csv_cell_is_an_error_naming_row_and_column(tmp_path):
+    a, t = _write(tmp_path)
+    a.write_bytes(a.read_bytes().replace(b"biphasic", b"bip\x00hasic"))
+    with pytest.raises(TrialDataError) as err:
+        load_trial_arm(a, t)
+    msg = str(err.value)
+    assert msg == (f"{a}, row 3, column HISTGR: control character U+0000 (NUL) at position 4 "
+                   "of the value 'bip\\x00hasic'")
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x1b", "\x7f", "\n", "\u0085"])
+def test_control_characters_inside_csv_cells_are_errors(tmp_path, char):
+    adsl = _adsl()
+    adsl.loc[1, "SITEID"] = f"C{char}02"
+    a, t = _write(tmp_path, adsl=adsl)
+    with pytest.raises(TrialDataError, match=r"row 3, column SITEID: control character U\+"):
+        load_trial_arm(a, t)
+
+
+def test_control_character_in_xpt_text_is_an_error(tmp_path):
+    adtte = _adtte()
+    adtte.loc[2, "PARAMCD"] = "P\x00FS"
+    a, t = _write(tmp_path, adtte=adtte, ext="xpt")
+    with pytest.raises(TrialDataError, match=r"adtte\.xpt, record 3, column PARAMCD: control"):
+        load_trial_arm(a, t)
+
+
+@pytest.mark.parametrize("name", ["ＵＳＵＢＪＩＤ", "𝐔𝐒𝐔𝐁𝐉𝐈𝐃"])
+def test_full_width_and_bold_names_match_after_nfkc(tmp_path, name):
+    (tmp_path / "plain").mkdir()
+    expected = load_trial_arm(*_write(tmp_path / "plain"))
+    got = load_trial_arm(*_write(tmp_path, adsl=_adsl().rename(columns={"USUBJID": name})))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_cyrillic_lookalike_name_is_reported_with_code_points(tmp_path):
+    adsl = _adsl().rename(columns={"USUBJID": "USUВJID"})  # Cyrillic VE
+    with pytest.raises(TrialDataError) as err:
+        load_trial_arm(*_write(tmp_path, adsl=adsl))
+    msg = str(err.value)
+    assert "missing required variables ['USUBJID']" in msg
+    assert "'USUВJID' (non-ASCII U+0412 (CYRILLIC CAPITAL LETTER VE))" in msg
+
+
+def test_cyrillic_lookalike_of_a_covariate_is_not_taken_as_absent(tmp_path):
+    adsl = _adsl().rename(columns={"AGE": "АGE"})  # Cyrillic A
+    with pytest.raises(TrialDataError, match=r"variable AGE not found.*U\+0410"):
+        load_trial_arm(*_write(tmp_path, adsl=adsl))
+
+
+def test_two_columns_equal_after_nfkc_are_an_error(tmp_path):
+    adsl = _adsl()
+    adsl["ＡＧＥ"] = adsl["AGE"]
+    with pytest.raises(TrialDataError, match="'AGE' and 'ＡＧＥ' are the same name"):
+        load_trial_arm(*_write(tmp_path, adsl=adsl))
+
+
+def _records(path: Path) -> tuple[bytes, int]:
+    """File bytes and the offset where observations start (after the OBS header)."""
+    raw = path.read_bytes()
+    return raw, raw.index(b"HEADER RECORD*******OBS") + 80
+
+
+@pytest.mark.parametrize("cut", ["mid_record", "mid_observation_80_boundary"])
+def test_truncated_adsl_xpt_is_blamed_on_adsl(tmp_path, cut):
+    a, t = _write(tmp_path, ext="xpt")
+    raw, start = _records(a)
+    if cut == "mid_record":
+        a.write_bytes(raw[: len(raw) - 37])
+    else:  # an 80-byte boundary inside the 4th observation: pandas reads 3, silently
+        with pd.read_sas(a, format="xport", iterator=True) as reader:
+            length = reader.record_length
+        end = start + (3 * length + length // 2) // 80 * 80
+        assert start + 3 * length < end < start + 4 * length
+        a.write_bytes(raw[:end])
+    with pytest.raises(TrialDataError) as err:
+        load_trial_arm(a, t)
+    assert str(err.value).startswith(f"{a}: truncated SAS XPORT file")

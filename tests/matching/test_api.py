@@ -41,7 +41,8 @@ def test_nearest_defaults_and_alignment():
     assert isinstance(res, DesignResult)
     for s in (res.ps, res.weights, res.match_id, res.included):
         assert s.index.equals(df.index)
-    assert res.options["caliper"] == 0.2 and res.options["caliper_scale"] == "logit"
+    assert res.options["caliper"] == 0.2 and res.options["distance"] == "logit_ps"
+    assert res.yields == "sets" and res.variance_cluster == "match_id"
     # each matched set has one trial patient and one control (1:1 without replacement)
     sizes = res.match_id.dropna().value_counts()
     assert (sizes == 2).all()
@@ -154,15 +155,17 @@ def test_bad_options_are_errors():
         match_cohort(df, COVS, method="genetic")
     with pytest.raises(MatchingError, match="ps_model must be one of"):
         match_cohort(df, COVS, ps_model="forest")
-    with pytest.raises(MatchingError, match="targets the ATT"):
+    with pytest.raises(MatchingError, match="targets ATT; estimand ATE needs method weighting"):
         match_cohort(df, COVS, estimand="ATE")
-    with pytest.raises(MatchingError, match="set estimand='ATE'"):
+    with pytest.raises(MatchingError, match="set estimand: ATE"):
         match_cohort(df, COVS, method="weighting", weights="ate")
-    with pytest.raises(MatchingError, match="caliper_scale"):
+    with pytest.raises(MatchingError, match=r"caliper_scale \(the old name of distance"):
         match_cohort(df, COVS, caliper_scale="probit")
-    with pytest.raises(MatchingError, match="'ratio' parameter of NearestMatcher"):
+    with pytest.raises(MatchingError, match="distance must be one of"):
+        match_cohort(df, COVS, distance="probit")
+    with pytest.raises(MatchingError, match="ratio must be an int in"):
         match_cohort(df, COVS, ratio=0)
-    with pytest.raises(TypeError, match="calipr"):
+    with pytest.raises(MatchingError, match="'calipr' does not apply to method nearest"):
         match_cohort(df, COVS, calipr=0.1)
     dup = df.copy()
     dup.loc[dup.index[1], "patient_id"] = dup["patient_id"].iloc[0]
@@ -170,8 +173,11 @@ def test_bad_options_are_errors():
         match_cohort(dup, COVS)
     with pytest.raises(MatchingError, match="No row has arm == 'treated'"):
         match_cohort(df, COVS, treated_value="treated")
-    res = match_cohort(df, COVS, method="weighting", ratio=3)
-    assert any("ratio=3 is ignored" in w for w in res.warnings)
+    # an option the method does not take is an error, never silently ignored (issue 14, 7)
+    with pytest.raises(MatchingError, match="'ratio' does not apply to method weighting"):
+        match_cohort(df, COVS, method="weighting", ratio=3)
+    with pytest.raises(MatchingError, match="'weights' does not apply to method nearest"):
+        match_cohort(df, COVS, weights="ate")
 
 
 def test_exact_matching_through_the_facade():

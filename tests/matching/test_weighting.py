@@ -32,7 +32,8 @@ def test_trimming_and_truncation():
     with pytest.raises(MatchingError, match="trim must be"):
         trim_mask(E, T, 0.7)
     w, rep = truncate_weights(np.array([1, 1, 10, 1, 2.0]), T, 0.6)
-    assert rep["control"]["n_truncated"] == 1 and w[2] == pytest.approx(rep["control"]["cap"])
+    assert rep["arms"]["control"]["n_truncated"] == 1
+    assert w[2] == pytest.approx(rep["arms"]["control"]["cap"])
     out = compute_weights(E, T, kind="att_odds", trim=0.3)
     assert {x["arm"]: x["n"] for x in out.exclusions} == {"trial": 1, "control": 2}
     assert out.weights[[0, 2, 3]].tolist() == [0, 0, 0]

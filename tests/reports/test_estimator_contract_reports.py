@@ -14,7 +14,7 @@ D = eligible().iloc[::5].reset_index(drop=True)
 CASES = {
     "WeightedKM": (lambda: WeightedKM(), (D, "pfs_weeks", "pfs_event"),
                    {"weights_col": "w_att"},
-                   {"conf_type": "plain", "conf_level": 1.5, "variance": "jackknife"}),
+                   {"conf_type": "linear", "conf_level": 1.5, "variance": "jackknife"}),
     "WeightedKM-cluster": (lambda: WeightedKM("log-log", variance="ij"),
                            (D, "pfs_weeks", "pfs_event"), {"cluster_col": "histology"},
                            {"conf_type": 0}),

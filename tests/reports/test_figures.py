@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from matplotlib.figure import Figure
 
 from reports.compare import compare_arms
@@ -33,8 +32,16 @@ def test_km_figure_content(tmp_path):
     xs = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     ys = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert 24 in xs and 0.35 in ys
-    # numbers at risk are the weighted counts, rounded
+    # numbers at risk (defect 16): patients per arm, and the control's weighted number with
+    # its scale stated (ATT odds weights sum to about the trial size, not to the pool)
     texts = [t.get_text() for t in tab.texts]
-    expected = np.round(comp.control_curve.at([24])["n_risk"].to_numpy()[0])
-    assert f"{expected:.0f}" in texts and "60" in texts
+    at24 = comp.control_curve.at([24])
+    assert f"{at24['n_risk'].to_numpy()[0]:.1f}" in texts
+    assert f"{at24['n_risk_rows'].to_numpy()[0]:.0f}" in texts and "60" in texts
+    assert int(at24["n_risk_rows"].to_numpy()[0]) == int((d.loc[d["treated"] == 0,
+                                                                "pfs_weeks"] >= 24).sum())
+    labels = [t.get_text() for t in tab.get_yticklabels()]
+    assert labels == ["Synthetic control, weighted", "Synthetic control, patients",
+                      "Trial, patients"]
+    assert "weights sum to" in tab.get_title(loc="left")
     assert save_figure(fig, tmp_path / "km.png").stat().st_size > 1000

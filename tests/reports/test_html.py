@@ -64,7 +64,8 @@ ENDPOINT = {
             "difference": _est(0.25, 0.05, 0.45),
         }
     ],
-    "median": {"trial": _est(30.1, 22.0, None), "control": _est(14.2, 10.0, 20.0)},
+    "median": {"unit": "weeks", "trial": _est(30.1, 22.0, None),
+               "control": _est(14.2, 10.0, 20.0)},
     "hazard_ratio": {
         "estimate": 0.55,
         "lower": 0.33,
@@ -106,7 +107,6 @@ def _content(**kw) -> ReportContent:
         null_rate=0.35,
         sensitivity={
             "naive": {"description": "unadjusted", **ENDPOINT},
-            "evalue": {"point": 2.9, "ci": 1.4, "measure": "HR"},
         },
         figures={"km": (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "svg")},
         methods="A methods paragraph.",
@@ -125,17 +125,15 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "<script" not in html and "<link" not in html
     assert "Demo &lt;study&gt;" in html and "separation &lt;b&gt;" in html
-    for heading in (
-        "Study summary",
-        "Attrition",
-        "Baseline characteristics",
-        "Results: PFS",
-        "Sensitivity analyses",
-        "Methods",
-        "Warnings",
-        "Manifest",
-    ):
-        assert f"<h2>{heading}" in html
+    # defect 15: results first (headline box, results, figures), then design and data; the
+    # manifest in a collapsed appendix
+    headings = ("Result: PFS at 24 weeks", "Results: PFS", "Sensitivity analyses",
+                "Covariate balance", "Study design and data", "Attrition",
+                "Baseline characteristics", "Methods", "Warnings", "Appendix: manifest")
+    positions = [html.index(f"<h2>{h}") for h in headings]
+    assert positions == sorted(positions)
+    assert re.search(r'<details class="appendix">\s*<summary>[^<]*</summary>\s*'
+                     r'<pre class="manifest">', html)
     assert "@media print" in html
     assert 'id="balance-failed"' not in html and 'id="redesign"' not in html
 
@@ -163,8 +161,34 @@ def test_results_rows_format_estimates_and_null_rate():
     assert null["control"] == "one-sided p = 0.7"
     assert null["trial"] == "above (CI excludes it)"  # no test attached: judged by the CI
     assert rows["Hazard ratio (trial vs control)"]["comparison"] == "0.55 (0.33 to 0.92), p = 0.021"
-    assert rows["Median"]["trial"] == "30.1 (22.0 to NA)"
-    assert rows["RMST to 52 weeks"]["comparison"] == "difference 9.0 (3.0 to 15.0)"
+    # defect 16: units on medians and RMST
+    assert rows["Median (weeks)"]["trial"] == "30.1 (22.0 to NA)"
+    assert rows["RMST to 52 weeks (weeks)"]["comparison"] == "difference 9.0 (3.0 to 15.0)"
+
+
+def test_headline_box_against_the_null_rate():
+    html = render_report(_content())
+    box = html[html.index('id="headline"'):html.index('id="results"')]
+    assert "55.0% (40.0% to 70.0%)" in box and "+25.0 pts" in box
+    assert "0.55 (0.33 to 0.92)" in box and "H0 35.0%: above (CI excludes it)" in box
+
+
+def test_no_negative_zero_matched_design_and_variance_ratios():
+    """Defect 16: no ``-0.000``; a matched design is not called weighted; variance ratios
+    outside 0.5-2 flagged."""
+    from reports.html import fmt_num, fmt_pct
+
+    assert fmt_num(-0.0001, 3) == "0.000" and fmt_pct(-0.00001) == "0.0%"
+    assert fmt_num(-0.25) == "-0.25"
+    base = _content().baseline.assign(smd_after="-0.000")
+    vr = [{"covariate": "age", "variance_ratio_before": 0.3, "variance_ratio_after": 0.34},
+          {"covariate": "pfi", "variance_ratio_before": 1.0, "variance_ratio_after": 1.1}]
+    html = render_report(_content(baseline=base, design_kind="matched", variance_ratios=vr))
+    assert "-0.000" not in html
+    assert "weighted by the design" not in html and "matched registry patients" in html
+    table = html[html.index('id="variance-ratios"'):]
+    assert '<td class="flag">outside 0.5-2</td>' in table
+    assert table.count("outside 0.5-2") == 1
 
 
 def test_estimate_methods_listed_once_each():

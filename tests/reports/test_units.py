@@ -38,7 +38,7 @@ def test_weighted_km_conventions():
     WeightedKM().fit(DF, "t", "e", cluster_col="arm")
     pd.testing.assert_frame_equal(DF, before)  # input untouched
     with pytest.raises(EstimationError, match="conf_type"):
-        WeightedKM("plain").fit(DF, "t", "e")
+        WeightedKM("linear").fit(DF, "t", "e")
     with pytest.raises(EstimationError, match="conf_level"):
         WeightedKM(conf_level=95).fit(DF, "t", "e")
 

@@ -47,3 +47,21 @@ def test_smd_from_design_balance_when_present_else_att_formula():
     # age: no balance row -> (mean_trial - mean_pool) / SD_trial (ATT, MatchIt's convention)
     expected = (60.0 - 70.0) / 10.0
     assert float(t.loc["age", "smd_before"]) == pytest.approx(expected, abs=5e-4)
+
+
+def test_fallback_smds_are_matching_balance_statistics():
+    """Rows without a design.json row use matching.balance (issue 14 leftover: baseline.py
+    re-implemented them, with a sample SD for proportions where design.json uses sqrt(p(1-p)))."""
+    from matching.balance import balance_table
+
+    t = _table(weights=[1, 1, 1, 0, 1, 0, 3])
+    arm = (FRAME["arm"] == "trial").to_numpy()
+    w = np.where(arm, 1.0, [1, 1, 1, 0, 1, 0, 3])
+    ref = balance_table(FRAME[["ecog", "age"]].astype(float), arm, weights=w,
+                        estimand="ATT").frame.set_index("covariate")
+    p_t, p_c = 2 / 3, 1 / 4  # MatchIt: a binary covariate's SD is sqrt(p (1 - p))
+    assert float(t.loc["ecog = 1", "smd_before"]) == pytest.approx(
+        (p_t - p_c) / np.sqrt(p_t * (1 - p_t)), abs=5e-4)
+    for label, cov in (("ecog = 1", "ecog"), ("age", "age")):
+        for col in ("smd_before", "smd_after"):
+            assert float(t.loc[label, col]) == pytest.approx(ref.loc[cov, col], abs=5e-4)

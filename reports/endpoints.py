@@ -1,0 +1,239 @@
+"""Endpoint analyses: what `reports.analysis.analyze_study` runs for each endpoint, by name.
+
+An endpoint analysis (`EndpointAnalysis`) turns a `DesignedFrame` (the analysed rows with the
+design's weights and the variance clusters already decided) into an `EndpointResult`. The
+result knows its ``results.json`` form (``to_dict``), the scalar statistics that the
+bootstrap resamples and that multiple-imputation pooling combines (``statistics``, keyed by
+the typed `StatKey`), and how to take replacement intervals for them (``with_intervals``).
+`TimeToEvent` (PFS, OS) is the first kind; `ENDPOINT_KINDS` registers the kinds by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from reports.compare import ArmComparison, compare_arms, evalues_of
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StatKey:
+    """One scalar statistic of an endpoint: ``quantity`` (``"landmark"``, ``"median"``,
+    ``"log_hr"``, ``"rmst"``, ``"proportion"``...), the ``arm`` (``"trial"``, ``"control"``,
+    ``"difference"``, or ``""`` for a contrast such as the log HR) and the ``time`` of a
+    landmark (in the endpoint's unit; ``None`` otherwise). ``label`` is its printed name
+    (the ``statistic`` of results.json's bootstrap table); it is never parsed back."""
+
+    endpoint: str
+    quantity: str
+    arm: str = ""
+    time: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``landmark_24_trial``, ``median_control``, ``log_hr``, ``rmst_difference``."""
+        parts = [self.quantity]
+        if self.time is not None:
+            parts.append(f"{self.time:g}")
+        if self.arm:
+            parts.append(self.arm)
+        return "_".join(parts)
+
+
+class StatValue(NamedTuple):
+    """A statistic's value on its pooling scale (log for ratios): NaN with a reason when the
+    data cannot give it (a landmark beyond follow-up, a median not reached)."""
+
+    estimate: float
+    se: float = float("nan")
+    reason: str | None = None
+
+
+class Interval(NamedTuple):
+    """Replacement SE and limits for a statistic (bootstrap or Rubin's rules), on the
+    statistic's scale; NaN with ``reason`` when the interval is refused."""
+
+    se: float
+    lower: float
+    upper: float
+    method: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DesignedFrame:
+    """The analysed rows with the design applied (input of every endpoint analysis).
+
+    ``weight_col`` holds the design weights (> 0); ``cluster_col`` is the cluster of the
+    model-based (sandwich) variances: the matched set for designs yielding sets, the
+    patient when patients contribute several rows, else None (robust per row);
+    ``patient_col`` is set when patients contribute several rows (KM influence clusters).
+    """
+
+    frame: pd.DataFrame
+    arm_col: str
+    treated_value: object
+    weight_col: str | None
+    cluster_col: str | None
+    patient_col: str | None
+
+
+class EndpointResult(Protocol):
+    """What `analyze_study` needs from an endpoint's result."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def statistics(self) -> dict[StatKey, StatValue]: ...
+
+    def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> EndpointResult: ...
+
+    def problems(self) -> list[str]: ...
+
+
+@runtime_checkable
+class EndpointAnalysis(Protocol):
+    """An endpoint's analysis: ``name`` is its results.json key, ``kind`` its registry key."""
+
+    name: str
+    kind: ClassVar[str]
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> EndpointResult: ...
+
+
+class EndpointBlock(Protocol):
+    """An extra block of an endpoint's results.json object (e.g. ``alignment`` for PFS):
+    ``estimate`` returns an object with ``to_dict()`` stored under ``endpoints.<name>.<key>``."""
+
+    key: str
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TimeToEventResult:
+    """`ArmComparison` of one time-to-event endpoint, as an `EndpointResult`."""
+
+    name: str
+    comparison: ArmComparison
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.comparison.to_dict()
+
+    def statistics(self) -> dict[StatKey, StatValue]:
+        """Landmark rates and difference, medians, log HR, RMST (in this order)."""
+        c, n = self.comparison, self.name
+        out: dict[StatKey, StatValue] = {}
+        for lm in c.landmarks:
+            for arm in ("trial", "control", "difference"):
+                e = getattr(lm, arm)
+                out[StatKey(n, "landmark", arm, lm.time)] = StatValue(e.estimate, e.se, e.reason)
+        for arm, q in (("trial", c.median_trial), ("control", c.median_control)):
+            out[StatKey(n, "median", arm)] = StatValue(
+                q.estimate, q.se, None if q.reached else "median not reached")
+        hr = c.hazard_ratio
+        out[StatKey(n, "log_hr")] = StatValue(
+            hr.log_hr if hr.converged else np.nan, hr.se_log,
+            None if hr.converged else "Cox model did not converge")
+        if c.rmst is not None:
+            for arm in ("trial", "control", "difference"):
+                e = getattr(c.rmst, arm)
+                out[StatKey(n, "rmst", arm)] = StatValue(e.estimate, e.se, e.reason)
+        return out
+
+    def problems(self) -> list[str]:
+        """Planned estimates the data cannot give (a landmark or tau beyond follow-up, a Cox
+        model that does not converge), one sentence each; a median not reached is not one."""
+        c, out = self.comparison, []
+        for lm in c.landmarks:
+            for arm in ("trial", "control"):
+                e = getattr(lm, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} rate at {lm.time:g} {lm.unit or ''} "
+                               f"is not estimable ({e.reason})")
+        if c.rmst is not None:
+            for arm in ("trial", "control"):
+                e = getattr(c.rmst, arm)
+                if not e.estimable:
+                    out.append(f"{self.name}: the {arm} RMST is not estimable ({e.reason})")
+        if not c.hazard_ratio.converged:
+            out.append(f"{self.name}: the Cox model did not converge (no hazard ratio)")
+        return out
+
+    def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> TimeToEventResult:
+        """The comparison with these SEs/limits as primary; analytic ones kept aside."""
+        c, n = self.comparison, self.name
+
+        def est(e, key):
+            iv = intervals.get(key)
+            if iv is None or not e.estimable:
+                return e
+            out = e.with_bootstrap(iv.se, iv.lower, iv.upper, iv.method)
+            return out if iv.reason is None else replace(out, reason=iv.reason)
+
+        lms = tuple(
+            replace(lm, **{arm: est(getattr(lm, arm), StatKey(n, "landmark", arm, lm.time))
+                           for arm in ("trial", "control", "difference")})
+            for lm in c.landmarks
+        )
+
+        def med(q, arm):
+            iv = intervals.get(StatKey(n, "median", arm))
+            if iv is None:
+                return q
+            return replace(q, se=iv.se, lower=iv.lower, upper=iv.upper, method=iv.method,
+                           analytic=(q.lower, q.upper))
+
+        hr = c.hazard_ratio
+        iv = intervals.get(StatKey(n, "log_hr"))
+        if iv is not None and hr.converged:  # no interval around an estimate that does not exist
+            hr = replace(hr, se_log=iv.se, lower=float(np.exp(iv.lower)),
+                         upper=float(np.exp(iv.upper)), method=iv.method,
+                         analytic=(hr.se_log, hr.lower, hr.upper))  # p_value stays the Wald one
+        rm = c.rmst
+        if rm is not None:
+            rm = replace(rm, **{arm: est(getattr(rm, arm), StatKey(n, "rmst", arm))
+                                for arm in ("trial", "control", "difference")})
+        # the E-values follow the primary limits (one E-value per quantity, never stale)
+        comp = replace(c, landmarks=lms, median_trial=med(c.median_trial, "trial"),
+                       median_control=med(c.median_control, "control"), hazard_ratio=hr,
+                       rmst=rm, evalues=evalues_of(hr, lms, c.conf_level))
+        return TimeToEventResult(n, comp)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeToEvent:
+    """A time-to-event endpoint (PFS, OS): weighted KM, landmarks, medians, Cox HR, RMST.
+
+    ``time_col``/``event_col`` are columns of the analysis frame, times in ``unit``;
+    ``landmarks`` and ``rmst_tau`` are in ``unit``; ``null_rate`` is the Simon H0 rate of
+    the landmark tests; ``conf_type`` the scale of the KM limits (`reports.km.CONF_TYPES`).
+    """
+
+    name: str
+    time_col: str
+    event_col: str
+    landmarks: Sequence[float] = ()
+    unit: str | None = None
+    null_rate: float | None = None
+    rmst_tau: float | None = None
+    conf_type: str = "log"
+    kind: ClassVar[str] = "time_to_event"
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> TimeToEventResult:
+        comp = compare_arms(
+            data.frame, time_col=self.time_col, event_col=self.event_col,
+            arm_col=data.arm_col, treated_value=data.treated_value,
+            weight_col=data.weight_col, cluster_col=data.cluster_col,
+            km_cluster_col=data.patient_col, landmarks=list(self.landmarks),
+            time_unit=self.unit, null_rate=self.null_rate, rmst_tau=self.rmst_tau,
+            conf_type=self.conf_type, conf_level=conf_level,
+        )
+        return TimeToEventResult(self.name, comp)
+
+
+#: endpoint kinds by name (a new kind: one class with ``kind`` and ``estimate``, one entry)
+ENDPOINT_KINDS: dict[str, type] = {TimeToEvent.kind: TimeToEvent}

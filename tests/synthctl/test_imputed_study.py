@@ -1,0 +1,130 @@
+"""A flat-file study with ``design.missing: impute`` end to end, and its spec errors.
+
+Data: tests/fixtures/mi_pm_a/mi_pm_a_missing.csv (pm_external_control_a after ecog <= 1, with
+ECOG, PCI and histology missing at random in the registry and a few PCI in the trial).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synthctl.errors import DesignChangedError, SpecError
+from synthctl.runner import run_study
+from synthctl.specfile import load_spec
+
+MISSING = Path(__file__).resolve().parents[1] / "fixtures" / "mi_pm_a" / "mi_pm_a_missing.csv"
+SPEC = """\
+study: {{name: "mi demo", seed: 3}}
+data: {{path: data.csv, id: patient_id, arm: treated, trial_value: 1,
+       time: pfs_weeks, event: pfs_event, time_unit: weeks}}
+covariates: [age, female, ecog, histology, pci, crs_hipec]
+design: {{method: {method}, balance_threshold: 0.25, missing: impute,
+         imputations: 3, imputation_model: {{max_iter: 3, auxiliary: {aux}}}}}
+analysis: {{landmarks: [24], landmark_unit: weeks, rmst_tau: 52, bootstrap: {bootstrap}}}
+"""
+
+
+def _spec(folder: Path, *, method="weighting", aux="[pfi_months]", bootstrap=0) -> Path:
+    shutil.copy(MISSING, folder / "data.csv")
+    path = folder / "study.yaml"
+    path.write_text(SPEC.format(method=method, aux=aux, bootstrap=bootstrap))
+    return path
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mi")
+    spec = _spec(tmp)
+    run_study(spec, tmp / "out")
+    return spec, tmp / "out"
+
+
+def test_outputs(done):
+    _, out = done
+    n = len(pd.read_csv(MISSING))
+    cohort = pd.read_csv(out / "cohort.csv")
+    assert cohort.columns[0] == "imputation" and len(cohort) == 3 * n
+    design = json.loads((out / "design.json").read_text())
+    imp = design["imputation"]
+    assert imp["m"] == 3 and imp["auxiliary"] == ["pfi_months"] and imp["approach"] == "within"
+    d = pd.read_csv(MISSING)
+    t = d["treated"] == 1
+    assert imp["imputed"]["pci"] == {"trial": int(d.loc[t, "pci"].isna().sum()),
+                                     "control": int(d.loc[~t, "pci"].isna().sum())}
+    assert len(design["per_imputation"]) == 3
+    completed = pd.read_parquet(out / "imputed_covariates.parquet")
+    assert len(completed) == 3 * n and not completed[["ecog", "pci"]].isna().any().any()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "imputed_covariates.parquet" in manifest["stages"]["design"]["artifacts"]
+    notes = [w["message"] for w in manifest["warnings"] if w["kind"] == "imputation"]
+    assert any(m.startswith("pci: ") for m in notes)
+    results = json.loads((out / "results.json").read_text())
+    hr = results["endpoints"]["PFS"]["hazard_ratio"]
+    assert hr["pooling"]["m"] == 3 and 0 <= hr["pooling"]["fmi"] <= 1 and hr["pooling"]["df"] > 0
+    lm = results["endpoints"]["PFS"]["landmarks"][0]
+    assert lm["control"]["pooling"]["scale"] == "cloglog"
+    assert lm["difference"]["pooling"]["scale"] == "identity"
+    assert results["imputation"]["imputed"] == imp["imputed"]
+    sens = results["sensitivity"]
+    assert {"naive", "complete_case", "indicator"} <= set(sens)
+    assert "hazard_ratio" in sens["complete_case"]
+    assert "imputed" in (out / "report.html").read_text()
+
+
+def test_design_lock_covers_the_imputed_sets(done, tmp_path):
+    spec, out = done
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    completed = pd.read_parquet(folder / "imputed_covariates.parquet")
+    completed.loc[0, "age"] += 1
+    completed.to_parquet(folder / "imputed_covariates.parquet", index=False)
+    with pytest.raises(DesignChangedError, match=r"imputed_covariates\.parquet"):
+        run_study(load_spec(spec), folder, stages=("analyze", "report"))
+
+
+def test_reruns_are_identical(done, tmp_path):
+    spec, out = done
+    run_study(spec, tmp_path / "again", stages=("extract", "design"))
+    assert (tmp_path / "again" / "cohort.csv").read_bytes() == (out / "cohort.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"aux": "[pfs_weeks]"}, r"auxiliary \['pfs_weeks'\] are outcome columns"),
+    ({"aux": "[pfs_days]"}, r"auxiliary variables \['pfs_days'\] are outcomes"),
+    ({"aux": "[age]"}, r"auxiliary \['age'\] are covariates"),
+])
+def test_bad_auxiliary_is_a_spec_error(tmp_path, kw, match):
+    with pytest.raises(SpecError, match=match):
+        load_spec(_spec(tmp_path, **kw))
+
+
+def test_fewer_than_two_imputations(tmp_path):
+    path = _spec(tmp_path)
+    path.write_text(path.read_text().replace("imputations: 3", "imputations: 1"))
+    with pytest.raises(SpecError, match="imputations"):
+        load_spec(path)
+
+
+def test_covariate_missing_in_a_whole_arm(tmp_path):
+    path = _spec(tmp_path)
+    d = pd.read_csv(tmp_path / "data.csv")
+    d.loc[d["treated"] == 1, "ecog"] = None
+    d.to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(SpecError, match="'ecog' is missing for every trial patient"):
+        run_study(path, tmp_path / "out", stages=("extract", "design"))
+
+
+def test_bootstrap_then_impute_is_primary(tmp_path):
+    spec = _spec(tmp_path, bootstrap=3)
+    run_study(spec, tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["bootstrap"]["n_boot"] == 3 and results["bootstrap"]["m"] == 3
+    hr = results["endpoints"]["PFS"]["hazard_ratio"]
+    assert hr["method"].startswith("bootstrap then impute")
+    assert "Rubin" in hr["analytic"]["method"] and hr["pooling"]["m"] == 3
+    assert results["imputation"]["primary_interval"].startswith("bootstrap then impute")
