@@ -190,7 +190,7 @@ def open_readonly_engine(url: str | sa.URL, timeouts: Timeouts | None = None) ->
             watchdog = install_watchdog(engine, timeouts)
         event.listen(engine, "connect", _on_connect(backend, timeouts, watchdog))
         event.listen(engine, "begin", _begin_read_only)
-    _listen_statements(engine, timeouts, watchdog)
+    _listen_statements(engine, timeouts, watchdog, shown)
     return engine
 
 
@@ -255,7 +255,8 @@ def _begin_read_only(conn: sa.Connection) -> None:
         cursor.close()
 
 
-def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog | None):
+def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog | None,
+                       shown: str):
     def before(conn, cursor, statement, parameters, context, executemany) -> None:
         check_statement(statement, "mysql" if conn.dialect.name == "mariadb"
                         else conn.dialect.name)
@@ -273,7 +274,7 @@ def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog
         if watchdog is not None and dbapi is not None:
             watchdog.disarm(dbapi)
         _map_read_only_error(context)
-        translate_error(context, timeouts, watchdog, dbapi)
+        translate_error(context, timeouts, watchdog, dbapi, shown)
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
