@@ -125,3 +125,20 @@ def test_postgresql_registry_unchanged(tmp_path, frames):
         assert {k: v.table for k, v in load_mapping(draft).items()} == EXPORT_TABLES
         _no_identifiers(text, frames)
         assert checksum() == before
+
+
+def test_draft_never_overwrites_a_file_it_did_not_write(tmp_path):
+    url = f"sqlite:///{SAMPLE_REGISTRY}"
+    out, first = _map_init(tmp_path, url)
+    again, second = _map_init(tmp_path, url)  # its own unedited draft: replaced
+    assert again == out and second == first
+    for content in ("version: 2\ntables: {}\n",  # someone's mapping
+                    first.replace("unmapped: error", "unmapped: warn")):  # an edited draft
+        out.write_text(content)
+        result = cli.invoke(app, ["map-init", "--registry", url, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "never overwrites a file it did not write" in result.output
+        assert out.read_text() == content
+    result = cli.invoke(app, ["map-init", "--registry", url, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.yaml"]  # no temporary left
