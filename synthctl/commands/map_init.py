@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from synthctl.errors import OutputFolderError, RegistryConnectionError
+from synthctl.errors import OutputFolderError
 
 __all__ = ["map_init", "write_draft"]
 
@@ -38,6 +38,15 @@ def _unedited_draft(path: Path) -> bool:
     return last.startswith(_SEAL) and _seal(body + "\n") == last + "\n"
 
 
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise OutputFolderError(f"--out {out}: is a folder; give the draft's file name")
+    if (out.exists() or out.is_symlink()) and not _unedited_draft(out):
+        raise OutputFolderError(
+            f"--out {out}: the file exists and is not an unedited map-init draft; map-init "
+            "never overwrites a file it did not write (choose another --out, or remove it)")
+
+
 def write_draft(out: Path, text: str) -> None:
     """Write the draft to ``out`` atomically, sealed with its checksum.
 
@@ -51,12 +60,7 @@ def write_draft(out: Path, text: str) -> None:
     OutputFolderError
         ``out`` is a folder, or a file map-init did not write or that was edited since.
     """
-    if out.is_dir():
-        raise OutputFolderError(f"--out {out}: is a folder; give the draft's file name")
-    if (out.exists() or out.is_symlink()) and not _unedited_draft(out):
-        raise OutputFolderError(
-            f"--out {out}: the file exists and is not an unedited map-init draft; map-init "
-            "never overwrites a file it did not write (choose another --out, or remove it)")
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
@@ -84,19 +88,22 @@ def map_init(
     from synthctl.commands._common import guard
 
     def go() -> str:
-        from connectors.errors import RegistryUnavailableError
+        from connectors.errors import ConnectorError
         from connectors.mapinit import draft_mapping, render
         from connectors.readonly import open_readonly_engine
         from connectors.urls import mask_url
+        from synthctl.commands.validate import _as_synthctl_error
 
+        if out is not None:
+            _check_out(out)  # a bad --out is an error before the registry is read
         try:
             engine = open_readonly_engine(registry)
-        except RegistryUnavailableError as exc:
-            raise RegistryConnectionError(str(exc)) from exc
-        try:
-            return render(draft_mapping(engine, schema), mask_url(registry))
-        finally:
-            engine.dispose()
+            try:
+                return render(draft_mapping(engine, schema), mask_url(registry))
+            finally:
+                engine.dispose()
+        except ConnectorError as exc:  # unreachable, timed out, a query refused
+            raise _as_synthctl_error(exc) from exc
 
     text = guard(debug, go)
     if out is None:

@@ -141,4 +141,10 @@ def test_draft_never_overwrites_a_file_it_did_not_write(tmp_path):
         assert out.read_text() == content
     result = cli.invoke(app, ["map-init", "--registry", url, "--out", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in result.output
+    # --out is checked before the registry is opened; a registry error is exit 2, not a bug
+    result = cli.invoke(app, ["map-init", "--registry", "sqlite:///nowhere.sqlite", "--out",
+                              str(out)])
+    assert result.exit_code == 2 and "never overwrites" in result.output
+    result = cli.invoke(app, ["map-init", "--registry", "sqlite:///nowhere.sqlite"])
+    assert result.exit_code == 2 and "no such SQLite file" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.yaml"]  # no temporary left
