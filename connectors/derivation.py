@@ -15,7 +15,10 @@ Rules (also in ``docs/data_dictionary.md``); ``t0`` is the index date:
 - **Surgery**: ``prior_crs`` = a surgery with ``crs`` true dated before t0; ``crs_hipec``
   = one with ``crs`` and ``hipec`` true before t0 (no such record: False).
 - **Prior lines**: lines starting before t0; ``prior_immunotherapy`` = one of them has
-  ``immune_checkpoint_inhibitor`` among its ';'-separated drug classes.
+  ``immune_checkpoint_inhibitor`` among its ';'-separated drug classes (or, when the mapping
+  declares the ``immunotherapy`` flag of treatment lines as a rule, one of them meets it).
+- **Disease-specific covariates** declared in the mapping come from the patient row, the
+  earliest diagnosis record, or the index line (``connectors.mapping.COVARIATE_TABLES``).
 - Units: years = days / 365.25, months = days / (365.25 / 12).
 
 The design query reads centres/patients/diagnoses/surgeries/treatment_lines only, and never
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,6 +46,80 @@ OUTCOME_TABLES = ("tumour_assessments", "follow_up")
 DAYS_PER_YEAR = cn.DAYS_PER_UNIT["years"]
 DAYS_PER_MONTH = cn.DAYS_PER_UNIT["months"]
 IO_DRUG_CLASS = "immune_checkpoint_inhibitor"
+IO_FLAG = "immunotherapy"  # the derived flag of a line (`connectors.schema.DERIVED_FLAGS`)
+
+#: The registry columns (logical table, column) each frame column is derived from: a column
+#: the mapping declares absent makes these features unavailable (a clear error if asked for).
+FEATURE_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    cn.CENTRE_ID: (("patients", "centre_id"),),
+    cn.DISEASE: (("diagnoses", "disease"),),
+    cn.AGE: (("patients", "birth_date"),),
+    cn.SEX: (("patients", "sex"),),
+    cn.ECOG: (("treatment_lines", "ecog_at_start"),),
+    cn.HISTOLOGY: (("diagnoses", "histology"),),
+    cn.PCI: (("diagnoses", "pci"),),
+    cn.PRIOR_CRS: (("surgeries", "crs"), ("surgeries", "surgery_date")),
+    cn.CRS_HIPEC: (("surgeries", "crs"), ("surgeries", "hipec"), ("surgeries", "surgery_date")),
+    cn.PFI_MONTHS: (("treatment_lines", "end_date"),),
+    cn.PRIOR_IMMUNOTHERAPY: (("treatment_lines", IO_FLAG),),
+    cn.MONTHS_SINCE_DIAGNOSIS: (("diagnoses", "diagnosis_date"),),
+    cn.KI67: (("diagnoses", "ki67_percent"),),
+    cn.BAP1: (("diagnoses", "bap1_status"),),
+}
+
+
+def read_columns() -> dict[str, frozenset[str]]:
+    """The schema columns the design and endpoint queries read, per logical table.
+
+    Found by walking the SQL of `design_select` and `outcome_select` (built on the schema's
+    own tables), so it follows the derivations as they change. A registry needs only these
+    (plus what its mapping names): a column nobody reads may be missing.
+    """
+    from collections import defaultdict
+
+    from sqlalchemy.sql import visitors
+
+    from connectors.schema import build_metadata
+
+    _, t = build_metadata(None, with_constraints=False)
+    lines = t["treatment_lines"]
+    keys = sa.select(lines.c.patient_id, lines.c.line_id,
+                     lines.c.start_date.label("index_date")).cte("keys")
+    owner = {table: name for name, table in t.items()}
+    found: dict[str, set[str]] = defaultdict(set)
+    for stmt in (design_select(t, IndexRule()), outcome_select(t, keys)):
+        for element in visitors.iterate(stmt):
+            if isinstance(element, sa.Column):
+                table = element.table
+                while isinstance(table, sa.sql.Alias):
+                    table = table.element
+                if table in owner:
+                    found[owner[table]].add(element.key)
+    return {name: frozenset(found[name]) for name in t}
+
+
+def unavailable_features(mapping: Any) -> dict[str, str]:
+    """Frame columns that cannot be derived because the mapping declares a source absent.
+
+    Returns
+    -------
+    dict of frame column -> reason (the absent source column and where it is declared)
+    """
+    absent = mapping.absent() if hasattr(mapping, "absent") else {}
+    out: dict[str, str] = {}
+    for feature, sources in FEATURE_SOURCES.items():
+        for table, column in sources:
+            rc = absent.get((table, column))
+            if column == IO_FLAG:
+                has_rule = mapping.recode(table, IO_FLAG) is not None if hasattr(
+                    mapping, "recode") else False
+                rc = None if has_rule else absent.get((table, "drug_classes"))
+                column = "drug_classes" if rc is not None else column
+            if rc is not None:
+                out[feature] = (f"it needs {table}.{column}, which the mapping declares "
+                                f"absent ({rc.where})")
+                break
+    return out
 PROGRESSION_RESPONSE = "PD"
 ADEQUATE_RESPONSES = ("CR", "PR", "SD")
 
@@ -79,18 +156,24 @@ def _nulls_last(col: ColumnElement, *, descending: bool = False) -> list[ColumnE
     return [flag, col.desc() if descending else col]
 
 
-def _lines_with_history(t: Mapping[str, sa.Table]) -> FromClause:
+def _is_io(lines: FromClause) -> ColumnElement:
+    """The line's immunotherapy flag: the mapping's rule, else its drug classes."""
+    if IO_FLAG in lines.c:
+        return lines.c[IO_FLAG] == sa.true()
+    classes = sa.func.lower(sa.func.replace(sa.func.coalesce(lines.c.drug_classes, ""), " ", ""))
+    return (sa.literal(";") + classes + sa.literal(";")).like(
+        sa.bindparam("io_pattern", f"%;{IO_DRUG_CLASS};%", type_=sa.String)
+    )
+
+
+def _lines_with_history(t: Mapping[str, sa.Table], extra: tuple[str, ...] = ()) -> FromClause:
     """Every treatment line with the number of lines, and of immunotherapy lines, before it.
 
     "Before" is a strictly earlier start date (lines without a start date are neither counted
     nor candidates); window aggregates over the patient's dated lines, so no self-join.
     """
     lines = t["treatment_lines"]
-    classes = sa.func.lower(sa.func.replace(sa.func.coalesce(lines.c.drug_classes, ""), " ", ""))
-    is_io = (sa.literal(";") + classes + sa.literal(";")).like(
-        sa.bindparam("io_pattern", f"%;{IO_DRUG_CLASS};%", type_=sa.String)
-    )
-    io = sa.case((is_io, 1), else_=0)
+    io = sa.case((_is_io(lines), 1), else_=0)
     undated = sa.case((lines.c.start_date.is_(None), 1), else_=0)
     patient = [lines.c.patient_id, undated]
     # RANK() - 1 counts rows with a strictly earlier start (peers share a rank); the running
@@ -101,6 +184,7 @@ def _lines_with_history(t: Mapping[str, sa.Table]) -> FromClause:
         lines.c.line_number,
         lines.c.start_date,
         lines.c.ecog_at_start,
+        *(lines.c[name] for name in extra),
         (sa.func.rank().over(partition_by=patient, order_by=lines.c.start_date) - 1).label(
             "n_prior"
         ),
@@ -128,14 +212,20 @@ def _first_surgeries(t: Mapping[str, sa.Table]) -> FromClause:
     )
 
 
-def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
+def design_select(t: Mapping[str, sa.Table], rule: IndexRule,
+                  extra: Mapping[str, str] | None = None) -> sa.Select:
     """One row per index line with the covariates at index (analysis-frame column names).
+
+    ``extra``: the mapping's covariates, name -> logical table (patients, diagnoses or
+    treatment_lines), selected after the built-in columns under their names.
 
     Every join happens before the ROW_NUMBER filters and nothing is joined after them:
     PostgreSQL estimates ``row_number() = 1`` filters at a fraction of a percent and would
     otherwise pick nested loops that are quadratic in the pool size.
     """
-    line = _lines_with_history(t)
+    extra = dict(extra or {})
+    line = _lines_with_history(
+        t, tuple(n for n, tb in extra.items() if tb == "treatment_lines"))
     plat = t["treatment_lines"].alias("platinum")
     pat = t["patients"]
     diag = t["diagnoses"]
@@ -167,6 +257,7 @@ def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
             diag.c.diagnosis_date, diag.c.disease, diag.c.histology, diag.c.pci,
             diag.c.ki67_percent, diag.c.bap1_status,
             surg.c.first_crs, surg.c.first_crs_hipec,
+            *(_source(name, table, line, pat, diag) for name, table in extra.items()),
             rn_reference.label("rn_reference"),
         )
         .select_from(
@@ -214,10 +305,18 @@ def design_select(t: Mapping[str, sa.Table], rule: IndexRule) -> sa.Select:
         (days_to_index(cand.c.diagnosis_date) / month).label(cn.MONTHS_SINCE_DIAGNOSIS),
         cand.c.ki67_percent.label(cn.KI67),
         cand.c.bap1_status.label(cn.BAP1),
+        *(cand.c[name].label(name) for name in extra),
     )
     if rule.selection == "first":
         sel = sel.where(cand.c.rn_line == 1)
     return sel
+
+
+def _source(name: str, table: str, line, pat, diag) -> ColumnElement:
+    by_table = {"treatment_lines": line, "patients": pat, "diagnoses": diag}
+    if table not in by_table:
+        raise ConnectorError(f"covariate {name}: cannot be read from table {table}")
+    return by_table[table].c[name].label(name)
 
 
 def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:

@@ -73,6 +73,7 @@ _SKIP = {
              r"|`[^`]*(?:`|$)",
     "sqlite": _COMMENTS + r"|'[^']*(?:'|$)|\"[^\"]*(?:\"|$)|`[^`]*(?:`|$)|\[[^\]]*(?:\]|$)",
 }
+_SKIP["duckdb"] = _SKIP["postgresql"]  # DuckDB quotes as PostgreSQL does (E'...', $$...$$)
 _TOKENS = {
     name: re.compile(rf"(?P<skip>{skip})|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)|(?P<other>[^\s])",
                      re.S)
@@ -87,7 +88,7 @@ def check_statement(statement: str, dialect: str | None = None) -> None:
     Parameters
     ----------
     statement : str
-    dialect : {"postgresql", "mysql", "sqlite"}, optional
+    dialect : {"postgresql", "mysql", "sqlite", "duckdb"}, optional
         How literals and comments are delimited; unknown or None: every dialect's reading
         must pass.
 
@@ -157,13 +158,20 @@ def open_readonly_engine(url: str | sa.URL, timeouts: Timeouts | None = None) ->
             "postgresql+psycopg://user@host/db)"
         ) from None
     backend = u.get_backend_name()
-    if backend not in _SUPPORTED:
+    from connectors.exports import BACKENDS as DUCKDB_BACKENDS  # DuckDB and export folders
+
+    if backend not in _SUPPORTED and backend not in DUCKDB_BACKENDS:
         raise RegistryUnavailableError(
             f"registry {shown}: unsupported database {backend!r} (supported: SQLite, "
-            "PostgreSQL, MariaDB/MySQL), so read-only access cannot be guaranteed"
+            "PostgreSQL, MariaDB/MySQL, DuckDB, parquet:/// or csv:/// export folders), so "
+            "read-only access cannot be guaranteed"
         )
     watchdog: Watchdog | None = None
-    if backend == "sqlite":
+    if backend in DUCKDB_BACKENDS:  # read-only by DuckDB itself; no statement timeout
+        from connectors.exports import duckdb_engine
+
+        engine = duckdb_engine(u, shown)
+    elif backend == "sqlite":
         engine = _sqlite_engine(u, shown)
     else:
         backend = "postgresql" if backend == "postgresql" else "mysql"
@@ -182,7 +190,7 @@ def open_readonly_engine(url: str | sa.URL, timeouts: Timeouts | None = None) ->
             watchdog = install_watchdog(engine, timeouts)
         event.listen(engine, "connect", _on_connect(backend, timeouts, watchdog))
         event.listen(engine, "begin", _begin_read_only)
-    _listen_statements(engine, timeouts, watchdog)
+    _listen_statements(engine, timeouts, watchdog, shown)
     return engine
 
 
@@ -247,7 +255,8 @@ def _begin_read_only(conn: sa.Connection) -> None:
         cursor.close()
 
 
-def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog | None):
+def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog | None,
+                       shown: str):
     def before(conn, cursor, statement, parameters, context, executemany) -> None:
         check_statement(statement, "mysql" if conn.dialect.name == "mariadb"
                         else conn.dialect.name)
@@ -265,7 +274,7 @@ def _listen_statements(engine: sa.Engine, timeouts: Timeouts, watchdog: Watchdog
         if watchdog is not None and dbapi is not None:
             watchdog.disarm(dbapi)
         _map_read_only_error(context)
-        translate_error(context, timeouts, watchdog, dbapi)
+        translate_error(context, timeouts, watchdog, dbapi, shown)
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)

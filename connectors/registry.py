@@ -30,6 +30,7 @@ from connectors import columns as cn
 from connectors.attrition import Attrition, AttritionBuilder
 from connectors.derivation import (
     DESIGN_TABLES,
+    IO_FLAG,
     OUTCOME_TABLES,
     RAW_OUTCOME_COLUMNS,
     IndexRule,
@@ -37,12 +38,23 @@ from connectors.derivation import (
     design_select,
     outcome_select,
     progression_interval_select,
+    read_columns,
+    unavailable_features,
 )
 from connectors.eligibility import FRAME_COLUMN_KINDS, Criterion, parse_criteria
-from connectors.errors import ConnectorError, RegistrySchemaError, RegistryUnavailableError
-from connectors.mapping import load_mapping
+from connectors.errors import (
+    ConnectorError,
+    CriterionError,
+    MappingError,
+    RegistrySchemaError,
+    RegistryUnavailableError,
+)
+from connectors.frame import FRAME_COLUMNS, as_key, finish_frame
+from connectors.introspect import columns, relations
+from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping, rule_kinds
 from connectors.privileges import RoleCheck, check_role
 from connectors.readonly import open_readonly_engine
+from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.response import (
     ASSESSMENT_COLUMNS,
     ResponseRule,
@@ -55,6 +67,7 @@ from connectors.urls import mask_url
 
 __all__ = [
     "DESIGN_TABLES",
+    "FRAME_COLUMNS",
     "OUTCOME_TABLES",
     "CandidatePool",
     "IndexRule",
@@ -62,23 +75,11 @@ __all__ = [
     "Timeouts",
 ]
 
+READ_COLUMNS = read_columns()  # what the derivations read: all a registry must have
 CHUNK_ROWS = 20_000  # rows per fetched chunk: memory follows the pool, not the registry
 # line ids per IN (...) list in `outcomes`: each list costs one pass over the assessments, so
 # as long as the drivers allow (PostgreSQL/MariaDB 65,535 parameters; SQLite its own limit)
 KEY_CHUNK = 50_000
-
-FRAME_COLUMNS = (
-    cn.PATIENT_ID, cn.ARM, cn.LINE_ID, cn.CENTRE_ID, cn.INDEX_DATE, cn.DISEASE,
-    *cn.COVARIATE_COLUMNS,
-)
-_DTYPES: dict[str, Any] = {
-    cn.LINE_ID: "Int64", cn.AGE: "float64", cn.ECOG: "Int64", cn.PCI: "Int64",
-    cn.PRIOR_CRS: "bool", cn.CRS_HIPEC: "bool", cn.PFI_MONTHS: "float64",
-    cn.PRIOR_LINES: "Int64", cn.PRIOR_IMMUNOTHERAPY: "bool",
-    cn.MONTHS_SINCE_DIAGNOSIS: "float64", cn.KI67: "float64",
-}
-_TEXT = (cn.PATIENT_ID, cn.CENTRE_ID, cn.DISEASE, cn.SEX, cn.HISTOLOGY, cn.BAP1)
-
 
 @dataclass(frozen=True, slots=True)
 class CandidatePool:
@@ -97,6 +98,8 @@ class CandidatePool:
         Eligibility criteria, in the order applied.
     registry : str
         Database URL without password (for the manifest).
+    recoding : tuple of CodeProblem
+        Source values read as missing (``unmapped: missing``): column, codes, row counts.
     """
 
     frame: pd.DataFrame
@@ -104,6 +107,7 @@ class CandidatePool:
     index_rule: IndexRule
     criteria: tuple[str, ...]
     registry: str
+    recoding: tuple[CodeProblem, ...] = ()
 
     def content_hash(self) -> str:
         """SHA-256 of the extracted rows (canonical CSV), for the manifest."""
@@ -122,9 +126,12 @@ class RegistryConnector:
     ----------
     url : str or sqlalchemy.URL
         ``sqlite:///path.sqlite``, ``postgresql+psycopg://user@host/db``,
-        ``mysql+pymysql://user@host/db`` (MariaDB).
+        ``mysql+pymysql://user@host/db`` (MariaDB), ``duckdb:///registry.duckdb``, or a
+        folder of export files ``parquet:///path/to/folder`` / ``csv:///path/to/folder``
+        (`connectors.exports`).
     mapping : path to a YAML mapping file, or mapping, optional
-        Physical names of renamed tables/columns (`connectors.mapping`).
+        How the registry differs from the schema (`connectors.mapping`): names, codes,
+        types, units, absent columns, derived flags, disease-specific covariates.
     schema : str, optional
         PostgreSQL schema / MariaDB database holding the tables.
     timeouts : Timeouts, optional
@@ -157,7 +164,7 @@ class RegistryConnector:
     def __init__(
         self,
         url: str | sa.URL,
-        mapping: str | Path | Mapping[str, TableMapping | Mapping] | None = None,
+        mapping: str | Path | RegistryMapping | Mapping[str, TableMapping | Mapping] | None = None,
         schema: str | None = None,
         timeouts: Timeouts | None = None,
     ):
@@ -165,9 +172,12 @@ class RegistryConnector:
         self.schema = schema
         self.timeouts = timeouts or Timeouts()
         self.mapping = load_mapping(mapping)
-        _, self._tables = build_metadata(self.mapping, schema=schema, with_constraints=False)
+        _, self._physical = build_metadata(self.mapping, schema=schema, with_constraints=False)
+        self._tables = logical_views(self._physical, self.mapping)
         self._engine = open_readonly_engine(url, self.timeouts)
         self._checked: set[str] = set()
+        self._recoding: list[CodeProblem] = []
+        self._missing: dict[str, set[str]] = {}  # unread columns the registry lacks
         with self._connect() as con:  # fail now, with a clear message, if unreachable
             self.role_check: RoleCheck = check_role(con, schema, self.url)
 
@@ -175,7 +185,7 @@ class RegistryConnector:
 
     @property
     def dialect(self) -> str:
-        """The database's SQLAlchemy dialect name (sqlite, postgresql, mysql, mariadb)."""
+        """The database's SQLAlchemy dialect name (sqlite, postgresql, mysql, mariadb, duckdb)."""
         return self._engine.dialect.name
 
     def connection(self) -> sa.Connection:
@@ -233,28 +243,81 @@ class RegistryConnector:
             return
         problems: list[str] = []
         with self._connect() as con:
-            inspector = sa.inspect(con)
-            present = set(inspector.get_table_names(schema=self.schema))
+            present: dict[str | None, set[str]] = {}
             for logical in todo:
-                table = self._tables[logical]
-                label = table.name if table.name == logical else f"{table.name} ({logical})"
-                if table.name not in present:
-                    hint = [p for p in present if p.lower() == table.name.lower()]
+                table = self._physical[logical]
+                if table.schema not in present:
+                    present[table.schema] = relations(con, table.schema)
+                names = present[table.schema]
+                shown = f"{table.schema}.{table.name}" if table.schema else table.name
+                label = shown if table.name == logical else f"{shown} ({logical})"
+                if table.name not in names:
+                    hint = [p for p in names if p.lower() == table.name.lower()]
                     extra = f"; found {hint[0]!r}: names are case-sensitive" if hint else ""
-                    problems.append(f"missing table {label}{extra}")
+                    problems.append(f"missing table or view {label}{extra}")
                     continue
-                found = {c["name"] for c in inspector.get_columns(table.name, schema=self.schema)}
+                found = {name for name, _ in columns(con, table.name, table.schema)}
+                needed = self._needed(logical)
                 for column in table.columns:
-                    if column.name not in found:
-                        name = (column.name if column.name == column.key
-                                else f"{column.name} ({column.key})")
-                        problems.append(f"missing column {table.name}.{name}")
-        if problems:
-            raise RegistrySchemaError(
-                f"{self._where()} does not match the schema: " + "; ".join(problems)
-                + " (a registry with other names needs a mapping file)"
-            )
+                    if column.name in found:
+                        continue
+                    if column.key not in needed:  # nobody reads it: read as NULL
+                        self._missing.setdefault(logical, set()).add(column.key)
+                        continue
+                    name = (column.name if column.name == column.key
+                            else f"{column.name} ({column.key})")
+                    problems.append(f"missing column {shown}.{name}")
+            if problems:
+                raise RegistrySchemaError(
+                    f"{self._where()} does not match the schema: " + "; ".join(problems)
+                    + " (a registry with other names needs a mapping file; a column the "
+                    "registry does not have is declared {absent: true})"
+                )
+            found_codes = self._check_codes(con, tuple(todo))
+        self._recoding += found_codes
         self._checked.update(todo)
+        if self._missing:
+            self._tables = logical_views(self._physical, self.mapping, self._missing)
+
+    def _needed(self, logical: str) -> set[str]:
+        """Columns of a table the registry must have: what the derivations read, what the
+        mapping names explicitly, and what its rules and covariates read."""
+        needed = set(READ_COLUMNS.get(logical, ()))
+        tm = self.mapping.get(logical)
+        if tm is None:
+            return needed
+        needed |= set(tm.columns) | set(tm.extra)
+        for flag, rc in tm.recode.items():
+            if rc.rule is not None:
+                needed |= set(parse_criteria([rc.rule], rule_kinds(logical))[0].columns)
+                if flag == IO_FLAG:
+                    needed.discard("drug_classes")  # the rule replaces the drug classes
+        return needed
+
+    def _check_codes(self, con: sa.Connection, tables: tuple[str, ...]) -> list[CodeProblem]:
+        """Source values without a schema code or that do not cast (before any pool query)."""
+        try:
+            found = code_problems(con, self._physical, self.mapping, tables)
+        except SQLAlchemyError as exc:
+            raise self._query_failed(exc) from exc
+        errors = [p for p in found if p.action == "error"]
+        if errors:
+            raise MappingError(
+                f"mapping {self.mapping.source}: {len(errors)} column(s) of {self._where()} "
+                "hold values the mapping cannot translate (add them to 'values', fix the "
+                "'type'/'format', or set 'unmapped: missing' to read them as missing):\n"
+                + "\n".join("  " + p.message() for p in errors)
+            )
+        return found
+
+    @property
+    def recoding(self) -> tuple[CodeProblem, ...]:
+        """Source values read as missing so far (``unmapped: missing``), per column."""
+        return tuple(self._recoding)
+
+    def frame_columns(self) -> dict[str, str]:
+        """Columns criteria may read: the frame's, plus the mapping's covariates (kinds)."""
+        return criterion_kinds(self.mapping)
 
     # -- the candidate pool ---------------------------------------------------------------
 
@@ -281,9 +344,17 @@ class RegistryConnector:
         CandidatePool
         """
         rule = index_rule or IndexRule()
-        criteria = parse_criteria(list(eligibility), FRAME_COLUMN_KINDS)
+        criteria = parse_criteria(list(eligibility), self.frame_columns())
+        unavailable = unavailable_features(self.mapping)
+        for crit in criteria:
+            for col in crit.columns:
+                if col in unavailable:
+                    raise CriterionError(
+                        f"eligibility criterion {crit.text!r}: {col} cannot be derived: "
+                        f"{unavailable[col]}")
         self.check_schema(DESIGN_TABLES + (OUTCOME_TABLES if include_outcomes else ()))
-        pool = design_select(self._tables, rule).subquery("pool")
+        extra = {name: cov.table for name, cov in self.mapping.covariates.items()}
+        pool = design_select(self._tables, rule, extra).subquery("pool")
         status, count_exprs = _status_and_counts(pool, criteria)
         # one pass: the counts ride along as window aggregates over *all* candidates, the
         # WHERE (applied after the windows) returns only the eligible rows
@@ -301,14 +372,16 @@ class RegistryConnector:
         )
         n_registry = sa.select(sa.func.count()).select_from(self._tables["patients"])
         with self._connect() as con:
-            if con.dialect.name != "sqlite":  # counts and rows from one snapshot
+            # counts and rows from one snapshot (SQLite and DuckDB: one transaction is one)
+            if con.dialect.name not in ("sqlite", "duckdb"):
                 con = con.execution_options(isolation_level="REPEATABLE READ")
             try:
                 total = int(con.execute(n_registry).scalar_one())
             except SQLAlchemyError as exc:
                 raise self._query_failed(exc) from exc
             count_names = [f"_count{j}" for j in range(len(count_exprs))]
-            frame, first = self._fetch(con, stmt, carried=count_names)
+            frame, first = self._fetch(con, stmt, carried=count_names,
+                                       extra=self.mapping.covariates)
             if first is not None:
                 counts = [int(v) for v in first]
             else:  # no eligible row to carry the counts: ask for them
@@ -328,7 +401,8 @@ class RegistryConnector:
                 f"{self._where()}: pool has {len(frame)} rows, attrition says "
                 f"{attrition.n_final}"
             )
-        return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url)
+        return CandidatePool(frame, attrition, rule, tuple(c.text for c in criteria), self.url,
+                             self.recoding)
 
     def value_counts(self, column: str, index_rule: IndexRule | None = None) -> pd.Series:
         """How many candidate index lines have each value of ``column`` (aggregates only).
@@ -381,9 +455,10 @@ class RegistryConnector:
         if missing:
             raise ConnectorError(f"outcomes: keys lack columns {missing}")
         self.check_schema(("patients", "treatment_lines", *OUTCOME_TABLES))
-        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
-        if line_ids.isna().any():
+        if keys[cn.LINE_ID].isna().any():
             raise ConnectorError("outcomes: keys have missing line_id")
+        line_ids = as_key(keys[cn.LINE_ID])
+        key_type = int if isinstance(line_ids, pd.arrays.IntegerArray) else str
         lines = self._tables["treatment_lines"]
         ids_param = sa.bindparam("line_ids", expanding=True)
         idx = (
@@ -393,7 +468,7 @@ class RegistryConnector:
             .cte("keys")
         )
         stmt = outcome_select(self._tables, idx)
-        unique_ids = sorted({int(v) for v in line_ids})
+        unique_ids = sorted({key_type(v) for v in line_ids})
         rows: list = []
         names = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, *RAW_OUTCOME_COLUMNS]
         with self._connect() as con:
@@ -407,9 +482,9 @@ class RegistryConnector:
                 except SQLAlchemyError as exc:
                     raise self._query_failed(exc) from exc
         raw = pd.DataFrame.from_records(rows, columns=names)
-        raw[cn.LINE_ID] = raw[cn.LINE_ID].astype("int64")
+        raw[cn.LINE_ID] = [key_type(v) for v in raw[cn.LINE_ID]]
         raw = raw.set_index(cn.LINE_ID)
-        order = [int(v) for v in line_ids]
+        order = [key_type(v) for v in line_ids]
         unknown = sorted(set(order) - set(raw.index))
         if unknown:
             raise ConnectorError(f"outcomes: line_id {unknown[:5]} not in {self._where()}")
@@ -427,7 +502,7 @@ class RegistryConnector:
             )
         ends = derive_endpoints(raw.reset_index(drop=True))
         out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
-                            cn.LINE_ID: pd.array(order, dtype="Int64")})
+                            cn.LINE_ID: as_key(pd.Series(order, dtype=object))})
         return pd.concat([out, ends], axis=1).set_axis(keys.index)
 
     def responses(self, keys: pd.DataFrame, rule: ResponseRule | None = None) -> pd.DataFrame:
@@ -527,7 +602,8 @@ class RegistryConnector:
         )
 
     def _fetch(
-        self, con: sa.Connection, stmt: sa.Select, *, carried: Sequence[str] = ()
+        self, con: sa.Connection, stmt: sa.Select, *, carried: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> tuple[pd.DataFrame, list | None]:
         """Stream the pool in chunks, typed chunk by chunk: memory follows the rows returned.
 
@@ -546,7 +622,7 @@ class RegistryConnector:
                     raw = pd.DataFrame.from_records(chunk, columns=names)
                     if first is None and len(raw):
                         first = raw.loc[0, list(carried)].tolist()
-                    parts.append(_finish_frame(raw.drop(columns=list(carried))))
+                    parts.append(finish_frame(raw.drop(columns=list(carried)), extra))
             finally:  # also after a fault: no server-side cursor left open
                 with contextlib.suppress(Exception):
                     result.close()
@@ -554,7 +630,7 @@ class RegistryConnector:
             raise self._query_failed(exc) from exc
         if not parts:
             empty = pd.DataFrame(columns=[n for n in names if n not in carried])
-            return _finish_frame(empty), None
+            return finish_frame(empty, extra), None
         return pd.concat(parts, ignore_index=True), first
 
 
@@ -610,24 +686,3 @@ def _build_attrition(
     for i, crit in enumerate(criteria):
         builder.add_criterion(crit, counts[2 + 2 * i], counts[3 + 2 * i])
     return builder.build()
-
-def _finish_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Types of the analysis frame, identical whatever the database returned."""
-    frame = pd.DataFrame(index=raw.index)
-    for name in FRAME_COLUMNS:
-        if name == cn.ARM:
-            frame[name] = cn.CONTROL
-            continue
-        col = raw[name]
-        if name == cn.INDEX_DATE:
-            frame[name] = pd.to_datetime(col)
-        elif name in _TEXT:
-            frame[name] = col.astype(object).where(col.notna(), None)
-            frame[name] = frame[name].map(lambda v: v if v is None else str(v))
-        elif _DTYPES[name] == "bool":
-            frame[name] = col.astype(bool)
-        elif _DTYPES[name] == "Int64":
-            frame[name] = pd.array(pd.to_numeric(col), dtype="Int64")
-        else:
-            frame[name] = pd.to_numeric(col).astype("float64")
-    return frame

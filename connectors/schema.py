@@ -11,7 +11,8 @@ Codes and units are documented in ``docs/data_dictionary.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -118,13 +119,102 @@ LOGICAL_SCHEMA: dict[str, tuple[ColumnSpec, ...]] = {
 
 TABLE_NAMES: tuple[str, ...] = tuple(LOGICAL_SCHEMA)
 
+#: Coded columns and their schema codes (a mapping's ``values`` must map onto these).
+COLUMN_CODES: dict[tuple[str, str], tuple] = {
+    ("patients", "sex"): SEX_CODES,
+    ("diagnoses", "disease"): DISEASE_CODES,
+    ("diagnoses", "histology"): HISTOLOGY_CODES,
+    ("diagnoses", "bap1_status"): BAP1_CODES,
+    ("surgeries", "cc_score"): CC_SCORES,
+    ("treatment_lines", "end_reason"): END_REASON_CODES,
+    ("treatment_lines", "ecog_at_start"): ECOG_CODES,
+    ("tumour_assessments", "criteria"): CRITERIA_CODES,
+    ("tumour_assessments", "overall_response"): RESPONSE_CODES,
+    ("follow_up", "vital_status"): VITAL_STATUS_CODES,
+}
+
+#: Flags the derivations read that a registry may lack as columns: a mapping declares them as
+#: rules (``{rule: "regimen in [...]"}``); without a rule they are derived as described.
+DERIVED_FLAGS: dict[str, dict[str, str]] = {
+    "treatment_lines": {
+        "immunotherapy": "the line contains an immune checkpoint inhibitor (default: "
+                         "'immune_checkpoint_inhibitor' among drug_classes)",
+    },
+}
+
+#: Kinds of SQLAlchemy types, as the eligibility parser and the mapping's ``type`` name them.
+KIND_OF_TYPE: dict[type, str] = {
+    sa.Integer: "integer", sa.Float: "number", sa.String: "text", sa.Date: "date",
+    sa.Boolean: "boolean",
+}
+
+
+def kind_of(type_: sa.types.TypeEngine) -> str:
+    """``integer`` / ``number`` / ``text`` / ``date`` / ``boolean`` of a column type."""
+    for cls, kind in KIND_OF_TYPE.items():
+        if isinstance(type_, cls) or (isinstance(type_, type) and issubclass(type_, cls)):
+            return kind
+    raise TypeError(f"no kind for {type_!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRecode:
+    """How one logical column (or declared covariate) is read from the registry.
+
+    Built by `connectors.mapping`; compiled to SQL by `connectors.recode`.
+
+    Attributes
+    ----------
+    column : str or None
+        Physical column (None when ``absent`` or ``rule``).
+    absent : bool
+        The registry does not have it: read as NULL.
+    rule : str or None
+        A boolean rule over the table's logical columns (eligibility syntax).
+    type : str or None
+        Cast to ``integer`` / ``number`` / ``text`` / ``date`` / ``boolean`` in SQL.
+    format : str or None
+        ``strftime`` format of a text date (``%d/%m/%Y``); None: ISO or a native date.
+    values : tuple of (source code, schema code), or None
+        Source codes normalised (trimmed, lower case, as text); None: not a code list (an
+        empty tuple: a code list still to be filled, every code is unmapped).
+    scale : float or None
+        Multiplier applied after the cast (units).
+    unmapped : {"error", "missing"}
+        A source code not in ``values`` (or a value that does not cast): stop, or NULL.
+    where : str
+        ``<mapping file>:<line>``, for messages.
+    """
+
+    column: str | None = None
+    absent: bool = False
+    rule: str | None = None
+    type: str | None = None
+    format: str | None = None
+    values: tuple[tuple[str, Any], ...] | None = None
+    scale: float | None = None
+    unmapped: str = "error"
+    where: str = "mapping"
+
 
 @dataclass(frozen=True, slots=True)
 class TableMapping:
-    """Physical name of one logical table and of its columns (logical -> physical)."""
+    """Physical name of one logical table and of its columns (logical -> physical).
+
+    ``table`` may be schema-qualified (``registry.patients_v``; a table or a view).
+    ``recode`` holds the columns with more than a new name (codes, casts, units, absent,
+    rules) and ``extra`` the disease-specific covariates read from this table.
+    """
 
     table: str
     columns: Mapping[str, str]
+    recode: Mapping[str, ColumnRecode] = field(default_factory=dict)
+    extra: Mapping[str, tuple[ColumnRecode, sa.types.TypeEngine]] = field(default_factory=dict)
+
+    def physical(self) -> tuple[str | None, str]:
+        """(schema or None, table name) of ``table``."""
+        schema, dot, name = self.table.rpartition(".")
+        return (schema or None) if dot else None, name
 
 
 def build_metadata(
@@ -154,10 +244,14 @@ def build_metadata(
     tables: dict[str, sa.Table] = {}
     for logical_table, columns in LOGICAL_SCHEMA.items():
         table_map = mapping.get(logical_table)
-        physical_table = table_map.table if table_map else logical_table
+        table_schema, physical_table = table_map.physical() if table_map else (None, logical_table)
         col_map = table_map.columns if table_map else {}
+        recode = table_map.recode if table_map else {}
         sa_columns = []
         for spec in columns:
+            rc = recode.get(spec.name)
+            if rc is not None and rc.column is None:  # absent, or a rule: no physical column
+                continue
             args: list = []
             if with_constraints and spec.foreign_key:
                 fk_table, fk_column = spec.foreign_key.split(".")
@@ -176,5 +270,9 @@ def build_metadata(
                     nullable=spec.nullable or not with_constraints,
                 )
             )
-        tables[logical_table] = sa.Table(physical_table, metadata, *sa_columns)
+        for key, (rc, type_) in (table_map.extra if table_map else {}).items():
+            if all(c.name != rc.column for c in sa_columns):  # else read from that column
+                sa_columns.append(sa.Column(rc.column, type_, key=key))
+        tables[logical_table] = sa.Table(physical_table, metadata, *sa_columns,
+                                         schema=table_schema or schema)
     return metadata, tables

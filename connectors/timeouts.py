@@ -218,6 +218,18 @@ _PEP249 = ("IntegrityError", "DataError", "ProgrammingError", "NotSupportedError
            "InternalError", "OperationalError")
 
 
+def _is_a(exc: BaseException, dbapi: Any, name: str) -> bool:
+    """Whether ``exc`` is the driver's PEP 249 exception ``name``.
+
+    duckdb-engine's DBAPI shim lacks most of these classes (its driver's exceptions still
+    derive from classes so named), hence the fallback on the class names.
+    """
+    cls = getattr(dbapi, name, None)
+    if isinstance(cls, type):
+        return isinstance(exc, cls)
+    return any(base.__name__ == name for base in type(exc).__mro__)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
@@ -230,15 +242,20 @@ def _code(exc: BaseException) -> int | None:
 
 
 def translate_error(context: Any, timeouts: Timeouts, watchdog: Watchdog | None,
-                    dbapi_connection: Any = None) -> None:
-    """``handle_error`` hook: raise the connector error matching a DBAPI error."""
+                    dbapi_connection: Any = None, shown: str | None = None) -> None:
+    """``handle_error`` hook: raise the connector error matching a DBAPI error.
+
+    ``shown``: the registry as messages name it (default: the engine's URL, masked; an export
+    folder's engine is an in-memory DuckDB database, whose URL would say nothing).
+    """
     exc = context.original_exception
     if isinstance(exc, ReadOnlyViolationError | RegistryUnavailableError | RegistryQueryError):
         raise exc
     if context.dialect is None or not isinstance(exc, context.dialect.loaded_dbapi.Error):
         return  # not a database error: leave it alone
-    where = f"the registry database {mask_url(context.engine.url)}" if context.engine else \
-        "the registry database"
+    if shown is None and context.engine is not None:
+        shown = mask_url(context.engine.url)
+    where = f"the registry database {shown}" if shown else "the registry database"
     connecting = context.connection is None
     if dbapi_connection is not None and watchdog is not None and watchdog.fired(
             dbapi_connection):
@@ -260,12 +277,13 @@ def translate_error(context: Any, timeouts: Timeouts, watchdog: Watchdog | None,
             f"{where} stopped answering: no reply within {client_deadline(timeouts):g} s "
             f"(statement timeout {timeouts.statement_s:g} s; change it with {STATEMENT_HINT})")
     dbapi = context.dialect.loaded_dbapi
-    network = context.dialect.name != "sqlite" and isinstance(
-        exc, dbapi.OperationalError | dbapi.InterfaceError)
+    # SQLite and DuckDB run in-process: their OperationalError is a query's, not the network's
+    network = context.dialect.name not in ("sqlite", "duckdb") and (
+        _is_a(exc, dbapi, "OperationalError") or _is_a(exc, dbapi, "InterfaceError"))
     if connecting or context.is_disconnect or code in _MYSQL_LOST or network:
         verb = "cannot connect to" if connecting else "lost the connection to"
         raise RegistryUnavailableError(f"{verb} {where} ({_first_line(exc)})")
-    pep249 = next((name for name in _PEP249 if isinstance(exc, getattr(dbapi, name))),
+    pep249 = next((name for name in _PEP249 if _is_a(exc, dbapi, name)),
                   "DatabaseError")
     raise RegistryQueryError(f"{where} refused a query: {type(exc).__name__}: "
                              f"{_first_line(exc)}", pep249, _first_line(exc))

@@ -1,8 +1,9 @@
 """Regenerate the shipped sample files from the default seed: ``python -m sample_data.build``.
 
 Writes ``renape_sample.sqlite``, ``trial_adsl.csv``, ``trial_adtte.csv``, ``trial_adrs.csv``,
-``truth.json`` and
-``demo_study.yaml`` into ``--out`` (default: the installed ``sample_data`` package directory).
+``truth.json`` and ``demo_study.yaml`` into ``--out`` (default: the installed ``sample_data``
+package directory), and the same registry as a network would export it (`sample_data.export`):
+``registry_export/`` (Parquet), ``registry_export.sqlite`` and ``registry_export_mapping.yaml``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from sample_data.export import write_export
 from sample_data.paths import SAMPLE_DIR
 from sample_data.simulator import Scenario, SimulationConfig, simulate_scenario
 from sample_data.writer import write_registry_sqlite
@@ -84,7 +86,7 @@ def truth_json(scenario: Scenario) -> str:
 
 
 def build(out: Path | None = None, config: SimulationConfig | None = None) -> dict[str, Path]:
-    """Simulate ``config`` (default seed) and write the six sample files into ``out``."""
+    """Simulate ``config`` (default seed) and write the sample files into ``out``."""
     out = Path(out) if out is not None else SAMPLE_DIR
     out.mkdir(parents=True, exist_ok=True)
     sc = simulate_scenario(config or SimulationConfig())
@@ -96,6 +98,7 @@ def build(out: Path | None = None, config: SimulationConfig | None = None) -> di
     paths[ADRS_FILE].write_text(adam_csv(sc.trial_adrs), encoding="utf-8")
     paths[TRUTH_FILE].write_text(truth_json(sc), encoding="utf-8")
     paths[SPEC_FILE].write_text(DEMO_SPEC_TEXT, encoding="utf-8")
+    paths.update(write_export(sc.registry_tables, out))
     return paths
 
 

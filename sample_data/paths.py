@@ -10,8 +10,8 @@ from importlib.resources import files
 from pathlib import Path
 
 __all__ = [
-    "DEMO_PLATFORM", "DEMO_SPEC", "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADRS", "TRIAL_ADSL",
-    "TRIAL_ADTTE", "TRUTH_JSON",
+    "DEMO_PLATFORM", "DEMO_SPEC", "EXPORT_MAPPING", "EXPORT_PARQUET", "EXPORT_SQLITE",
+    "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADRS", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON",
 ]
 
 # a regular (non-namespace, non-zipped) package: its resources are real files
@@ -23,3 +23,7 @@ TRIAL_ADRS: Path = SAMPLE_DIR / "trial_adrs.csv"
 TRUTH_JSON: Path = SAMPLE_DIR / "truth.json"
 DEMO_SPEC: Path = SAMPLE_DIR / "demo_study.yaml"
 DEMO_PLATFORM: Path = SAMPLE_DIR / "demo_platform.yaml"
+# the same registry as a network exports it (sample_data.export)
+EXPORT_PARQUET: Path = SAMPLE_DIR / "registry_export"
+EXPORT_SQLITE: Path = SAMPLE_DIR / "registry_export.sqlite"
+EXPORT_MAPPING: Path = SAMPLE_DIR / "registry_export_mapping.yaml"

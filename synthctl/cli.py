@@ -12,6 +12,7 @@ import typer
 from synthctl.commands.demo import demo
 from synthctl.commands.export_adam import export_adam
 from synthctl.commands.init import init
+from synthctl.commands.map_init import map_init
 from synthctl.commands.platform import platform
 from synthctl.commands.run import run
 from synthctl.commands.simulate import simulate
@@ -35,6 +36,7 @@ app.command()(init)
 
 
 app.command()(validate)
+app.command(name="map-init")(map_init)
 app.command()(simulate)
 app.command()(platform)
 

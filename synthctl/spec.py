@@ -30,6 +30,7 @@ from pydantic import (
 
 from connectors.columns import OUTCOME_COLUMNS, TimeUnit
 from connectors.timeouts import Timeouts
+from connectors.yamlfile import short
 from matching.impute import NUMERIC_METHODS
 from matching.imputed_design import APPROACHES
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
@@ -94,7 +95,12 @@ class RegistryTimeouts(_Model):
 
 
 class Registry(_Model):
-    """The registry database (SQLAlchemy URL; ``${ENV_VAR}`` allowed for the password)."""
+    """The registry: a database URL (``${ENV_VAR}`` allowed for the password) or an export folder.
+
+    ``url``: ``sqlite:///file``, ``duckdb:///file``, ``postgresql+psycopg://...``,
+    ``mysql+pymysql://...``, or a folder of one file per table, ``parquet:///folder`` /
+    ``csv:///folder``; ``mapping``: the mapping file (``docs/mapping.md``).
+    """
 
     url: Annotated[str, Field(min_length=1)]
     schema_: str | None = Field(default=None, alias="schema")
@@ -115,20 +121,31 @@ class Registry(_Model):
 
     @field_validator("url")
     @classmethod
-    def _sqlite_relative(cls, value: str, info: ValidationInfo) -> str:
-        # a relative SQLite file is relative to the spec, like every other path in it
+    def _file_relative(cls, value: str, info: ValidationInfo) -> str:
+        # a relative SQLite/DuckDB file or export folder is relative to the spec, like every
+        # other path in it
         base = (info.context or {}).get("base_dir")
-        prefix = "sqlite:///"
-        if base is not None and value.startswith(prefix) and not value.startswith(prefix + "/"):
-            rest = value[len(prefix):]
-            if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
-                path, sep, query = rest.partition("?")
-                value = prefix + str((Path(base) / path).resolve()) + sep + query
-        if (info.context or {}).get("check_files", True) and value.startswith(prefix):
-            path = value[len(prefix):].partition("?")[0]
-            if path and not path.startswith(":memory:") and not Path(path).is_file():
-                raise ValueError(f"SQLite registry file not found: {path}")
+        scheme, sep, rest = value.partition(":///")
+        kind = _FILE_URLS.get(scheme)
+        if not sep or kind is None:
+            return value
+        if base is not None and rest and not rest.startswith("/") and not rest.startswith(
+                (":memory:", "file:")):
+            path, qsep, query = rest.partition("?")
+            value = f"{scheme}:///{(Path(base) / path).resolve()}{qsep}{query}"
+        if (info.context or {}).get("check_files", True):
+            path = value.partition(":///")[2].partition("?")[0]
+            exists = Path(path).is_dir() if kind == "folder" else Path(path).is_file()
+            if path and not path.startswith(":memory:") and not exists:
+                what = ("export folder" if kind == "folder" else
+                        f"{_FILE_NAMES[scheme]} registry file")
+                raise ValueError(f"{what} not found: {path}")
         return value
+
+
+#: URL schemes whose path is a local file or folder (resolved against the spec's folder).
+_FILE_URLS = {"sqlite": "file", "duckdb": "file", "parquet": "folder", "csv": "folder"}
+_FILE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB"}
 
 
 class FlatData(_Model):
@@ -322,11 +339,11 @@ def unknown_key_message(loc: tuple) -> str:
     if len(loc) == 3 and loc[0] == "design" and loc[1] in METHODS:
         users = [m for m, e in METHODS.items() if any(o.name == key for o in e.options)]
         if users:
-            return (f"option {key!r} does not apply to method {loc[1]} (it applies to "
+            return (f"option {short(key)} does not apply to method {loc[1]} (it applies to "
                     f"{' and '.join(users)}); remove it")
         known = [o.name for o in (*COMMON_OPTIONS, *METHODS[loc[1]].options)]
-        return f"unknown key {key!r}; method {loc[1]} takes: method, {', '.join(known)}"
-    return f"unknown key {key!r}"
+        return f"unknown key {short(key)}; method {loc[1]} takes: method, {', '.join(known)}"
+    return f"unknown key {short(key)}"
 
 
 def yaml_loc(loc: tuple) -> tuple:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors import columns as cn
+from connectors.yamlfile import YamlFileError, dotted_path, load_yaml, locate, short
 from synthctl.errors import SpecError
 from synthctl.spec import StudySpec, unknown_key_message, yaml_loc
 
@@ -72,15 +73,11 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
     path = Path(path).resolve()
     if not path.is_file():
         raise SpecError(f"study spec not found: {path}")
-    raw = path.read_bytes()
-    text = raw.decode("utf-8", errors="replace")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        doc = load_yaml(path, what="study spec")
+    except YamlFileError as exc:
+        raise SpecError(str(exc)) from exc
+    root, data = doc.root, doc.data
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a study spec is a YAML mapping (study:, covariates:, ...)")
     secrets: list[str] = []
@@ -94,7 +91,7 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> LoadedSpec:
     if problems:
         lines = [_locate(path, root, loc, msg) for loc, msg in problems]
         raise SpecError(f"invalid study spec {path}:\n" + "\n".join(lines))
-    return LoadedSpec(spec, path, hashlib.sha256(raw).hexdigest(), tuple(secrets))
+    return LoadedSpec(spec, path, doc.sha256, tuple(secrets))
 
 
 def spec_from_mapping(data: Any, *, base_dir: str | Path = ".", check_files: bool = True,
@@ -127,16 +124,20 @@ def spec_from_mapping(data: Any, *, base_dir: str | Path = ".", check_files: boo
     else:
         problems = _cross_check(spec, check_files)
     if problems:
-        lines = [f"  {_dotted(loc) or '(top level)'}: {msg}" for loc, msg in problems]
+        lines = [f"  {dotted_path(loc) or '(top level)'}: {msg}" for loc, msg in problems]
         raise SpecError(f"invalid study spec {source}:\n" + "\n".join(lines))
     canon = spec.model_dump_json(by_alias=True).encode()
     return LoadedSpec(spec, where, hashlib.sha256(canon).hexdigest(), ())
 
 
 def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
-    """Columns that covariates and eligibility criteria may name for this spec's source."""
+    """Columns that covariates and eligibility criteria may name for this spec's source.
+
+    A registry's: the built-in covariates plus the covariates its mapping declares.
+    """
     if spec.data is None:
-        return list(cn.COVARIATE_COLUMNS)
+        mapping = _registry_mapping(spec, check_files)
+        return [*cn.COVARIATE_COLUMNS, *(mapping.covariates if mapping is not None else ())]
     if not check_files:
         return []
     from connectors.flatfile import read_header
@@ -144,6 +145,20 @@ def known_columns(spec: StudySpec, *, check_files: bool = True) -> list[str]:
     d = spec.data
     outcomes = {d.id, d.arm, d.time, d.event, d.response}  # the response is an outcome too
     return [c for c in read_header(d.path) if c not in outcomes]
+
+
+def _registry_mapping(spec: StudySpec, check_files: bool):
+    """The registry's mapping (None without one, or when files are not checked)."""
+    reg = spec.registry
+    if reg is None or reg.mapping is None or not check_files:
+        return None
+    from connectors.errors import MappingError
+    from connectors.mapping import load_mapping
+
+    try:
+        return load_mapping(reg.mapping)
+    except MappingError as exc:
+        raise SpecError(str(exc)) from exc
 
 
 def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
@@ -173,14 +188,53 @@ def _cross_check(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
                 from connectors.hostile import lookalike_hint
 
                 problems.append(
-                    (("covariates", i), f"unknown covariate {cov!r}; known: {', '.join(known)}"
+                    (("covariates", i), f"unknown covariate {short(cov)}; known: {', '.join(known)}"
                                         f"{lookalike_hint(cov, known)}")
                 )
         for i, col in enumerate(getattr(spec.design, "exact", None) or []):
             if col not in known:
-                problems.append((("design", "exact", i), f"unknown column {col!r}"))
+                problems.append((("design", "exact", i), f"unknown column {short(col)}"))
         # a registry's criteria may also read centre_id/disease: the parser's own default
-        problems += _check_criteria(spec.eligibility, known if spec.data is not None else None)
+        problems += _check_criteria(spec.eligibility, known if spec.data is not None else
+                                    _registry_kinds(spec, check_files))
+        problems += _absent_sources(spec, check_files)
+    return problems
+
+
+def _registry_kinds(spec: StudySpec, check_files: bool) -> dict[str, str] | None:
+    mapping = _registry_mapping(spec, check_files)
+    if mapping is None or not mapping.covariates:
+        return None
+    from connectors.mapping import criterion_kinds
+
+    return criterion_kinds(mapping)
+
+
+def _absent_sources(spec: StudySpec, check_files: bool) -> list[tuple[tuple, str]]:
+    """Covariates and criteria that need a column the mapping declares absent."""
+    mapping = _registry_mapping(spec, check_files)
+    if mapping is None:
+        return []
+    from connectors.derivation import unavailable_features
+    from connectors.eligibility import parse_criterion
+    from connectors.errors import CriterionError
+
+    unavailable = unavailable_features(mapping)
+    problems: list[tuple[tuple, str]] = []
+    for i, cov in enumerate(spec.covariates):
+        if cov in unavailable:
+            problems.append((("covariates", i), f"covariate {cov} cannot be derived: "
+                                                f"{unavailable[cov]}"))
+    for i, text in enumerate(spec.eligibility):
+        try:
+            columns = parse_criterion(text, _registry_kinds(spec, check_files)).columns
+        except CriterionError:
+            continue  # reported by _check_criteria
+        for col in columns:
+            if col in unavailable:
+                problems.append((("eligibility", i), f"criterion {short(text)} reads {col}, "
+                                                     f"which cannot be derived: "
+                                                     f"{unavailable[col]}"))
     return problems
 
 
@@ -233,48 +287,4 @@ def _format_errors(path: Path, root: yaml.Node | None, errors: list[dict]) -> st
 def _locate(path: Path, root: yaml.Node | None, loc: tuple, msg: str, *,
             missing: bool = False) -> str:
     """``<file>:<line>: <yaml.path>: <msg>`` for a pydantic-style loc."""
-    node, found = _walk(root, loc)
-    shown = list(found)
-    if missing and len(found) < len(loc):
-        shown.append(loc[len(found)])
-    dotted = _dotted(shown) or "(top level)"
-    line = f":{node.start_mark.line + 1}" if node is not None else ""
-    return f"  {path.name}{line}: {dotted}: {msg}"
-
-
-def _walk(root: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, tuple]:
-    """Follow ``loc`` down the node tree.
-
-    Returns the node whose line to report (the key of the deepest mapping entry reached, or
-    the deepest sequence item) and the part of ``loc`` that was found.
-    """
-    node, mark_node, used = root, root, ()
-    aliases = {"schema_": "schema"}
-    for part in loc:
-        key = aliases.get(part, part) if isinstance(part, str) else part
-        found = _child(node, key)
-        if found is None:
-            break
-        mark_node, node = found
-        used = (*used, key)
-    return mark_node, used
-
-
-def _child(node: yaml.Node | None, key: Any) -> tuple[yaml.Node, yaml.Node] | None:
-    """(node to report, node to descend into) of ``key`` in a mapping or sequence node."""
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return k, v
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key], node.value[key]
-    return None
-
-
-def _dotted(parts: Sequence[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
+    return locate(path, root, loc, msg, missing=missing)

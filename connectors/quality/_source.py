@@ -9,14 +9,15 @@ dialect-portable construct; mappings are read by `connectors.mapping.load_mappin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.mapping import load_mapping
+from connectors.mapping import RegistryMapping, load_mapping
 from connectors.readonly import days_between, open_readonly_engine
+from connectors.recode import logical_views
 from connectors.schema import build_metadata
 from connectors.timeouts import Timeouts
 from connectors.urls import mask_url
@@ -27,15 +28,19 @@ class Source:
     """A read-only view of the registry for the checks (logical table names).
 
     ``connect()`` opens a read-only connection (a connector's, or one of an engine opened by
-    `open_readonly_engine`); a connector's engine is never handed out.
+    `open_readonly_engine`); a connector's engine is never handed out. ``tables`` are the
+    logical views (recoded values, `connectors.recode.logical_views`); ``physical`` the tables
+    as stored, for the structural checks.
     """
 
     connect: Callable[[], sa.Connection]
     dialect: str
-    tables: Mapping[str, sa.Table]
+    tables: Mapping[str, Any]
     schema: str | None
     label: str  # URL without password, for the report
     dispose: Callable[[], None] | None
+    physical: Mapping[str, sa.Table] = None  # type: ignore[assignment]
+    mapping: RegistryMapping = field(default_factory=RegistryMapping)
 
     @staticmethod
     def days_between(start, end) -> sa.ColumnElement:
@@ -66,8 +71,10 @@ def open_source(
         label = mask_url(engine.url)
     else:
         return _from_connector(url_or_connector)
-    _, tables = build_metadata(load_mapping(mapping), schema=schema, with_constraints=False)
-    return Source(engine.connect, engine.dialect.name, tables, schema, label, dispose)
+    loaded = load_mapping(mapping)
+    _, physical = build_metadata(loaded, schema=schema, with_constraints=False)
+    return Source(engine.connect, engine.dialect.name, logical_views(physical, loaded), schema,
+                  label, dispose, physical, loaded)
 
 
 def _from_connector(conn: Any) -> Source:
@@ -79,7 +86,7 @@ def _from_connector(conn: Any) -> Source:
             f"got {type(conn).__name__}"
         )
     schema = getattr(conn, "schema", None)
-    _, tables = build_metadata(
-        load_mapping(getattr(conn, "mapping", None)), schema=schema, with_constraints=False
-    )
-    return Source(connect, conn.dialect, tables, schema, str(conn.url), None)
+    loaded = load_mapping(getattr(conn, "mapping", None))
+    _, physical = build_metadata(loaded, schema=schema, with_constraints=False)
+    return Source(connect, conn.dialect, logical_views(physical, loaded), schema, str(conn.url),
+                  None, physical, loaded)

@@ -158,6 +158,8 @@ class QualityReport:
                     f"  {r.severity:<7} {r.id}: {r.n_failed}/{r.n_checked} "
                     f"({(r.share_failed or 0):.2%} > {r.threshold:.2%})"
                 )
+                if r.note:
+                    lines.append(f"          {r.note[:500]}")
         return "\n".join(lines)
 
 

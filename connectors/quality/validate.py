@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.errors import ConnectorError, RegistryQueryError, RegistryUnavailableError
+from connectors.introspect import columns, relations
 from connectors.quality import checks_completeness, checks_conformance, checks_plausibility
 from connectors.quality._engine import (
     Context,
@@ -28,6 +28,8 @@ from connectors.quality.catalogue import (
     load_catalogue,
 )
 from connectors.quality.report import CentreCount, CheckResult, Failure, QualityReport
+from connectors.recode import code_problems, recoded_columns
+from connectors.schema import LOGICAL_SCHEMA
 from connectors.timeouts import Timeouts
 
 BUILDERS = {
@@ -43,23 +45,88 @@ class QualityCheckError(ConnectorError):
 
 
 def present_columns(source: Source) -> dict[str, dict[str, sa.types.TypeEngine]]:
-    """Logical tables and columns found in the database, with their reflected types."""
-    with contextlib.ExitStack() as stack:
-        try:
-            inspector = sa.inspect(stack.enter_context(source.connect()))
-            physical_tables = set(inspector.get_table_names(schema=source.schema))
-        except sa.exc.OperationalError as exc:
-            raise RegistryUnavailableError(
-                f"cannot open registry {source.label}: {exc.orig}") from exc
-        present: dict[str, dict[str, sa.types.TypeEngine]] = {}
-        for name, table in source.tables.items():
-            if table.name not in physical_tables:
-                continue
-            reflected = {c["name"]: c["type"]
-                         for c in inspector.get_columns(table.name, schema=source.schema)}
-            present[name] = {col.key: reflected[col.name] for col in table.c
-                             if col.name in reflected}
+    """Logical tables and columns found in the database, with their types.
+
+    A column the mapping recodes has the schema's type (the checks read recoded values); a
+    column it declares absent is present (read as NULL: completeness reports it).
+    """
+    physical = source.physical if source.physical is not None else source.tables
+    present: dict[str, dict[str, sa.types.TypeEngine]] = {}
+    try:
+        with source.connect() as con:
+            found_relations: dict[str | None, set[str]] = {}
+            for name, table in physical.items():
+                schema = table.schema
+                if schema not in found_relations:
+                    found_relations[schema] = relations(con, schema)
+                if table.name not in found_relations[schema]:
+                    continue
+                reflected = _reflected(con, table.name, schema)
+                tm = source.mapping.get(name)
+                types: dict[str, sa.types.TypeEngine] = {}
+                for spec in LOGICAL_SCHEMA[name]:
+                    rc = tm.recode.get(spec.name) if tm is not None else None
+                    if rc is not None and (rc.absent or rc.values is not None or rc.type
+                                           or rc.scale):
+                        types[spec.name] = sa.types.to_instance(spec.type_)
+                    elif spec.name in table.c and table.c[spec.name].name in reflected:
+                        types[spec.name] = reflected[table.c[spec.name].name]
+                present[name] = types
+    except sa.exc.OperationalError as exc:
+        raise RegistryUnavailableError(f"cannot open registry {source.label}: {exc.orig}") from exc
     return present
+
+
+_DUCKDB_TYPES = (("INT", sa.Integer()), ("DOUBLE", sa.Float()), ("FLOAT", sa.Float()),
+                 ("REAL", sa.Float()), ("DECIMAL", sa.Numeric()), ("BOOL", sa.Boolean()),
+                 ("TIMESTAMP", sa.DateTime()), ("DATE", sa.Date()), ("CHAR", sa.String()),
+                 ("TEXT", sa.String()))
+
+
+def _reflected(con: sa.Connection, table: str, schema: str | None) -> dict[str, Any]:
+    if con.dialect.name != "duckdb":
+        return {c["name"]: c["type"] for c in sa.inspect(con).get_columns(table, schema=schema)}
+    out: dict[str, Any] = {}
+    for name, spelled in columns(con, table, schema):
+        out[name] = next((t for key, t in _DUCKDB_TYPES if key in spelled), sa.types.NullType())
+    return out
+
+
+def mapping_codes_check(source: Source) -> CheckResult | None:
+    """Conformance of the source values to the mapping: unmapped codes and bad casts, counted.
+
+    None without a mapping that recodes anything. Counts only (codes of keys and dates are not
+    shown), no identifiers.
+    """
+    checked = list(recoded_columns(source.mapping, source.physical))
+    if not checked:
+        return None
+    with source.connect() as con:
+        problems = code_problems(con, source.physical, source.mapping,
+                                 tuple(t for t in source.physical if t in _present_names(con,
+                                                                                           source)))
+    status = "failed" if problems else "passed"
+    return CheckResult(
+        MAPPING_CHECK_ID, "conformance", ", ".join(sorted({p.table for p in problems})) or "*",
+        "every source value has a schema code (mapping 'values') and casts to its 'type'",
+        "error", 0.0, len(checked), len(problems), status,
+        metrics={"problems": [p.to_dict() for p in problems]},
+        note="; ".join(p.message() for p in problems),
+    )
+
+
+MAPPING_CHECK_ID = "conformance.mapping_codes"
+
+
+def _present_names(con: sa.Connection, source: Source) -> set[str]:
+    names = set()
+    cache: dict[str | None, set[str]] = {}
+    for logical, table in source.physical.items():
+        if table.schema not in cache:
+            cache[table.schema] = relations(con, table.schema)
+        if table.name in cache[table.schema]:
+            names.add(logical)
+    return names
 
 
 def default_cutoff(source: Source, present: Mapping[str, Any], fallback: dt.date) -> dt.date:
@@ -213,6 +280,9 @@ def validate_registry(
     try:
         ctx = make_context(source, centre, cutoff_date, today)
         results = tuple(run_check(ctx, spec, catalogue.failure_cap) for spec in catalogue.enabled)
+        codes = mapping_codes_check(source)
+        if codes is not None:
+            results = (codes, *results)
     finally:
         source.close()
     return QualityReport(

@@ -73,7 +73,9 @@ def validate(
         show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("quality"),
     mapping: Annotated[Path | None, typer.Option(
-        "--mapping", help="Schema mapping YAML (physical table/column names).")] = None,
+        "--mapping", help="Mapping file (docs/mapping.md): names, codes, types, units, "
+        "absent columns; checks run on the recoded values, plus a count of unmapped codes.")]
+        = None,
     centre: Annotated[str | None, typer.Option(
         "--centre", help="Validate one centre's patients only.")] = None,
     checks: Annotated[Path | None, typer.Option(

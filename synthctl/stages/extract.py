@@ -131,6 +131,10 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     entry = {"url": mask_url(reg.url), "schema": reg.schema_, "role": role,
              "pool_sha256": pool.content_hash(), "n_pool_rows": len(pool.frame),
              "n_pool_rows_after_validation": len(control)}
+    # the run's data dictionary of the mapping's disease-specific covariates, and the source
+    # values read as missing (unmapped: missing), counts only (issue 12)
+    entry["data_dictionary"] = [c.to_dict() for c in conn.mapping.covariates.values()]
+    entry["recoding"] = [p.to_dict() for p in pool.recoding]
     ctx.manifest.record_input("registry", entry)
     info = _info(trial, control, None, n_trial_source=len(trial))
     info["validation"] = findings

@@ -201,7 +201,7 @@ def test_missing_tables_and_columns_are_all_listed(tiny_sqlite, tmp_path):
         with pytest.raises(RegistrySchemaError):
             conn.candidate_pool()
     msg = str(err.value)
-    for part in ("missing table surgeries", "missing column patients.birth_date",
+    for part in ("missing table or view surgeries", "missing column patients.birth_date",
                  "missing column treatment_lines.regimen", "mapping file"):
         assert part in msg
 
@@ -266,14 +266,14 @@ def test_mapping_dict_equals_file(tmp_path):
         ("patient:\n  table: p\n", ["unknown table 'patient'", "known: centres, patients"]),
         ("patients:\n  table: p\n  columns: {dob: birth, pid: id}\n",
          ["unknown column 'dob'", "unknown column 'pid'", "known: patient_id"]),
-        ("patients: [a, b]\n", ["patients: expected {table"]),
-        ("patients:\n  table: ''\n", ["patients.table: expected a non-empty table name"]),
-        ("patients:\n  tabel: p\n", ["unknown keys ['tabel']"]),
-        ("- a\n- b\n", ["expected a mapping of logical table"]),
+        ("patients: [a, b]\n", ["m.yaml:1: patients: Input should be a valid dictionary"]),
+        ("patients:\n  table: ''\n", ["m.yaml:2: patients.table: String should have at least"]),
+        ("patients:\n  tabel: p\n", ["m.yaml:2: patients.tabel: unknown key 'tabel'"]),
+        ("- a\n- b\n", ["expected a mapping (version: 2, tables: ...), got list"]),
         ("patients: {table: x}\ncentres: {table: X}\nsurgeries: {table: x}\n",
          ["'patients' and 'surgeries' both map to 'x'"]),
         ("patients:\n  columns: {sex: s, birth_date: s}\n", ["both map to 's'"]),
-        ("patients:\n  table: [unclosed\n", ["invalid YAML at line"]),
+        ("patients:\n  table: [unclosed\n", ["m.yaml:3: mapping file is not valid YAML"]),
     ],
 )
 def test_malformed_mapping_files(tmp_path, text, fragments):

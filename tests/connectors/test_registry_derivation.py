@@ -234,7 +234,7 @@ def test_design_pool_survives_without_outcome_tables_or_index_line_ends(tiny_tab
             raw.execute(f"DROP TABLE {table}")
     with RegistryConnector(f"sqlite:///{path}") as c:
         pd.testing.assert_frame_equal(c.candidate_pool().frame, want)
-        with pytest.raises(Exception, match="missing table tumour_assessments"):
+        with pytest.raises(Exception, match="missing table or view tumour_assessments"):
             c.candidate_pool(include_outcomes=True)
 
 
