@@ -519,24 +519,7 @@ class RegistryConnector:
         line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
         if line_ids.isna().any():
             raise ConnectorError("responses: keys have missing line_id")
-        lines = self._tables["treatment_lines"]
-        idx = (
-            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
-                      lines.c.start_date.label("index_date"))
-            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
-            .cte("keys")
-        )
-        stmt = assessments_select(self._tables, idx)
-        unique_ids = sorted({int(v) for v in line_ids})
-        rows: list = []
-        with self._connect() as con:
-            size = _key_chunk(con)
-            for start in range(0, len(unique_ids), size):
-                try:
-                    res = con.execute(stmt, {"line_ids": unique_ids[start : start + size]})
-                    rows.extend(res.fetchall())
-                except SQLAlchemyError as exc:
-                    raise self._query_failed(exc) from exc
+        rows = self._rows_of_lines(assessments_select, line_ids)
         raw = pd.DataFrame.from_records(rows, columns=list(ASSESSMENT_COLUMNS))
         order = [int(v) for v in line_ids]
         derived = derive_response(raw.astype({"key": "int64"}), order, rule)
@@ -545,6 +528,33 @@ class RegistryConnector:
         out = pd.concat([out, derived.reset_index(drop=True)], axis=1).set_axis(keys.index)
         out.attrs.update(derived.attrs)
         return out
+
+    def _rows_of_lines(self, select_for, line_ids) -> list:
+        """Rows of ``select_for(tables, keys)`` for the index lines ``line_ids``.
+
+        ``keys`` is a CTE of (patient_id, line_id, index_date) over the lines; the ids are
+        bound in chunks the dialect accepts, each chunk fetched whole, then closed (as
+        `outcomes`).
+        """
+        lines = self._tables["treatment_lines"]
+        idx = (
+            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
+                      lines.c.start_date.label("index_date"))
+            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
+            .cte("keys")
+        )
+        stmt = select_for(self._tables, idx)
+        unique_ids = sorted({int(v) for v in line_ids})
+        rows: list = []
+        with self._connect() as con:
+            size = _key_chunk(con)
+            for start in range(0, len(unique_ids), size):
+                try:
+                    res = con.execute(stmt, {"line_ids": unique_ids[start:start + size]})
+                    rows.extend(res.fetchall())
+                except SQLAlchemyError as exc:
+                    raise self._query_failed(exc) from exc
+        return rows
 
     def progression_intervals(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The PFS progression interval and assessment schedule of index lines (alignment).
@@ -557,24 +567,7 @@ class RegistryConnector:
         line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
         if line_ids.isna().any():
             raise ConnectorError("progression_intervals: keys have missing line_id")
-        lines = self._tables["treatment_lines"]
-        idx = (
-            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
-                      lines.c.start_date.label("index_date"))
-            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
-            .cte("keys")
-        )
-        stmt = progression_interval_select(self._tables, idx)
-        unique_ids = sorted({int(v) for v in line_ids})
-        rows: list = []
-        with self._connect() as con:
-            size = _key_chunk(con)
-            for start in range(0, len(unique_ids), size):
-                try:
-                    res = con.execute(stmt, {"line_ids": unique_ids[start:start + size]})
-                    rows.extend(res.fetchall())  # as `outcomes`: fetched whole, then closed
-                except SQLAlchemyError as exc:
-                    raise self._query_failed(exc) from exc
+        rows = self._rows_of_lines(progression_interval_select, line_ids)
         raw = pd.DataFrame.from_records(rows, columns=[cn.LINE_ID, *cn.ALIGNMENT_COLUMNS])
         raw = raw.astype({cn.LINE_ID: "int64"}).set_index(cn.LINE_ID)
         order = [int(v) for v in line_ids]
