@@ -305,14 +305,7 @@ def ij_influence_at(
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    w = _unit_scale(np.asarray(weights, dtype=float))
-    ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
-    live = (d_n > 0) & (d_w > 0) & (y > d_w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        haz = np.where((d_n > 0) & (d_w > 0), d_w / y, 0.0)
-        g = np.cumsum(np.where(live, d_w / (y * (y - d_w)), 0.0))
-        a = np.where(live, 1.0 / (y - d_w), 0.0)
-    surv = np.cumprod(1.0 - haz)
+    w, ut, idx, g, a, surv = _ij_pieces(time, event, weights)
     j = np.searchsorted(ut, at, side="right") - 1  # last distinct time <= at
     if j < 0:
         return np.zeros_like(w)
@@ -322,6 +315,20 @@ def ij_influence_at(
     before = time <= at
     inner = np.where(before, event * a[idx] - g[idx], -g_at)
     return -s_at * w * inner
+
+
+def _ij_pieces(time: np.ndarray, event: np.ndarray, weights: np.ndarray):
+    """What the IJ influences of the KM curve are built from: unit-scaled weights ``w``,
+    distinct times ``ut`` and each row's index ``idx`` into them, and per distinct time the
+    Greenwood sum ``G``, ``A = 1 / (Y - d)`` and the survival ``S``."""
+    w = _unit_scale(np.asarray(weights, dtype=float))
+    ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
+    live = (d_n > 0) & (d_w > 0) & (y > d_w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        haz = np.where((d_n > 0) & (d_w > 0), d_w / y, 0.0)
+        g = np.cumsum(np.where(live, d_w / (y * (y - d_w)), 0.0))
+        a = np.where(live, 1.0 / (y - d_w), 0.0)
+    return w, ut, idx, g, a, np.cumprod(1.0 - haz)
 
 
 def _risk_table(time: np.ndarray, event: np.ndarray, w: np.ndarray):

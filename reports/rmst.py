@@ -19,7 +19,7 @@ import numpy as np
 from scipy.stats import norm
 
 from reports.estimate import Estimate, wald_difference
-from reports.km import SurvivalCurve, _risk_table, _unit_scale
+from reports.km import SurvivalCurve, _ij_pieces
 
 
 def rmst(curve: SurvivalCurve, tau: float, influence: np.ndarray | None = None) -> Estimate:
@@ -101,14 +101,7 @@ def ij_rmst_influence(
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    w = _unit_scale(np.asarray(weights, dtype=float))
-    ut, idx, _, d_w, d_n, y = _risk_table(time, event, w)
-    live = (d_n > 0) & (d_w > 0) & (y > d_w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        haz = np.where((d_n > 0) & (d_w > 0), d_w / y, 0.0)
-        g = np.cumsum(np.where(live, d_w / (y * (y - d_w)), 0.0))
-        a = np.where(live, 1.0 / (y - d_w), 0.0)
-    surv = np.cumprod(1.0 - haz)
+    w, ut, idx, g, a, surv = _ij_pieces(time, event, weights)
     # step functions on [0, ut_0), [ut_0, ut_1), ... cut at tau; cumulative integrals at ut_j
     seg_end = np.minimum(np.r_[ut[1:], np.inf], tau)
     length = np.maximum(seg_end - np.minimum(ut, tau), 0.0)
