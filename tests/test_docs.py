@@ -71,6 +71,12 @@ def test_tutorials_are_executed_in_the_build(site: Path):
     assert epi.count("<img") >= 2 and stat.count("<img") >= 1  # Love plot, overlap, KM
     registry = (site / "tutorials" / "registry-manager" / "index.html").read_text()
     assert "completeness" in registry and "Attrition (patients)" in registry
+    # map-init's draft, validate on it (codes left to map) and on the shipped export mapping
+    # (strings of cell outputs only: map-init's draft, validate with it and with EXPORT_MAPPING)
+    assert "draft mapping written to" in registry and "rows with unmapped codes" in registry
+    assert "PASSED (" in registry
+    # the Simon analysis of PFS, the ORR's exact test against the null rate
+    assert "conditional-p-value" in stat and "Clopper-Pearson" in stat
 
 
 @pytest.mark.slow
