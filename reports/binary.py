@@ -42,7 +42,7 @@ from reports._inputs import (
     weight_array,
 )
 from reports.errors import EstimationError
-from reports.estimate import Estimate, json_number
+from reports.estimate import Estimate, json_number, ratio_dict
 from reports.evalue import EValue, evalue_rr
 
 
@@ -78,21 +78,7 @@ class RatioEstimate:
 
     def to_dict(self) -> dict:
         """results.json ratio object (None for NA)."""
-        f = json_number
-        out = {
-            "estimate": f(self.estimate),
-            "lower": f(self.lower),
-            "upper": f(self.upper),
-            "se_log": f(self.se_log),
-            "p_value": f(self.p_value),
-            "method": self.method,
-        }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.analytic is not None:
-            se, lo, hi = self.analytic
-            out["analytic"] = {"se_log": f(se), "lower": f(lo), "upper": f(hi)}
-        return out
+        return ratio_dict(self, reason=self.reason)
 
 
 @dataclass(frozen=True, slots=True)

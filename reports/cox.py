@@ -21,7 +21,7 @@ from scipy.stats import chi2, norm
 
 from matching.base import Estimator
 from reports.errors import ConvergenceWarning, EstimationError
-from reports.estimate import json_number
+from reports.estimate import json_number, ratio_dict
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -268,22 +268,10 @@ class HazardRatio:
     def to_dict(self) -> dict:
         """results.json ``hazard_ratio`` object."""
         f = json_number
-        out = {
-            "estimate": f(self.estimate),
-            "lower": f(self.lower),
-            "upper": f(self.upper),
-            "se_log": f(self.se_log),
-            "p_value": f(self.p_value),
-            "method": self.method,
-            "log_hr": f(self.log_hr),
-            "se_log_naive": f(self.se_log_naive),
-        }
-        if not self.converged:
-            out["reason"] = "Newton-Raphson did not converge (an arm may have no events)"
-        if self.analytic is not None:
-            se, lo, hi = self.analytic
-            out["analytic"] = {"se_log": f(se), "lower": f(lo), "upper": f(hi)}
-        return out
+        return ratio_dict(
+            self, extra={"log_hr": f(self.log_hr), "se_log_naive": f(self.se_log_naive)},
+            reason=None if self.converged
+            else "Newton-Raphson did not converge (an arm may have no events)")
 
     def summary(self) -> pd.DataFrame:
         """One-row DataFrame."""

@@ -80,6 +80,31 @@ class Estimate:
         return pd.DataFrame([self.to_dict()])
 
 
+def ratio_dict(ratio, *, extra: dict | None = None, reason: str | None = None) -> dict:
+    """The results.json object of a ratio estimate (hazard ratio, risk or odds ratio).
+
+    ``ratio`` has ``estimate``, ``lower``, ``upper``, ``se_log``, ``p_value``, ``method`` and
+    ``analytic`` (``(se_log, lower, upper)`` after a bootstrap, else None); ``extra`` keys
+    follow ``method``, then ``reason`` and ``analytic`` when present (None -> JSON null).
+    """
+    f = json_number
+    out = {
+        "estimate": f(ratio.estimate),
+        "lower": f(ratio.lower),
+        "upper": f(ratio.upper),
+        "se_log": f(ratio.se_log),
+        "p_value": f(ratio.p_value),
+        "method": ratio.method,
+        **(extra or {}),
+    }
+    if reason is not None:
+        out["reason"] = reason
+    if ratio.analytic is not None:
+        se, lo, hi = ratio.analytic
+        out["analytic"] = {"se_log": f(se), "lower": f(lo), "upper": f(hi)}
+    return out
+
+
 def wald_difference(a: Estimate, b: Estimate, conf_level: float, method: str) -> Estimate:
     """``a - b`` for independent arms: SE = sqrt(se_a^2 + se_b^2), Wald limits."""
     if not (a.estimable and b.estimable):
