@@ -9,6 +9,7 @@ are not even read (``include_outcomes=False``); `load_flat_outcomes` reads them 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,11 @@ from connectors import columns as cn
 from connectors.columns import RESPONSE
 from connectors.errors import ConnectorError
 from connectors.hostile import (
-    control_char_in_csv,
-    control_char_in_frame,
     describe_value,
     lookalike_hint,
     nfkc,
     normalise_columns,
-    one_warning,
+    read_guarded,
 )
 
 _PARQUET = (".parquet", ".pq")
@@ -202,30 +201,25 @@ def _read(path: Path, usecols: list[str]) -> pd.DataFrame:
     by_norm = dict(zip(normalise(path, raw_names), raw_names, strict=True))
     wanted = [by_norm[nfkc(c)] for c in usecols]
     parquet = path.suffix.lower() in _PARQUET
-    if not parquet:
-        hit = control_char_in_csv(path)
-        if hit is not None:  # before pandas, whose C parser cuts a value at a NUL
-            _control_error(path, *hit)
+
+    def read() -> pd.DataFrame:
+        if parquet:
+            data = pd.read_parquet(path, columns=wanted)
+        else:  # low_memory=False: one pass, no DtypeWarning per chunk and column
+            data = pd.read_csv(path, usecols=wanted, low_memory=False)
+        data.columns = [nfkc(c) for c in data.columns]
+        return data[[nfkc(c) for c in usecols]]
+
     try:
-        with one_warning(path):
-            if parquet:
-                data = pd.read_parquet(path, columns=wanted)
-            else:  # low_memory=False: one pass, no DtypeWarning per chunk and column
-                data = pd.read_csv(path, usecols=wanted, low_memory=False)
+        return read_guarded(path, read, partial(_control_error, path), csv_text=not parquet)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise FlatFileError(f"{path}: cannot read the file ({exc})") from exc
-    data.columns = [nfkc(c) for c in data.columns]
-    data = data[[nfkc(c) for c in usecols]]
-    hit = control_char_in_frame(data)
-    if hit is not None:
-        _control_error(path, *hit)
-    return data
 
 
-def _control_error(path: Path, i: int, column: str, value: str):
+def _control_error(path: Path, i: int, column: str, value: str) -> FlatFileError:
     row = "header" if i < 0 else f"row {i + 1}"
-    raise FlatFileError(f"{path}: column {column!r}: control character "
-                        f"{describe_value(value)} in {row}")
+    return FlatFileError(f"{path}: column {column!r}: control character "
+                         f"{describe_value(value)} in {row}")
 
 
 def _row(raw: pd.Series, mask: pd.Series) -> str:

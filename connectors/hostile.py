@@ -21,10 +21,13 @@ import io
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
+
+_T = TypeVar("_T")
 
 __all__ = [
     "InputFileWarning",
@@ -36,6 +39,7 @@ __all__ = [
     "nfkc",
     "normalise_columns",
     "one_warning",
+    "read_guarded",
 ]
 
 # in a parsed value: C0 and C1 controls and DEL (a tab or newline inside a cell included)
@@ -204,6 +208,28 @@ def one_warning(path: Path) -> Iterator[None]:
     first = first if len(first) <= 120 else first[:117] + "..."
     warnings.warn(f"{path}: {len(mine)} warning(s) from the file reader ({', '.join(kinds)}),"
                   f" the first: {first}", InputFileWarning, stacklevel=4)
+
+
+def read_guarded(path: Path, read: Callable[[], _T], fail: Callable[[int, str, str], Exception],
+                 *, csv_text: bool, frame: Callable[[_T], pd.DataFrame] | None = None) -> _T:
+    """Read an input file guarded against hostile content; the one read path of the file loaders.
+
+    With ``csv_text`` the raw bytes are searched for control characters first (pandas' C parser
+    cuts a value at a NUL); ``read()`` then runs under `one_warning`, and the text cells of
+    the result (``frame(result)``, default the result itself) are searched again.
+    ``fail(data_row, column, value)`` builds the error raised for the first hit (``data_row``
+    is 0-based after the header, -1 for the header itself).
+    """
+    if csv_text:
+        hit = control_char_in_csv(path)
+        if hit is not None:
+            raise fail(*hit)
+    with one_warning(path):
+        result = read()
+    hit = control_char_in_frame(result if frame is None else frame(result))
+    if hit is not None:
+        raise fail(*hit)
+    return result
 
 
 def _from_reader(w: warnings.WarningMessage) -> bool:

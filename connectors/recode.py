@@ -35,70 +35,35 @@ MAX_CODES_SHOWN = 5
 MAX_DISTINCT_DATES = 200_000  # distinct text dates checked in Python; more: a SQL shape check
 
 
-class as_date(FunctionElement):  # noqa: N801 (SQL-function style name)
-    """An ISO ``YYYY-MM-DD`` text as a DATE (SQLite keeps ISO text: its dates are text)."""
+def _sql_cast(name: str, type_: sa.types.TypeEngine, doc: str,
+              sql: Mapping[str | None, str]) -> type[FunctionElement]:
+    """A one-argument SQL function class compiled per dialect.
 
-    type = sa.Date()
-    name = "as_date"
-    inherit_cache = True
+    ``sql`` maps a dialect name (None: every other dialect) to the SQL with ``{x}`` standing
+    for the compiled argument, e.g. ``{None: "CAST({x} AS DATE)", "sqlite": "{x}"}``.
+    """
+    cls = type(name, (FunctionElement,),
+               {"type": type_, "name": name, "inherit_cache": True, "__doc__": doc})
+    for dialect, template in sql.items():
+        def _compile(element, compiler, _template=template, **kw):
+            return _template.format(x=compiler.process(next(iter(element.clauses)), **kw))
 
-
-@compiles(as_date)
-def _as_date_default(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS DATE)"
-
-
-@compiles(as_date, "sqlite")
-def _as_date_sqlite(element, compiler, **kw):
-    return compiler.process(next(iter(element.clauses)), **kw)
-
-
-class as_number(FunctionElement):  # noqa: N801
-    """A value as a double precision number."""
-
-    type = sa.Float()
-    name = "as_number"
-    inherit_cache = True
+        compiles(cls, *(() if dialect is None else (dialect,)))(_compile)
+    return cls
 
 
-@compiles(as_number)
-def _as_number_default(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS DOUBLE PRECISION)"
-
-
-@compiles(as_number, "sqlite")
-def _as_number_sqlite(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS REAL)"
-
-
-@compiles(as_number, "mysql")
-@compiles(as_number, "mariadb")
-def _as_number_mysql(element, compiler, **kw):
-    return f"({compiler.process(next(iter(element.clauses)), **kw)} + 0e0)"
-
-
-class as_text(FunctionElement):  # noqa: N801
-    """A value as text (integers without a decimal point)."""
-
-    type = sa.String()
-    name = "as_text"
-    inherit_cache = True
-
-
-@compiles(as_text)
-def _as_text_default(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS VARCHAR)"
-
-
-@compiles(as_text, "mysql")
-@compiles(as_text, "mariadb")
-def _as_text_mysql(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS CHAR)"
-
-
-@compiles(as_text, "sqlite")
-def _as_text_sqlite(element, compiler, **kw):
-    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS TEXT)"
+as_date = _sql_cast(
+    "as_date", sa.Date(),
+    "An ISO ``YYYY-MM-DD`` text as a DATE (SQLite keeps ISO text: its dates are text).",
+    {None: "CAST({x} AS DATE)", "sqlite": "{x}"})
+as_number = _sql_cast(
+    "as_number", sa.Float(), "A value as a double precision number.",
+    {None: "CAST({x} AS DOUBLE PRECISION)", "sqlite": "CAST({x} AS REAL)",
+     "mysql": "({x} + 0e0)", "mariadb": "({x} + 0e0)"})
+as_text = _sql_cast(
+    "as_text", sa.String(), "A value as text (integers without a decimal point).",
+    {None: "CAST({x} AS VARCHAR)", "sqlite": "CAST({x} AS TEXT)",
+     "mysql": "CAST({x} AS CHAR)", "mariadb": "CAST({x} AS CHAR)"})
 
 
 def _normalised(col: ColumnElement) -> ColumnElement:

@@ -29,13 +29,11 @@ from connectors import columns as cn
 from connectors.errors import TrialDataError
 from connectors.hostile import (
     check_xpt_size,
-    control_char_in_csv,
-    control_char_in_frame,
     describe_value,
     lookalike_hint,
     nfkc,
     normalise_columns,
-    one_warning,
+    read_guarded,
 )
 from connectors.schema import BAP1_CODES, HISTOLOGY_CODES, SEX_CODES
 
@@ -90,38 +88,29 @@ def _read(path: str | Path) -> _Table:
     suffix = path.suffix.lower()
     if not path.is_file():
         raise TrialDataError(f"{path}: no such file")
+    if suffix not in (".csv", ".xpt", ".xport"):
+        raise TrialDataError(f"{path}: unknown file type {suffix!r} (expected .csv or .xpt)")
+    xpt = suffix != ".csv"
+
+    def control(i: int, column: str, value: str) -> TrialDataError:
+        return _Table(path, pd.DataFrame(), xpt).fail(
+            i if i >= 0 else None, column, f"control character {describe_value(value)}")
+
     try:
-        with one_warning(path):
-            if suffix == ".csv":
-                table = _read_csv(path)
-            elif suffix in (".xpt", ".xport"):
-                table = _read_xpt(path)
-            else:
-                raise TrialDataError(
-                    f"{path}: unknown file type {suffix!r} (expected .csv or .xpt)")
+        data = read_guarded(path, lambda: _read_xpt(path) if xpt else _read_csv(path),
+                            control, csv_text=not xpt)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
         raise TrialDataError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from None
-    hit = control_char_in_frame(table.data)
-    if hit is not None:
-        i, column, value = hit
-        raise table.fail(i, column, f"control character {describe_value(value)}")
-    return table
+    return _Table(path, data, xpt)
 
 
-def _read_csv(path: Path) -> _Table:
-    hit = control_char_in_csv(path)
-    if hit is not None:  # before pandas, whose C parser cuts a value at a NUL
-        i, column, value = hit
-        where = _Table(path, pd.DataFrame(), xpt=False)
-        raise where.fail(i if i >= 0 else None, column,
-                         f"control character {describe_value(value)}")
+def _read_csv(path: Path) -> pd.DataFrame:
     data = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     data.columns = _names(path, data.columns)
-    data = data.apply(lambda s: s.str.strip())
-    return _Table(path, data, xpt=False)
+    return data.apply(lambda s: s.str.strip())
 
 
-def _read_xpt(path: Path) -> _Table:
+def _read_xpt(path: Path) -> pd.DataFrame:
     with pd.read_sas(path, format="xport", encoding="utf-8", iterator=True) as reader:
         problem = check_xpt_size(path, reader.record_start, reader.record_length, reader.nobs)
         if problem:
@@ -133,7 +122,7 @@ def _read_xpt(path: Path) -> _Table:
             data[col] = data[col].map(lambda v: v.strip() if isinstance(v, str) else v)
         else:
             data[col] = data[col].mask(data[col].abs() == _PANDAS_XPT_ZERO, 0.0)
-    return _Table(path, data, xpt=True)
+    return data
 
 
 def _names(path: Path, columns) -> list[str]:
