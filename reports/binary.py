@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, binom, norm
+from scipy.stats import beta, binom
 
 from reports._inputs import (
     check_conf_level,
@@ -42,7 +42,15 @@ from reports._inputs import (
     weight_array,
 )
 from reports.errors import EstimationError
-from reports.estimate import Estimate, json_number, ratio_dict
+from reports.estimate import (
+    Estimate,
+    json_number,
+    ratio_dict,
+    wald_estimate,
+    wald_limits,
+    wald_p_value,
+    z_quantile,
+)
 from reports.evalue import EValue, evalue_rr
 
 
@@ -141,17 +149,14 @@ def _arm_covariance(
     return p, scores.T @ scores
 
 
-def _wald(est: float, se: float, z: float) -> tuple[float, float, float]:
-    return est - z * se, est + z * se, float(2 * norm.sf(abs(est / se))) if se > 0 else np.nan
-
-
 def _ratio(
-    log_est: float, grad: np.ndarray, cov: np.ndarray, z: float, level: float, method: str
+    log_est: float, grad: np.ndarray, cov: np.ndarray, level: float, method: str
 ) -> RatioEstimate:
     se = float(np.sqrt(grad @ cov @ grad))
-    lo, hi, pv = _wald(log_est, se, z)
+    lo, hi = wald_limits(log_est, se, level)
     return RatioEstimate(
-        float(np.exp(log_est)), float(np.exp(lo)), float(np.exp(hi)), se, pv, level, method
+        float(np.exp(log_est)), float(np.exp(lo)), float(np.exp(hi)), se,
+        wald_p_value(log_est, se), level, method,
     )
 
 
@@ -237,36 +242,29 @@ def compare_proportions(
         else f"sandwich HC0 clustered on {cluster_col} (vcovCL, cadjust = FALSE)"
     )
     p, cov = _arm_covariance(y, arm, w, cluster)
-    z = float(norm.ppf(1 - (1 - level) / 2))
+    z = z_quantile(level)
 
     arm_method = f"weighted proportion, {variance}, logit-scale Wald limits"
     trial = _arm_estimate(p[0], cov[0, 0], z, level, arm_method)
     control = _arm_estimate(p[1], cov[1, 1], z, level, arm_method)
 
     d_se = float(np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]))
-    d = p[0] - p[1]
-    lo, hi, _ = _wald(d, d_se, z)
-    difference = Estimate(
-        float(d),
-        d_se,
-        float(lo),
-        float(hi),
-        level,
-        f"quasibinomial identity-link GLM, {variance}, Wald limits",
+    difference = wald_estimate(
+        p[0] - p[1], d_se, level, f"quasibinomial identity-link GLM, {variance}, Wald limits"
     )
 
     rr_method = f"quasipoisson log-link GLM, {variance}, log-scale Wald limits"
     or_method = f"quasibinomial logit GLM, {variance}, log-scale Wald limits"
     if np.all(p > 0):
         ratio = _ratio(
-            np.log(p[0] / p[1]), np.array([1 / p[0], -1 / p[1]]), cov, z, level, rr_method
+            np.log(p[0] / p[1]), np.array([1 / p[0], -1 / p[1]]), cov, level, rr_method
         )
     else:
         ratio = _not_estimable_ratio(level, rr_method, "no responder in an arm")
     if np.all((p > 0) & (p < 1)):
         lo_odds = np.log(p / (1 - p))
         grad = np.array([1 / (p[0] * (1 - p[0])), -1 / (p[1] * (1 - p[1]))])
-        odds_ratio = _ratio(lo_odds[0] - lo_odds[1], grad, cov, z, level, or_method)
+        odds_ratio = _ratio(lo_odds[0] - lo_odds[1], grad, cov, level, or_method)
     else:
         odds_ratio = _not_estimable_ratio(
             level, or_method, "no responder or all responders in an arm"

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from reports._inputs import (
     check_conf_level,
@@ -36,7 +35,7 @@ from reports._inputs import (
 )
 from reports.cox import HazardRatio, LogRankTest, cox_hazard_ratio
 from reports.errors import EstimationError
-from reports.estimate import Estimate
+from reports.estimate import Estimate, wald_estimate
 from reports.evalue import EValue, evalue_hr, evalue_rr, landmark_risk_ratio
 from reports.km import (
     CONF_TYPES,
@@ -331,13 +330,9 @@ def _clustered_difference(lm, t, e, w, cl, is_trial, name) -> LandmarkComparison
             cl[mask], weights=ij_influence_at(t[mask], e[mask], w[mask], lm.time), minlength=k
         )
     se = float(np.sqrt(np.sum(u * u)))
-    z = norm.ppf(1 - (1 - lm.difference.conf_level) / 2)
-    est = lm.difference.estimate
-    diff = Estimate(
-        est,
+    diff = wald_estimate(
+        lm.difference.estimate,
         se,
-        est - z * se,
-        est + z * se,
         lm.difference.conf_level,
         "difference of KM estimates, infinitesimal-jackknife SE with the "
         f"covariance of clusters ({name}) shared by the arms, "

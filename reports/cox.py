@@ -21,7 +21,7 @@ from scipy.stats import chi2, norm
 
 from matching.base import Estimator
 from reports.errors import ConvergenceWarning, EstimationError
-from reports.estimate import json_number, ratio_dict
+from reports.estimate import json_number, ratio_dict, wald_limits, wald_p_value, z_quantile
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -340,14 +340,14 @@ def cox_hazard_ratio(
     b = float(fit.coef[0])
     se = float(np.sqrt(fit.var_robust[0, 0]))
     se_naive = float(np.sqrt(fit.var_naive[0, 0]))
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    lo, hi = wald_limits(b, se, conf_level)
     unit = f"cluster={cluster_name}" if cluster is not None else "each row its own cluster"
     hr = HazardRatio(
         estimate=float(np.exp(b)),
-        lower=float(np.exp(b - z * se)),
-        upper=float(np.exp(b + z * se)),
+        lower=float(np.exp(lo)),
+        upper=float(np.exp(hi)),
         se_log=se,
-        p_value=float(2 * norm.sf(abs(b / se))) if se > 0 else float("nan"),
+        p_value=wald_p_value(b, se),
         conf_level=conf_level,
         method=f"weighted Cox (Efron ties), robust sandwich SE ({unit}), Wald {conf_level:.0%}",
         log_hr=b,
@@ -453,7 +453,7 @@ class WeightedCoxPH(Estimator):
         self.converged_, self.n_iter_ = fit.converged, fit.n_iter
         self.loglik_ = fit.loglik
         se = np.sqrt(np.diag(fit.var_robust))
-        z = norm.ppf(1 - (1 - level) / 2)
+        z = z_quantile(level)
         self.summary_ = pd.DataFrame(
             {
                 "coef": fit.coef,

@@ -105,12 +105,33 @@ def ratio_dict(ratio, *, extra: dict | None = None, reason: str | None = None) -
     return out
 
 
+def z_quantile(conf_level: float) -> float:
+    """The two-sided standard-normal quantile of ``conf_level`` (1.959964 for 0.95)."""
+    return float(norm.ppf(1 - (1 - conf_level) / 2))
+
+
+def wald_limits(est: float, se: float, conf_level: float) -> tuple[float, float]:
+    """Wald limits ``est -/+ z se`` on the scale of ``est`` (exponentiate for a log ratio)."""
+    z = z_quantile(conf_level)
+    return float(est - z * se), float(est + z * se)
+
+
+def wald_p_value(est: float, se: float) -> float:
+    """Two-sided Wald p-value of H0: the parameter is 0, ``2 P(Z > |est / se|)``; NaN when
+    ``se`` is 0 (R's ``summary.glm``/``coxph`` give NaN or Inf there)."""
+    return float(2 * norm.sf(abs(est / se))) if se > 0 else float("nan")
+
+
+def wald_estimate(est: float, se: float, conf_level: float, method: str) -> Estimate:
+    """An `Estimate` with Wald limits ``est -/+ z se`` (probability or time scale)."""
+    lo, hi = wald_limits(est, se, conf_level)
+    return Estimate(float(est), float(se), lo, hi, conf_level, method)
+
+
 def wald_difference(a: Estimate, b: Estimate, conf_level: float, method: str) -> Estimate:
     """``a - b`` for independent arms: SE = sqrt(se_a^2 + se_b^2), Wald limits."""
     if not (a.estimable and b.estimable):
         reason = a.reason or b.reason or "one arm is not estimable"
         return Estimate.not_estimable(reason, conf_level, method)
-    est = a.estimate - b.estimate
-    se = float(np.hypot(a.se, b.se))
-    z = norm.ppf(1 - (1 - conf_level) / 2)
-    return Estimate(float(est), se, float(est - z * se), float(est + z * se), conf_level, method)
+    return wald_estimate(a.estimate - b.estimate, float(np.hypot(a.se, b.se)), conf_level,
+                         method)

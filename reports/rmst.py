@@ -16,9 +16,8 @@ Two SEs, chosen like the curve's variance:
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
-from reports.estimate import Estimate, wald_difference
+from reports.estimate import Estimate, wald_difference, wald_estimate
 from reports.km import SurvivalCurve, _ij_pieces
 
 
@@ -73,8 +72,7 @@ def rmst(curve: SurvivalCurve, tau: float, influence: np.ndarray | None = None) 
     var = float(np.sum(np.cumsum(rect[1:][::-1]) ** 2 * hh[::-1][1:]))
     est = float(np.sum(rect))
     se = float(np.sqrt(var if influence is None else np.sum(np.square(influence))))
-    z = norm.ppf(1 - (1 - curve.conf_level) / 2)
-    return Estimate(est, se, float(est - z * se), float(est + z * se), curve.conf_level, method)
+    return wald_estimate(est, se, curve.conf_level, method)
 
 
 def rmst_difference(trial: Estimate, control: Estimate, conf_level: float) -> Estimate:
