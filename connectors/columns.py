@@ -53,6 +53,25 @@ COVARIATE_COLUMNS: Final = (
     BAP1,
 )
 
+#: Readable covariate labels for the methods text, the balance table and the love plot; the
+#: meanings are those of docs/data_dictionary.md ("Analysis frame"). A spec's ``labels:``
+#: overrides them (and labels a mapping's own covariates).
+COVARIATE_LABELS: Final[dict[str, str]] = {
+    AGE: "Age at index (years)",
+    SEX: "Sex",
+    ECOG: "ECOG performance status at index",
+    HISTOLOGY: "Histology",
+    PCI: "Peritoneal cancer index (PCI)",
+    PRIOR_CRS: "Prior cytoreductive surgery",
+    CRS_HIPEC: "Prior cytoreductive surgery with HIPEC",
+    PFI_MONTHS: "Platinum-free interval (months)",
+    PRIOR_LINES: "Number of prior treatment lines",
+    PRIOR_IMMUNOTHERAPY: "Prior immunotherapy",
+    MONTHS_SINCE_DIAGNOSIS: "Time since diagnosis (months)",
+    KI67: "Ki-67 index (%)",
+    BAP1: "BAP1 status",
+}
+
 # outcomes (never enter the design stage)
 PFS_DAYS: Final = "pfs_days"
 PFS_EVENT: Final = "pfs_event"  # 1 progression or death, 0 censored

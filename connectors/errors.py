@@ -33,6 +33,10 @@ class TrialDataError(ConnectorError):
     """A trial file (ADaM ADSL/ADTTE, CSV or XPT) is malformed."""
 
 
+class FollowUpError(ConnectorError):
+    """Index dates that contradict a data cut-off (indexed after it, or missing)."""
+
+
 class MappingError(ConnectorError):
     """A schema mapping file is malformed or names unknown schema elements."""
 

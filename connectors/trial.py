@@ -13,7 +13,9 @@ age from BRTHDT when present), SEX (F/M), ECOGBL, HISTGR, PCIBL, PRCRS/CRSHIPEC/
 PFIMO, PRLINES, DIAGMO, KI67BL, BAP1BL (lost/retained). USUBJID and TRTSDT are required; a
 covariate variable that is absent gives an empty column listed in
 ``frame.attrs["absent_variables"]``. With ITTFL present, only ``ITTFL == "Y"`` subjects are
-kept and the others are counted in ``frame.attrs["n_not_itt"]``.
+kept and the others are counted in ``frame.attrs["n_not_itt"]``. DCUTDT, when present, is the
+study's data cut-off (one date), in ``frame.attrs["data_cutoff"]`` (a ``datetime.date``, else
+None); it bounds the potential follow-up (`connectors.followup`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ DEFAULT_VARIABLE_MAP: dict[str, str] = {
     cn.BAP1: "BAP1BL",
 }
 REQUIRED_ADSL = (cn.PATIENT_ID, cn.INDEX_DATE)
+DATA_CUTOFF_VARIABLE = "DCUTDT"  # ADSL data cut-off date (one date for the study)
 REQUIRED_ADTTE = ("USUBJID", "PARAMCD", "AVAL", "CNSR")
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 # pandas decodes the IBM double 0 (eight zero bytes, what SAS writes for 0) as 16**-65
@@ -300,7 +303,19 @@ def _adsl_frame(t: _Table, vmap: Mapping[str, str]) -> pd.DataFrame:
     frame = frame.loc[keep].reset_index(drop=True)
     frame.attrs["absent_variables"] = absent
     frame.attrs["n_not_itt"] = n_not_itt
+    frame.attrs["data_cutoff"] = (_data_cutoff(t) if DATA_CUTOFF_VARIABLE in cols else None)
     return frame
+
+
+def _data_cutoff(t: _Table):
+    """The one ``DCUTDT`` of the study (a date); differing values are an error naming rows."""
+    dates = _column(t, DATA_CUTOFF_VARIABLE, _date, "a date", required=True)
+    for i, d in enumerate(dates):
+        if d != dates[0]:
+            raise t.fail(i, DATA_CUTOFF_VARIABLE,
+                         f"{d.date().isoformat()} differs from {dates[0].date().isoformat()} "
+                         f"(first row): a data cut-off is one date for the study")
+    return dates[0].date() if dates else None
 
 
 def _types(frame: pd.DataFrame) -> pd.DataFrame:

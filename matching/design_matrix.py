@@ -18,7 +18,7 @@ Multiple imputation is a later extension: it would produce several design matric
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -64,6 +64,28 @@ class DesignMatrix:
     exclusions: dict
     reference_levels: dict
     notes: list = field(default_factory=list)
+
+
+def term_labels(terms: Sequence[str], covariates: Sequence[str],
+                labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Readable labels of the balance terms `build_design_matrix` names.
+
+    A covariate's term gets its label (``labels[cov]``, default the name); a level of a
+    categorical (``<cov>_<level>``) gets ``"<label>: <level>"``; a missing indicator
+    (``<cov>_missing``) ``"<label>: missing"``; any other term (``distance``) its own name.
+    The longest covariate name that prefixes a term wins (``prior_crs`` before ``prior``).
+    """
+    labels = labels or {}
+    by_length = sorted(covariates, key=len, reverse=True)
+    out: dict[str, str] = {}
+    for term in terms:
+        if term in covariates:
+            out[term] = labels.get(term, term)
+            continue
+        cov = next((c for c in by_length if term.startswith(f"{c}_")), None)
+        out[term] = (labels.get(term, term) if cov is None
+                     else f"{labels.get(cov, cov)}: {term[len(cov) + 1:]}")
+    return out
 
 
 def _is_categorical(s: pd.Series) -> bool:

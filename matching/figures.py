@@ -6,6 +6,8 @@ servers and tests; ``fig.savefig(path)`` writes them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -13,7 +15,7 @@ from .balance import BalanceTable
 
 
 def love_plot(balance: BalanceTable, *, threshold: float | None = None,
-              absolute: bool = True) -> Figure:
+              absolute: bool = True, labels: Mapping[str, str] | None = None) -> Figure:
     """Love plot: SMD of every covariate before and after adjustment.
 
     Parameters
@@ -23,6 +25,9 @@ def love_plot(balance: BalanceTable, *, threshold: float | None = None,
         Reference line(s); defaults to ``balance.threshold``.
     absolute : bool, default=True
         Plot |SMD| (cobalt's ``abs = TRUE``).
+    labels : mapping of term -> label, optional
+        Tick labels of the balance terms (`matching.design_matrix.term_labels`); a term
+        without one shows its name (cobalt's ``var.names``).
     """
     f = balance.frame[balance.frame["type"] != "distance"].iloc[::-1]
     before, after = f["smd_before"].to_numpy(float), f["smd_after"].to_numpy(float)
@@ -38,7 +43,7 @@ def love_plot(balance: BalanceTable, *, threshold: float | None = None,
     if not absolute:
         ax.axvline(-thr, color="C3", ls="--", lw=1)
         ax.axvline(0, color="0.6", lw=0.8)
-    ax.set_yticks(y, f["covariate"].tolist())
+    ax.set_yticks(y, [(labels or {}).get(t, t) for t in f["covariate"].tolist()])
     ax.set_xlabel(("Absolute s" if absolute else "S") + "tandardised mean difference"
                   + (" (trial-arm SD)" if balance.estimand == "ATT" else " (pooled SD)"))
     ax.legend(loc="best", frameon=True)

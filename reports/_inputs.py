@@ -41,19 +41,23 @@ def time_array(frame: pd.DataFrame, col: str) -> np.ndarray:
     return t
 
 
-def event_array(frame: pd.DataFrame, col: str) -> np.ndarray:
-    """Event indicator as float 0/1 (1 = event, 0 = censored)."""
+def zero_one_array(frame: pd.DataFrame, col: str, rule: str) -> np.ndarray:
+    """A 0/1 column as float (booleans allowed); a missing or other value is an
+    `EstimationError` naming ``col``, ``rule`` and the first offending rows."""
     raw = frame[col]
     if raw.dtype == bool:
         return raw.to_numpy(dtype=float)
-    e = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isin(e, (0.0, 1.0))
+    x = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isin(x, (0.0, 1.0))
     if bad.any():
-        raise EstimationError(
-            f"column {col!r}: event indicator must be 0 (censored) or 1 (event); "
-            f"found other values in {_first_bad(frame.index, bad)}"
-        )
-    return e
+        raise EstimationError(f"column {col!r}: {rule}; found other or missing values in "
+                              f"{_first_bad(frame.index, bad)}")
+    return x
+
+
+def event_array(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Event indicator as float 0/1 (1 = event, 0 = censored)."""
+    return zero_one_array(frame, col, "event indicator must be 0 (censored) or 1 (event)")
 
 
 def weight_array(frame: pd.DataFrame, col: str | None) -> np.ndarray:

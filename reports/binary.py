@@ -40,6 +40,7 @@ from reports._inputs import (
     cluster_codes,
     require_columns,
     weight_array,
+    zero_one_array,
 )
 from reports.errors import EstimationError
 from reports.estimate import (
@@ -56,18 +57,7 @@ from reports.evalue import EValue, evalue_rr
 
 def binary_array(frame: pd.DataFrame, col: str) -> np.ndarray:
     """The 0/1 outcome as float (booleans allowed); missing or other values are errors."""
-    raw = frame[col]
-    if raw.dtype == bool:
-        return raw.to_numpy(dtype=float)
-    y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isin(y, (0.0, 1.0))
-    if bad.any():
-        rows = ", ".join(repr(frame.index[i]) for i in np.flatnonzero(bad)[:5])
-        raise EstimationError(
-            f"column {col!r}: binary outcome must be 0 or 1; found other or missing values "
-            f"in {int(bad.sum())} row(s), index {rows}"
-        )
-    return y
+    return zero_one_array(frame, col, "binary outcome must be 0 or 1")
 
 
 @dataclass(frozen=True, slots=True)

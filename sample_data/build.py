@@ -43,11 +43,13 @@ trial:
   adsl: trial_adsl.csv
   adtte: trial_adtte.csv
   paramcd: PFS
+  data_cutoff: 2024-03-31  # the trial's data cut-off (ADSL has no DCUTDT)
 registry:
   url: sqlite:///renape_sample.sqlite
   index:
     after_regimen: platinum_pemetrexed
     selection: first
+  data_cutoff: 2024-12-31  # the registry extract's data cut-off
 eligibility:
   - "age_at_index >= 18"
   - "age_at_index <= 80"

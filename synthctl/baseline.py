@@ -69,6 +69,18 @@ def _columns(frame: pd.DataFrame, cov: str) -> list[tuple[str, np.ndarray, bool]
     return rows
 
 
+def readable_variable(variable: str, labels: Mapping[str, str]) -> str:
+    """A baseline-table row label (``cov``, ``cov = 1``, ``cov: level``, ``cov: missing``, as
+    `baseline_table` writes them) with the covariate's readable label (``labels[cov]``)."""
+    for cov in sorted(labels, key=len, reverse=True):
+        if variable == cov:
+            return labels[cov]
+        for sep in (" = ", ": "):
+            if variable.startswith(cov + sep):
+                return labels[cov] + variable[len(cov):]
+    return variable
+
+
 def baseline_table(
     frame: pd.DataFrame,
     weights: np.ndarray,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.columns import COVARIATE_LABELS
 from matching.methods import VARIANCE_CLUSTER, describe_method
 from synthctl.manifest import mask_url
 from synthctl.spec import StudySpec
@@ -65,14 +66,30 @@ def _missing_text(spec: StudySpec, results: dict[str, Any]) -> str:
     return _MISSING[spec.design.missing]
 
 
-def covariate_label(name: str) -> str:
-    """A covariate's name as the methods text prints it (``age_at_index`` -> ``age at index``)."""
-    return name.replace("_", " ")
+def covariate_labels(spec: StudySpec) -> dict[str, str]:
+    """covariate -> readable label: the spec's ``labels:``, else
+    `connectors.columns.COVARIATE_LABELS`, else the name with spaces for underscores.
+
+    The one source of the labels of the methods text, the balance table and the love plot.
+    """
+    return {c: spec.labels.get(c) or COVARIATE_LABELS.get(c) or c.replace("_", " ")
+            for c in spec.covariates}
+
+
+def in_sentence(label: str) -> str:
+    """A label inside a sentence: the first letter lower-cased unless the first word is an
+    acronym or a name with other capitals (``ECOG ...``, ``BAP1 ...`` stay)."""
+    first = label.split(" ", 1)[0]
+    if first[:1].isupper() and not any(ch.isupper() for ch in first[1:]) and \
+            not any(ch.isdigit() for ch in first):
+        return label[0].lower() + label[1:]
+    return label
 
 
 def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
     """Plain-text methods paragraph for ``report.html``."""
     a, d = spec.analysis, spec.design
+    labels = covariate_labels(spec)
     if spec.data is not None:
         source = (f"one flat analysis file ({spec.data.path.name}) holding the trial and the "
                   "external control patients")
@@ -108,7 +125,7 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"A synthetic control arm for the single-arm trial was built from {source}. The trial's "
         f"eligibility criteria were applied to the external patients in this order: {elig} "
         f"({n.get('control_pool', 'NA')} eligible). A {d.ps_model} propensity score for trial "
-        f"membership was fitted on {', '.join(map(covariate_label, spec.covariates))}, and "
+        f"membership was fitted on {', '.join(map(in_sentence, labels.values()))}, and "
         f"the control arm was formed by {describe_design(spec)}. "
         f"{_missing_text(spec, results)} The "
         f"design was fixed, written to design.json and hashed before any outcome was read "

@@ -8,6 +8,7 @@ messages with the YAML path and line) lives in `synthctl.specfile`.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
@@ -71,6 +72,10 @@ class Trial(_Model):
     paramcd: str = "PFS"
     variable_map: dict[str, str] | None = None
     adrs: Path | None = None  # ADaM ADRS, for the response endpoint (issue 15)
+    data_cutoff: dt.date | None = Field(
+        default=None, description="the trial's data cut-off (YYYY-MM-DD; default: ADSL DCUTDT): "
+        "cut-off minus index date bounds the follow-up that landmarks and rmst_tau are checked "
+        "against before the design is locked")
 
     _paths = field_validator("adsl", "adtte")(_resolve_path)
 
@@ -107,6 +112,10 @@ class Registry(_Model):
     mapping: Path | None = None
     index: IndexSpec = IndexSpec()
     timeouts: RegistryTimeouts = RegistryTimeouts()
+    data_cutoff: dt.date | None = Field(
+        default=None, description="the registry extract's data cut-off (YYYY-MM-DD): cut-off "
+        "minus index date bounds the follow-up that landmarks and rmst_tau are checked against "
+        "before the design is locked")
 
     def connector_timeouts(self) -> Timeouts:
         """The timeouts as the connectors take them."""
@@ -428,6 +437,9 @@ class StudySpec(_Model):
     covariates: Annotated[list[str], Field(min_length=1)]
     design: Design = DESIGN_MODELS[DEFAULT_METHOD]()
     analysis: Analysis = Analysis()
+    labels: dict[str, Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default={}, description="covariate -> readable label for the methods text, balance "
+        "table and love plot (default: connectors.columns.COVARIATE_LABELS, else the name)")
 
     @model_validator(mode="after")
     def _one_source(self) -> StudySpec:
@@ -478,6 +490,14 @@ class StudySpec(_Model):
             bad = sorted(aux & names)
             if bad:
                 raise ValueError(f"design.imputation_model.auxiliary {bad} are {what}")
+        return self
+
+    @model_validator(mode="after")
+    def _labels_name_covariates(self) -> StudySpec:
+        bad = [k for k in self.labels if k not in self.covariates]
+        if bad:
+            raise ValueError(f"labels {bad} are not covariates of the spec (covariates: "
+                             f"{', '.join(self.covariates)})")
         return self
 
     @field_validator("covariates")

@@ -21,6 +21,7 @@ from synthctl.outdir import (
     MATCH_ID,
     PS,
     WEIGHT,
+    read_json,
     sha256_file,
     write_cohort,
     write_design,
@@ -30,11 +31,13 @@ from synthctl.stages._context import (
     COHORT,
     COVARIATES,
     DESIGN,
+    EXTRACT_INFO,
     LOVE_PLOT,
     PS_OVERLAP,
     StageContext,
     stage_errors,
 )
+from synthctl.stages._followup import FOLLOW_UP, design_follow_up
 
 
 def design_kwargs(design: DesignBase, seed: int) -> dict[str, Any]:
@@ -102,11 +105,15 @@ def run_design(ctx: StageContext) -> int:
     with ctx.progress.step(f"design: {spec.design.method} on the propensity score"), \
             stage_errors("design", ctx.loaded, COVARIATES):
         res = fit_design(frame, spec)
+    # the horizons against the kept patients' potential follow-up, before the lock (issue 14)
+    follow_up = design_follow_up(spec, read_json(ctx.folder / EXTRACT_INFO), frame, res.included)
     ctx.keep["design"] = res
     with_line = spec.registry is not None and spec.registry.index.selection == "all"
     cohort = cohort_table(frame, res, with_line_id=with_line)
     design = {**res.to_dict(), "spec": spec.design_part(),
               "input_sha256": sha256_file(ctx.folder / COVARIATES)}
+    if follow_up is not None:
+        design[FOLLOW_UP] = follow_up
     (ctx.folder / FIGURES).mkdir(exist_ok=True)
     figures = _save_figures(ctx, res, frame)
     for w in res.warnings:
@@ -134,10 +141,14 @@ def _save_figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]
     # matching.figures builds bare `matplotlib.figure.Figure`s: no pyplot (and its backend
     # machinery, ~0.5 s to import), nothing to close.
     from matching import love_plot, ps_overlap_plot
+    from matching.design_matrix import term_labels
+    from synthctl.methods import covariate_labels
 
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    labels = term_labels(res.balance.frame["covariate"].tolist(), list(ctx.spec.covariates),
+                         covariate_labels(ctx.spec))
     for name, fig in (
-        (LOVE_PLOT, love_plot(res.balance)),
+        (LOVE_PLOT, love_plot(res.balance, labels=labels)),
         (PS_OVERLAP, ps_overlap_plot(np.asarray(res.ps, dtype=float), treated,
                                      weights=np.asarray(res.weights, dtype=float))),
     ):

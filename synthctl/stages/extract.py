@@ -4,6 +4,8 @@ Registry source: `RegistryConnector.candidate_pool(include_outcomes=False)` (the
 never returns PFS/OS), trial files through `load_trial_arm` with the outcome columns dropped
 before anything is kept. Flat source: the outcome columns are not even read. Writes
 ``covariates.parquet`` (the design's only input), ``attrition.csv`` and ``extract.json``.
+The landmarks and ``rmst_tau`` are checked against each arm's potential follow-up (data
+cut-off minus index date, `synthctl.stages._followup`) here, before any design exists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from synthctl.stages._context import (
     StageContext,
     stage_errors,
 )
+from synthctl.stages._followup import FOLLOW_UP, arm_cutoffs, follow_up_record
 from synthctl.stages._registry import index_rule, registry_connector
 
 ATTRITION_COLUMNS = ["step", "criterion", "n_remaining", "n_excluded", "reason"]
@@ -111,6 +114,7 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     with stage_errors("extract", ctx.loaded, f"trial files {tri.adsl.name}, {tri.adtte.name}"):
         trial = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
                                variable_map=tri.variable_map)
+    cutoffs, cutoff_warnings = arm_cutoffs(spec, trial.attrs.get("data_cutoff"))
     trial = trial.drop(columns=[c for c in cn.OUTCOME_COLUMNS if c in trial.columns])
     with stage_errors("extract", ctx.loaded, f"registry {mask_url(reg.url)}"):
         conn = registry_connector(spec)
@@ -138,7 +142,14 @@ def _extract_registry(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame, di
     ctx.manifest.record_input("registry", entry)
     info = _info(trial, control, None, n_trial_source=len(trial))
     info["validation"] = findings
-    return pd.concat([trial, control], ignore_index=True), attrition, info
+    frame = pd.concat([trial, control], ignore_index=True)
+    # outcome-blind: dates only, before the design is fitted (issue 14)
+    record, fu_warnings = follow_up_record(spec, frame, cutoffs, stage="extract",
+                                           population="every extracted patient")
+    info[FOLLOW_UP] = {**record, "cutoffs": cutoffs}
+    for message in (*cutoff_warnings, *fu_warnings):
+        ctx.manifest.warn("extract", message, kind="follow_up")
+    return frame, attrition, info
 
 
 def _check_not_emptied(ctx: StageContext, attrition: pd.DataFrame, unit: str,

@@ -7,9 +7,10 @@ import re
 import pandas as pd
 
 from connectors import columns as cn
-from synthctl.baseline import baseline_table
+from matching.design_matrix import term_labels
+from synthctl.baseline import baseline_table, readable_variable
 from synthctl.errors import DesignChangedError
-from synthctl.methods import methods_paragraph, study_summary
+from synthctl.methods import covariate_labels, methods_paragraph, study_summary
 from synthctl.outdir import (
     IMPUTATION,
     INCLUDED,
@@ -52,6 +53,12 @@ def run_report(ctx: StageContext) -> int:
         baseline_table(covs, cohort[WEIGHT].to_numpy(dtype=float), included,
                        list(spec.covariates), estimand=spec.design.estimand, balance=lookup),
         lookup)
+    labels = covariate_labels(spec)
+    baseline["variable"] = [readable_variable(v, labels) for v in baseline["variable"]]
+    balance_rows = [r for r in (design.get("balance") or {}).get("rows", [])
+                    if isinstance(r, dict) and r.get("type") == "continuous"]
+    terms = term_labels([str(r.get("covariate")) for r in balance_rows], list(spec.covariates),
+                        labels)
     ids = set(cohort[cn.PATIENT_ID].astype(str))
     warnings = [dict(w, message=_scrub_ids(w["message"], ids))
                 for w in ctx.manifest.data.get("warnings", [])]
@@ -79,8 +86,8 @@ def run_report(ctx: StageContext) -> int:
         allow_redesign=bool(ctx.manifest.data.get("redesigns")
                             or ctx.manifest.data.get("allow_redesign")),
         design_kind=design_kind(spec.design),
-        variance_ratios=[r for r in (design.get("balance") or {}).get("rows", [])
-                         if isinstance(r, dict) and r.get("type") == "continuous"],
+        variance_ratios=[dict(r, covariate=terms[str(r.get("covariate"))])
+                         for r in balance_rows],
     )
     render_report(content, ctx.folder / REPORT)
     ctx.manifest.end_stage("report", t0, {REPORT: sha256_file(ctx.folder / REPORT)})
