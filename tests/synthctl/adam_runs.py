@@ -155,6 +155,28 @@ def multi_line_run() -> Path:
     return out
 
 
+@functools.cache
+def flat_response_run() -> Path:
+    """The matched flat study with a 0/1 response column (``data.response``): ADRS then has
+    the responder records only (a flat file has no best overall response)."""
+    import numpy as np
+    import pandas as pd
+
+    root = _root("synthctl-adam-flat-response-")
+    d = pd.read_csv(CSV)
+    rng = np.random.default_rng(3)
+    d["resp"] = (rng.random(len(d)) < np.where(d["treated"] == 1, 0.4, 0.2)).astype(int)
+    d.to_csv(root / "data.csv", index=False)
+    spec = write_spec(root)
+    text = spec.read_text()
+    assert "time_unit: weeks}" in text
+    spec.write_text(text.replace("time_unit: weeks}", "time_unit: weeks, response: resp}"))
+    out = root / "out"
+    run_study(spec, out)
+    export_adam(out)
+    return out
+
+
 def copy_run(run: Path, dest: Path) -> Path:
     """A plain copy of a run folder (its manifest still names the original spec)."""
     shutil.copytree(run, dest)

@@ -22,6 +22,7 @@ from tests.synthctl.adam_runs import (
     alignment_run,
     copy_run,
     demo_run,
+    flat_response_run,
     matched_run,
     multi_line_run,
     response_run,
@@ -128,6 +129,18 @@ def test_response_study_every_row_passes(matched: bool):
     proc = _rscript(run)  # trial vs null
     _assert_all_pass(proc, n)
     assert "Simon two-stage numbers" in proc.stdout  # said, not silently skipped
+
+
+@needs_r
+def test_flat_file_response_every_row_passes():
+    """data.response of a flat file (no BOR records), nearest 1:1: clustered on MATCHSET."""
+    import pandas as pd
+
+    run = flat_response_run()
+    adrs = pd.read_csv(run / outdir.ADRS_CSV)
+    assert set(adrs["PARAMCD"]) == {"ORR"}
+    assert "cluster = ~MATCHSET" in (run / outdir.REANALYSIS_R).read_text()
+    _assert_all_pass(_rscript(run), _n_checks(run))
 
 
 @needs_r
