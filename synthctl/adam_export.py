@@ -1,8 +1,10 @@
 """The analysed study as CDISC ADaM (ADSL + ADTTE, SAS XPORT v5 and CSV) with a define table.
 
 `export_adam(run_dir)` writes, inside the run folder (its data perimeter), ``adam/adsl.xpt``,
-``adam/adtte.xpt``, their CSV twins, ``adam/define.csv`` (variable, label, type, origin,
-derivation: `synthctl.adam_metadata`) and ``reanalysis.R`` (`synthctl.reanalysis`), through the
+``adam/adtte.xpt`` (with ``AVALLB`` when the endpoint alignment ran), ``adam/adrs.xpt`` with a
+response endpoint (BOR and the responder flag per subject), their CSV twins,
+``adam/define.csv`` (variable, label, type, origin, derivation: `synthctl.adam_metadata`) and
+``reanalysis.R`` (`synthctl.reanalysis`), through the
 folder's ownership/atomic machinery (`synthctl.atomic.atomic_output`); ``manifest.json`` lists
 them with their SHA-256 under the stage ``export_adam``.
 
@@ -13,6 +15,9 @@ through the analyze stage's own path (registry: ``RegistryConnector.outcomes``, 
 flat file: its time/event columns), and the analytic analysis is recomputed on them
 (`reports.analysis.estimate_endpoints`): the export refuses when it does not reproduce
 ``results.json`` (an outcome table that changed since the analysis), before writing anything.
+The response endpoint, the Turnbull landmarks and an imputed design's pooled numbers are
+checked the same way (`extra_checks`, `_write_imputed`). Multi-line studies key the datasets
+by USUBJID + LINESEQ, imputed designs ADSL by USUBJID + IMPNUM (`synthctl.adam_metadata`).
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def _line_seq(frame: pd.DataFrame) -> np.ndarray:
 def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
                covariates: list[str], flat: bool, responses: pd.DataFrame | None = None,
                response_name: str = "ORR", response_definition: str = "",
-               left_days: np.ndarray | None = None) -> AdamData:
+               left_days: np.ndarray | None = None, imputation: int | None = None) -> AdamData:
     """ADSL (one row per patient of both arms; per patient and index line in a multi-line
     study), ADTTE (one record per patient and endpoint with a follow-up) and, with a
     response endpoint, the ADRS-derived dataset from the analysis inputs.
@@ -126,6 +131,9 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
     left_days : array, optional
         Row-aligned PFS interval left bounds (days; NaN for censored rows) when the endpoint
         alignment ran: ADTTE ``AVALLB``.
+    imputation : int, optional
+        An imputed design's number (1..m): ADSL gets ``IMPNUM`` (``frame`` holds that
+        imputation's completed covariates, ``cohort`` its design).
     """
     ids = frame[cn.PATIENT_ID].astype(str)
     multi_line = bool(ids.duplicated().any())
@@ -137,7 +145,7 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
     with_dates = cn.INDEX_DATE in frame.columns and not flat
     cov_vars = _covariate_variables(frame, covariates, flat=flat)
     adsl_vars = am.adsl_variables(cov_vars, with_dates=with_dates, flat=flat,
-                                  multi_line=multi_line)
+                                  multi_line=multi_line, imputed=imputation is not None)
     is_control = (frame[cn.ARM] == cn.CONTROL).to_numpy()
     weight = cohort[outdir.WEIGHT].to_numpy(dtype=float)
     analysed = cohort[outdir.INCLUDED].to_numpy(dtype=bool) & (weight > 0)
@@ -148,6 +156,8 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
     }
     if lineseq is not None:
         cols[am.LINESEQ] = lineseq
+    if imputation is not None:
+        cols[am.IMPNUM] = float(imputation)
     if with_dates:
         cols[am.TRTSDT] = _dates(frame[cn.INDEX_DATE]).to_numpy()
     for col, (name, sas_type, _label) in cov_vars.items():
@@ -340,11 +350,6 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     if "analyze" not in stages or results is None:
         raise OutputFolderError(f"{work}: not analysed yet (no {outdir.RESULTS}); "
                                 "run `synthctl analyze` first")
-    if loaded.spec.design.missing == "impute":
-        raise SpecError(
-            "export-adam: this study's design imputes missing covariates (design.missing: "
-            "impute): its results pool several imputed designs by Rubin's rules, which one "
-            "ADSL and reanalysis.R cannot reproduce; not supported yet")
     recorded = stages["analyze"].get("artifacts", {}).get(outdir.RESULTS)
     if recorded != outdir.sha256_file(work / outdir.RESULTS):
         raise DesignChangedError(f"{outdir.RESULTS} changed since the analyze stage wrote it "
@@ -353,6 +358,8 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     ctx = _context(loaded, work, manifest)
     if check_lock:
         _check_lock(ctx)
+    if loaded.spec.design.missing == "impute":
+        return _write_imputed(work, ctx, manifest, results, recorded, t0)
     frame, cohort = analysis_inputs(ctx)
     spec = loaded.spec
     typed, design = analytic_result(frame, cohort, spec)
@@ -384,6 +391,82 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
         records["ADRS"] = len(adam.adrs)
     manifest.end_stage(STAGE, t0, artifacts, results_sha256=recorded, records=records)
     return artifacts, (len(adam.adsl), len(adam.adtte))
+
+
+# --- multiple imputation (design.missing: impute) -------------------------------------------
+def _write_imputed(work: Path, ctx, manifest: Manifest, results: dict, recorded: str,
+                   t0: float) -> tuple[dict[str, str], tuple[int, int]]:
+    """The export of an imputed design: ADSL one record per subject and imputation (``IMPNUM``;
+    the completed covariates, PS, weight, matched set and analysis flag of that imputation's
+    design), ADTTE one record per subject and endpoint (outcomes are not imputed), and an R
+    program that analyses each imputation and pools by Rubin's rules (no mice). Checked first:
+    the per-imputation analyses pooled here (`reports.pooling.pool_comparisons`, as the
+    analyze stage does) give results.json."""
+    from reports.pooling import pool_comparisons
+    from synthctl.reanalysis import checks_for, imputation_checks, render_reanalysis
+
+    spec = ctx.spec
+    a = spec.analysis
+    if binary_endpoint_name(results) is not None:
+        raise SpecError("export-adam: a response endpoint with design.missing: impute is not "
+                        "supported (results.json pools only the time-to-event endpoint)")
+    if a.bootstrap > 0:
+        raise SpecError("export-adam: design.missing: impute with analysis.bootstrap > 0: the "
+                        "primary limits are Boot-MI percentiles, which reanalysis.R cannot "
+                        "re-derive; export a run with bootstrap: 0")
+    cohort = outdir.read_cohort(work)
+    covs = pd.read_parquet(work / outdir.COVARIATES)
+    completed = pd.read_parquet(work / outdir.IMPUTED_COVARIATES)
+    m = int(cohort[outdir.IMPUTATION].max())
+    ids = covs[cn.PATIENT_ID].astype(str).to_numpy()
+    parts, sets = [], []
+    for k in range(1, m + 1):
+        part = cohort[cohort[outdir.IMPUTATION] == k].reset_index(drop=True)
+        done = completed[completed[outdir.IMPUTATION] == k].reset_index(drop=True)
+        for what, frame in ((outdir.COHORT, part), (outdir.IMPUTED_COVARIATES, done)):
+            if len(frame) != len(ids) or (frame[cn.PATIENT_ID].astype(str).to_numpy()
+                                          != ids).any():
+                raise DataError(f"{work}: {what} imputation {k} and {outdir.COVARIATES} do not "
+                                "describe the same rows")
+        parts.append(part)
+        sets.append(done)
+    frame = with_outcomes(ctx, covs)
+    typed_all, comps = [], []
+    for part in parts:
+        typed, design = analytic_result(frame, part, spec)
+        typed_all.append((typed, design))
+        comps.append(typed.comparison)
+    pooled = pool_comparisons(comps).to_dict()
+    typed, design = typed_all[0]
+    checks = [*checks_for(typed, design, results, a.endpoint),
+              *imputation_checks(results, a.endpoint)]
+    verify_checks_imputed(checks, typed, results, pooled, a.endpoint)
+    adsl_parts = []
+    adam = None
+    for k, (part, done) in enumerate(zip(parts, sets, strict=True), 1):
+        full = done.drop(columns=[outdir.IMPUTATION]).copy()
+        for col in frame.columns:
+            if col not in full.columns:
+                full[col] = frame[col].to_numpy()
+        adam = build_adam(full, part, study=spec.study.name, covariates=list(spec.covariates),
+                          flat=spec.source_kind == "flat", imputation=k)
+        adsl_parts.append(adam.adsl)
+    assert adam is not None
+    adam = AdamData(pd.concat(adsl_parts, ignore_index=True), adam.adtte, adam.variables)
+    artifacts = write_adam(work, adam)
+    script = render_reanalysis(typed, design, checks, spec, imputations=m)
+    (work / outdir.REANALYSIS_R).write_text(script, encoding="utf-8")
+    artifacts[outdir.REANALYSIS_R] = outdir.sha256_file(work / outdir.REANALYSIS_R)
+    manifest.end_stage(STAGE, t0, artifacts, results_sha256=recorded,
+                       records={"ADSL": len(adam.adsl), "ADTTE": len(adam.adtte)})
+    return artifacts, (len(adam.adsl), len(adam.adtte))
+
+
+def verify_checks_imputed(checks, typed, results: dict, pooled: dict, endpoint: str) -> None:
+    """`verify_checks` against the pooled analysis (results.json shape) of the imputations."""
+    from synthctl.reanalysis import verify_checks
+
+    verify_checks(checks, typed, results, extra={"endpoints": {endpoint: pooled}})
 
 
 # --- the response endpoint and the alignment's interval bounds -------------------------------
@@ -581,14 +664,19 @@ def _check_lock(ctx) -> None:
 def analysis_inputs(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``covariates.parquet`` with the outcomes (days, event) the analyze stage reads, and
     ``cohort.csv``, row-aligned."""
-    from synthctl.stages.analyze import _outcomes, _registry_outcomes
-
     cohort = outdir.read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / outdir.COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
                                     != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
         raise DataError(f"{ctx.folder}: {outdir.COHORT} and {outdir.COVARIATES} do not describe "
                         "the same rows")
+    return with_outcomes(ctx, covs), cohort
+
+
+def with_outcomes(ctx, covs: pd.DataFrame) -> pd.DataFrame:
+    """``covs`` with the outcome columns (days, event) the analyze stage reads."""
+    from synthctl.stages.analyze import _outcomes, _registry_outcomes
+
     frame = covs.copy()
     if ctx.spec.source_kind == "registry":
         merged = _registry_outcomes(ctx, covs)
@@ -599,7 +687,7 @@ def analysis_inputs(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         days, event = _outcomes(ctx, covs)
         time_col, event_col = cn.ENDPOINTS[ctx.spec.analysis.endpoint]
         frame[time_col], frame[event_col] = days, event
-    return frame, cohort
+    return frame
 
 
 def analytic_result(frame: pd.DataFrame, cohort: pd.DataFrame, spec):

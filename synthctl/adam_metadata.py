@@ -65,6 +65,7 @@ STUDYID, USUBJID, ARM, EXTCTLFL = "STUDYID", "USUBJID", "ARM", "EXTCTLFL"
 TRTSDT = "TRTSDT"
 PSCORE, ANLWT, MATCHSET, ANL01FL = "PSCORE", "ANLWT", "MATCHSET", "ANL01FL"
 LINESEQ = "LINESEQ"
+IMPNUM = "IMPNUM"
 YES, NO = "Y", "N"
 
 _ID_VARIABLES = (
@@ -127,8 +128,17 @@ COVARIATE_LABELS: dict[str, str] = {
 }
 
 
+_IMPNUM = AdamVariable(
+    "ADSL", IMPNUM, "Imputation Number", "Num", "Derived",
+    "design.missing: impute: the imputed data set (1..m, cohort.csv imputation) whose completed "
+    "covariates, propensity score, weight, matched set and analysis flag this record holds. "
+    "Key with USUBJID: one record per subject and imputation; the analysis is run per "
+    "imputation and pooled by Rubin's rules")
+
+
 def adsl_variables(covariates: dict[str, tuple[str, SasType, str]], *, with_dates: bool,
-                   flat: bool, multi_line: bool = False) -> tuple[AdamVariable, ...]:
+                   flat: bool, multi_line: bool = False,
+                   imputed: bool = False) -> tuple[AdamVariable, ...]:
     """ADSL's variables in file order; ``covariates``: analysis column -> (name, type, label)."""
     origin_text = ("the flat analysis file's column {col!r} (data.path)" if flat else
                    "trial: ADSL (connectors.trial); external control: the registry at the index "
@@ -137,7 +147,7 @@ def adsl_variables(covariates: dict[str, tuple[str, SasType, str]], *, with_date
         AdamVariable("ADSL", name, label, sas_type, "Predecessor",
                      "design covariate; " + origin_text.format(col=col))
         for col, (name, sas_type, label) in covariates.items())
-    line = (lineseq_variable("ADSL"),) if multi_line else ()
+    line = ((lineseq_variable("ADSL"),) if multi_line else ()) + ((_IMPNUM,) if imputed else ())
     return (*_ID_VARIABLES[:2], *line, *_ID_VARIABLES[2:], *((_TRTSDT,) if with_dates else ()),
             *covs, *_DESIGN_VARIABLES)
 
@@ -276,7 +286,8 @@ def flat_variable_names(columns: Iterable[str], taken: Iterable[str] = ()) -> di
     starting with a digit gets ``V`` in front. Names of the fixed ADSL variables and ``taken``
     are avoided.
     """
-    taken = {*taken, LINESEQ, *(v.name for v in (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES))}
+    fixed = (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES)
+    taken = {*taken, LINESEQ, IMPNUM, *(v.name for v in fixed)}
     out: dict[str, str] = {}
     for col in columns:
         base = re.sub(r"[^A-Z0-9_]", "_", str(col).upper()) or "V"

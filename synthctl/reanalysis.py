@@ -12,6 +12,11 @@ pass/fail table and exits 1 on any failure. The settings (endpoint, unit, landma
 conf type and level, clustering, weights, variable and file names) come from the result, the
 spec and `synthctl.adam_metadata` / `synthctl.outdir`, never typed into the template.
 
+An imputed design (``design.missing: impute``) is analysed per imputation (ADSL ``IMPNUM``)
+and pooled by Rubin's rules written out in the program (no mice), as
+`reports.pooling.pool_comparisons` pools them; `imputation_checks` adds each imputation's HR
+and landmark differences.
+
 Bootstrap limits cannot be re-derived deterministically in R: when results.json carries
 bootstrap SEs/limits (``analysis.bootstrap > 0``), the checks compare the analytic ones kept
 under ``analytic`` and the table says so. E-values, the log-rank test and the sensitivity
@@ -196,6 +201,25 @@ def turnbull_checks(results: dict, endpoint: str) -> list[Check]:
     return out
 
 
+def imputation_checks(results: dict, endpoint: str) -> list[Check]:
+    """An imputed design's per-imputation numbers (results.json ``imputation.per_imputation``:
+    each imputation's hazard ratio and landmark differences), checked before the pooled ones."""
+    path = ("endpoints", endpoint, "imputation", "per_imputation")
+    per = _get(results, path)
+    if not isinstance(per, list):
+        raise DataError(f"{outdir.RESULTS}: no {'.'.join(path)} list")
+    out = []
+    for k, imp in enumerate(per):
+        out.append(Check(f"imputation {k + 1} hazard ratio", (*path, k, "hazard_ratio"),
+                         f"imp{k + 1}_hr_estimate", RTOL_COX, "point estimate"))
+        for i, lm in enumerate(imp.get("landmarks") or []):
+            out.append(Check(f"imputation {k + 1} S({lm['time']:g}) difference",
+                             (*path, k, "landmarks", i, "difference"),
+                             f"imp{k + 1}_landmark{i}_difference_estimate", RTOL_EXACT,
+                             "point estimate"))
+    return out
+
+
 def verify_checks(checks: Sequence[Check], typed, results: dict,
                   extra: dict | None = None) -> None:
     """The export's own re-computation must give results.json's analytic numbers.
@@ -233,11 +257,13 @@ def _close(a: Any, b: Any, rtol: float) -> bool:
 
 def render_reanalysis(typed, design, checks: Sequence[Check], spec, *,
                       binary: str | None = None, null_rate: float | None = None,
-                      turnbull: bool = False, multi_line: bool = False) -> str:
+                      turnbull: bool = False, multi_line: bool = False,
+                      imputations: int = 0) -> str:
     """The R program's text (see the module docstring). ``binary``: the binary endpoint to
     re-derive from the ADRS export (``null_rate``: its trial-vs-null test's H0 rate, None when
     results.json has no such test); ``turnbull``: re-derive the alignment's Turnbull
-    landmarks from ADTTE ``AVALLB``; ``multi_line``: rows keyed by USUBJID + LINESEQ."""
+    landmarks from ADTTE ``AVALLB``; ``multi_line``: rows keyed by USUBJID + LINESEQ;
+    ``imputations``: m of an imputed design (analyse each ``IMPNUM``, pool by Rubin's rules)."""
     comp = typed.comparison
     a = spec.analysis
     yields = spec.design.yields
@@ -272,4 +298,4 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec, *,
         binary=binary, binary_cluster=binary_cluster, adrs=outdir.ADRS_XPT,
         responder=binary or "", turnbull=turnbull, rtol_turnbull=RTOL_TURNBULL,
         null_rate=None if null_rate is None else repr(float(null_rate)),
-        simon=a.simon is not None)
+        simon=a.simon is not None, imputations=imputations)

@@ -10,6 +10,8 @@
   nearest 1:1 instead of weighting (ORR variance clustered on the matched set).
 * `alignment_run`: the demo cohort with the endpoint alignment (protocol schedule every 6
   weeks): ADTTE carries AVALLB, the R program re-derives the Turnbull landmarks.
+* `imputed_run`: a flat study with ``design.missing: impute`` (3 imputations): ADSL keyed by
+  USUBJID + IMPNUM, the R program pools by Rubin's rules.
 * `multi_line_run`: the demo cohort with ``registry.index.selection: all`` (several index
   lines per registry patient: rows keyed by USUBJID + LINESEQ, variances clustered on the
   patient).
@@ -173,6 +175,19 @@ def flat_response_run() -> Path:
     spec.write_text(text.replace("time_unit: weeks}", "time_unit: weeks, response: resp}"))
     out = root / "out"
     run_study(spec, out)
+    export_adam(out)
+    return out
+
+
+@functools.cache
+def imputed_run() -> Path:
+    """tests/synthctl/test_imputed_study.py's flat study with ``design.missing: impute``
+    (m = 3, ATT-odds weighting)."""
+    from tests.synthctl.test_imputed_study import _spec
+
+    root = _root("synthctl-adam-mi-")
+    out = root / "out"
+    run_study(_spec(root), out)
     export_adam(out)
     return out
 

@@ -28,6 +28,7 @@ from tests.synthctl.adam_runs import (
     alignment_run,
     copy_run,
     demo_run,
+    imputed_run,
     matched_run,
     matched_spec,
     multi_line_run,
@@ -236,15 +237,21 @@ def test_run_option_and_cli_json(tmp_path: Path):
     shutil.rmtree(out)
 
 
-def test_an_imputed_design_is_refused_before_outcomes_are_read(tmp_path: Path):
-    from synthctl.errors import SpecError
-    from tests.synthctl.test_imputed_study import _spec
-
-    spec = _spec(tmp_path)
-    run_study(spec, tmp_path / "out")
-    with pytest.raises(SpecError, match="imputes missing covariates"):
-        export_adam(tmp_path / "out")
-    assert not (tmp_path / "out" / outdir.ADAM).exists()
+def test_an_imputed_design_has_one_adsl_record_per_subject_and_imputation():
+    run = imputed_run()
+    adsl = pyreadstat.read_xport(run / outdir.ADSL_XPT)[0]
+    cohort = outdir.read_cohort(run)
+    assert len(adsl) == len(cohort)
+    assert adsl[am.IMPNUM].tolist() == cohort[outdir.IMPUTATION].astype(float).tolist()
+    assert adsl[am.USUBJID].tolist() == cohort[cn.PATIENT_ID].tolist()
+    np.testing.assert_array_equal(adsl[am.ANLWT], cohort[outdir.WEIGHT])
+    completed = pd.read_parquet(run / outdir.IMPUTED_COVARIATES)
+    assert not adsl["PCI"].isna().any()  # the completed covariates of each imputation
+    np.testing.assert_array_equal(adsl["PCI"], completed["pci"].astype(float))
+    adtte = pyreadstat.read_xport(run / outdir.ADTTE_XPT)[0]
+    assert not adtte.duplicated([am.USUBJID, am.PARAMCD]).any()  # outcomes are not imputed
+    define = pd.read_csv(run / outdir.ADAM_DEFINE, keep_default_na=False)
+    assert "Rubin" in define.loc[define["variable"] == am.IMPNUM, "derivation"].item()
 
 
 # --- issue 18 round 2: ADRS, AVALLB, multi-line --------------------------------------------

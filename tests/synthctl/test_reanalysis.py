@@ -23,6 +23,7 @@ from tests.synthctl.adam_runs import (
     copy_run,
     demo_run,
     flat_response_run,
+    imputed_run,
     matched_run,
     multi_line_run,
     response_run,
@@ -162,6 +163,16 @@ def test_multi_line_study_clusters_on_the_patient_and_every_row_passes():
     _assert_all_pass(_rscript(run), _n_checks(run))
 
 
+@needs_r
+def test_imputed_design_pools_by_rubins_rules_and_every_row_passes():
+    """design.missing: impute: each imputation analysed in R, pooled by Rubin's rules (no
+    mice); the per-imputation HRs and landmark differences are rows too."""
+    run = imputed_run()
+    n = _n_checks(run)
+    assert n == 36 + 3 * 2  # pooled rows + (HR, S(24) difference) per imputation
+    _assert_all_pass(_rscript(run), n)
+
+
 def _tamper(run: Path, dest: Path, edit) -> Path:
     out = copy_run(run, dest)
     path = out / outdir.RESULTS
@@ -173,8 +184,9 @@ def _tamper(run: Path, dest: Path, edit) -> Path:
 
 @needs_r
 def test_new_rows_can_fail(tmp_path: Path):
-    """A 1e-4 relative change of an ORR ratio, an ORR per-arm SE or a multi-line HR SE, and a
-    1% change of a Turnbull landmark (its tolerance is 1e-3) each fail their row."""
+    """A 1e-4 relative change of an ORR ratio, an ORR per-arm SE, a multi-line HR SE, a pooled
+    limit or one imputation's HR, and a 1% change of a Turnbull landmark (its tolerance is
+    1e-3) each fail their row."""
     def orr(res):
         p = res["endpoints"]["ORR"]["proportion"]
         p["ratio"]["estimate"] *= 1 + 1e-4
@@ -188,11 +200,18 @@ def test_new_rows_can_fail(tmp_path: Path):
     def lines(res):
         res["endpoints"]["PFS"]["hazard_ratio"]["se_log"] *= 1 + 1e-4
 
+    def imputed(res):
+        ep = res["endpoints"]["PFS"]
+        ep["landmarks"][0]["control"]["upper"] *= 1 + 1e-4  # a t limit of the pooled S(t)
+        ep["imputation"]["per_imputation"][1]["hazard_ratio"] *= 1 + 1e-4
+
     for name, run, edit, expected in (
             ("orr", response_run(False), orr, {"ORR ratio estimate", "ORR control se",
                                                "ORR trial vs null p_value"}),
             ("turnbull", alignment_run(), turnbull, {"Turnbull S(24 weeks) control estimate"}),
-            ("lines", multi_line_run(), lines, {"hazard ratio se_log"})):
+            ("lines", multi_line_run(), lines, {"hazard ratio se_log"}),
+            ("imputed", imputed_run(), imputed, {"S(24 weeks) control upper",
+                                                 "imputation 2 hazard ratio"})):
         copy = _tamper(run, tmp_path / name, edit)
         proc = _rscript(copy, str(copy))
         assert proc.returncode == 1, proc.stdout + proc.stderr
