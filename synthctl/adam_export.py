@@ -1,8 +1,10 @@
 """The analysed study as CDISC ADaM (ADSL + ADTTE, SAS XPORT v5 and CSV) with a define table.
 
 `export_adam(run_dir)` writes, inside the run folder (its data perimeter), ``adam/adsl.xpt``,
-``adam/adtte.xpt``, their CSV twins, ``adam/define.csv`` (variable, label, type, origin,
-derivation: `synthctl.adam_metadata`) and ``reanalysis.R`` (`synthctl.reanalysis`), through the
+``adam/adtte.xpt`` (with ``AVALLB`` when the endpoint alignment ran), ``adam/adrs.xpt`` with a
+response endpoint (BOR and the responder flag per subject), their CSV twins,
+``adam/define.csv`` (variable, label, type, origin, derivation: `synthctl.adam_metadata`) and
+``reanalysis.R`` (`synthctl.reanalysis`), through the
 folder's ownership/atomic machinery (`synthctl.atomic.atomic_output`); ``manifest.json`` lists
 them with their SHA-256 under the stage ``export_adam``.
 
@@ -13,6 +15,9 @@ through the analyze stage's own path (registry: ``RegistryConnector.outcomes``, 
 flat file: its time/event columns), and the analytic analysis is recomputed on them
 (`reports.analysis.estimate_endpoints`): the export refuses when it does not reproduce
 ``results.json`` (an outcome table that changed since the analysis), before writing anything.
+The response endpoint, the Turnbull landmarks and an imputed design's pooled numbers are
+checked the same way (`extra_checks`, `_write_imputed`). Multi-line studies key the datasets
+by USUBJID + LINESEQ, imputed designs ADSL by USUBJID + IMPNUM (`synthctl.adam_metadata`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class AdamData:
     adsl: pd.DataFrame
     adtte: pd.DataFrame
     variables: tuple[am.AdamVariable, ...]
+    adrs: pd.DataFrame | None = None
 
     def define(self) -> pd.DataFrame:
         """The define-style metadata table (``define.csv``): one row per variable."""
@@ -86,10 +92,30 @@ def _dates(values: pd.Series) -> pd.Series:
                      dtype=object)
 
 
+def _line_seq(frame: pd.DataFrame) -> np.ndarray:
+    """The index line's number within its patient (1, 2, ... by index date, then registry
+    line order; trial rows 1): `adam_metadata.LINESEQ` of a multi-line study."""
+    keys = pd.DataFrame({
+        "id": frame[cn.PATIENT_ID].astype(str).to_numpy(),
+        "date": pd.to_datetime(frame[cn.INDEX_DATE]).to_numpy(),
+        "line": (pd.to_numeric(frame[cn.LINE_ID], errors="coerce").to_numpy(dtype=float)
+                 if cn.LINE_ID in frame.columns else np.zeros(len(frame))),
+        "row": np.arange(len(frame)),
+    })
+    keys = keys.sort_values(["id", "date", "line", "row"], kind="stable")
+    seq = keys.groupby("id", sort=False).cumcount().to_numpy() + 1
+    out = np.empty(len(frame), dtype=float)
+    out[keys["row"].to_numpy()] = seq
+    return out
+
+
 def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
-               covariates: list[str], flat: bool) -> AdamData:
-    """ADSL (one row per patient of both arms) and ADTTE (one record per patient and endpoint
-    with a follow-up) from the analysis inputs.
+               covariates: list[str], flat: bool, responses: pd.DataFrame | None = None,
+               response_name: str = "ORR", response_definition: str = "",
+               left_days: np.ndarray | None = None, imputation: int | None = None) -> AdamData:
+    """ADSL (one row per patient of both arms; per patient and index line in a multi-line
+    study), ADTTE (one record per patient and endpoint with a follow-up) and, with a
+    response endpoint, the ADRS-derived dataset from the analysis inputs.
 
     Parameters
     ----------
@@ -99,16 +125,27 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
         ``cohort.csv`` order.
     cohort : DataFrame
         ``cohort.csv`` (`synthctl.outdir.read_cohort`).
+    responses : DataFrame, optional
+        Row-aligned with ``frame``: `connectors.columns.RESPONSE` (0/1) and
+        ``best_response`` (CR/PR/SD/PD/NE; absent for a flat file).
+    left_days : array, optional
+        Row-aligned PFS interval left bounds (days; NaN for censored rows) when the endpoint
+        alignment ran: ADTTE ``AVALLB``.
+    imputation : int, optional
+        An imputed design's number (1..m): ADSL gets ``IMPNUM`` (``frame`` holds that
+        imputation's completed covariates, ``cohort`` its design).
     """
     ids = frame[cn.PATIENT_ID].astype(str)
-    if ids.duplicated().any():
+    multi_line = bool(ids.duplicated().any())
+    if multi_line and (flat or cn.INDEX_DATE not in frame.columns):
         dup = ids[ids.duplicated()].iloc[0]
-        raise DataError(f"{outdir.COVARIATES}: patient {dup!r} has several rows (index lines); "
-                        "ADSL holds one record per subject: export a study with "
-                        "registry.index.selection: first")
+        raise DataError(f"{outdir.COVARIATES}: patient {dup!r} has several rows and the source "
+                        "has no index date to order them by")
+    lineseq = _line_seq(frame) if multi_line else None
     with_dates = cn.INDEX_DATE in frame.columns and not flat
     cov_vars = _covariate_variables(frame, covariates, flat=flat)
-    adsl_vars = am.adsl_variables(cov_vars, with_dates=with_dates, flat=flat)
+    adsl_vars = am.adsl_variables(cov_vars, with_dates=with_dates, flat=flat,
+                                  multi_line=multi_line, imputed=imputation is not None)
     is_control = (frame[cn.ARM] == cn.CONTROL).to_numpy()
     weight = cohort[outdir.WEIGHT].to_numpy(dtype=float)
     analysed = cohort[outdir.INCLUDED].to_numpy(dtype=bool) & (weight > 0)
@@ -117,6 +154,10 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
         am.ARM: frame[cn.ARM].astype(str).to_numpy(),
         am.EXTCTLFL: np.where(is_control, am.YES, am.NO),
     }
+    if lineseq is not None:
+        cols[am.LINESEQ] = lineseq
+    if imputation is not None:
+        cols[am.IMPNUM] = float(imputation)
     if with_dates:
         cols[am.TRTSDT] = _dates(frame[cn.INDEX_DATE]).to_numpy()
     for col, (name, sas_type, _label) in cov_vars.items():
@@ -127,14 +168,54 @@ def build_adam(frame: pd.DataFrame, cohort: pd.DataFrame, *, study: str,
     cols[am.MATCHSET] = _char(cohort[outdir.MATCH_ID]).to_numpy()
     cols[am.ANL01FL] = np.where(analysed, am.YES, am.NO)
     adsl = pd.DataFrame(cols, columns=[v.name for v in adsl_vars])
-    adtte_vars = am.adtte_variables(with_dates=with_dates)
-    adtte = _adtte(frame, ids, study, with_dates=with_dates, flat=flat)
+    adtte_vars = am.adtte_variables(with_dates=with_dates, multi_line=multi_line,
+                                    left_bound=left_days is not None)
+    adtte = _adtte(frame, ids, study, with_dates=with_dates, flat=flat, lineseq=lineseq,
+                   left_days=left_days)
     adtte = adtte[[v.name for v in adtte_vars]]
-    return AdamData(adsl, adtte, (*adsl_vars, *adtte_vars))
+    variables: tuple[am.AdamVariable, ...] = (*adsl_vars, *adtte_vars)
+    adrs = None
+    if responses is not None:
+        with_bor = "best_response" in responses.columns
+        adrs_vars = am.adrs_variables(responder=response_name, definition=response_definition,
+                                      with_bor=with_bor, multi_line=multi_line)
+        adrs = _adrs(responses, ids, study, lineseq=lineseq, name=response_name,
+                     definition=response_definition)[[v.name for v in adrs_vars]]
+        variables = (*variables, *adrs_vars)
+    return AdamData(adsl, adtte, variables, adrs)
+
+
+def _adrs(responses: pd.DataFrame, ids: pd.Series, study: str, *, lineseq: np.ndarray | None,
+          name: str, definition: str) -> pd.DataFrame:
+    """Two records per subject (BOR when known, then the responder flag), subject order."""
+    y = pd.to_numeric(responses[cn.RESPONSE], errors="raise").to_numpy(dtype=float)
+    n = len(ids)
+    parts = []
+    if "best_response" in responses.columns:
+        bor = responses["best_response"].fillna("NE").astype(str).to_numpy()
+        unknown = sorted(set(bor) - set(am.BOR_CODES))
+        if unknown:
+            raise DataError(f"best overall response codes {unknown} are not one of "
+                            f"{list(am.BOR_CODES)}")
+        parts.append(pd.DataFrame({
+            "_row": np.arange(n), "_k": 0, am.PARAMCD: am.BOR_PARAMCD,
+            am.PARAM: "Best Overall Response (RECIST 1.1)", am.AVALC: bor,
+            am.AVAL: [am.BOR_CODES[b] for b in bor]}))
+    parts.append(pd.DataFrame({
+        "_row": np.arange(n), "_k": 1, am.PARAMCD: name,
+        am.PARAM: f"{name}: {definition}"[:200], am.AVALC: np.where(y == 1, am.YES, am.NO),
+        am.AVAL: y}))
+    out = pd.concat(parts, ignore_index=True).sort_values(["_row", "_k"], kind="stable")
+    out.insert(0, am.STUDYID, study)
+    out.insert(1, am.USUBJID, ids.to_numpy()[out["_row"].to_numpy()])
+    if lineseq is not None:
+        out.insert(2, am.LINESEQ, lineseq[out["_row"].to_numpy()])
+    return out.drop(columns=["_row", "_k"]).reset_index(drop=True)
 
 
 def _adtte(frame: pd.DataFrame, ids: pd.Series, study: str, *, with_dates: bool,
-           flat: bool) -> pd.DataFrame:
+           flat: bool, lineseq: np.ndarray | None = None,
+           left_days: np.ndarray | None = None) -> pd.DataFrame:
     parts = []
     for endpoint, (time_col, event_col) in cn.ENDPOINTS.items():
         if time_col not in frame.columns or event_col not in frame.columns:
@@ -153,6 +234,11 @@ def _adtte(frame: pd.DataFrame, ids: pd.Series, study: str, *, with_dates: bool,
             am.EVNTDESC: evntdesc,
             am.CNSDTDSC: np.where(cnsr == 0, "", evntdesc),
         })
+        if lineseq is not None:
+            part[am.LINESEQ] = lineseq[has]
+        if left_days is not None:
+            part[am.AVALLB] = (np.where(cnsr == 0, left_days[has], np.nan)
+                               if endpoint == "PFS" else np.nan)
         if with_dates:
             start = _dates(frame[cn.INDEX_DATE]).to_numpy()[has]
             part[am.STARTDT] = start
@@ -169,9 +255,13 @@ def write_adam(folder: Path, adam: AdamData) -> dict[str, str]:
 
     (folder / outdir.ADAM).mkdir(exist_ok=True)
     digests: dict[str, str] = {}
-    for dataset, frame, xpt, csv, label in (
-            ("ADSL", adam.adsl, outdir.ADSL_XPT, outdir.ADSL_CSV, "Subject-Level Analysis"),
-            ("ADTTE", adam.adtte, outdir.ADTTE_XPT, outdir.ADTTE_CSV, "Time-to-Event Analysis")):
+    datasets = [
+        ("ADSL", adam.adsl, outdir.ADSL_XPT, outdir.ADSL_CSV, "Subject-Level Analysis"),
+        ("ADTTE", adam.adtte, outdir.ADTTE_XPT, outdir.ADTTE_CSV, "Time-to-Event Analysis")]
+    if adam.adrs is not None:
+        datasets.append(("ADRS", adam.adrs, outdir.ADRS_XPT, outdir.ADRS_CSV,
+                         "Response Analysis (subject level)"))
+    for dataset, frame, xpt, csv, label in datasets:
         variables = adam.of(dataset)
         pyreadstat.write_xport(
             frame, str(folder / xpt), file_label=label, table_name=dataset,
@@ -260,11 +350,6 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     if "analyze" not in stages or results is None:
         raise OutputFolderError(f"{work}: not analysed yet (no {outdir.RESULTS}); "
                                 "run `synthctl analyze` first")
-    if loaded.spec.design.missing == "impute":
-        raise SpecError(
-            "export-adam: this study's design imputes missing covariates (design.missing: "
-            "impute): its results pool several imputed designs by Rubin's rules, which one "
-            "ADSL and reanalysis.R cannot reproduce; not supported yet")
     recorded = stages["analyze"].get("artifacts", {}).get(outdir.RESULTS)
     if recorded != outdir.sha256_file(work / outdir.RESULTS):
         raise DesignChangedError(f"{outdir.RESULTS} changed since the analyze stage wrote it "
@@ -273,20 +358,274 @@ def write_export(work: Path, loaded: LoadedSpec, manifest: Manifest, *,
     ctx = _context(loaded, work, manifest)
     if check_lock:
         _check_lock(ctx)
+    if loaded.spec.design.missing == "impute":
+        return _write_imputed(work, ctx, manifest, results, recorded, t0)
     frame, cohort = analysis_inputs(ctx)
     spec = loaded.spec
     typed, design = analytic_result(frame, cohort, spec)
-    checks = checks_for(typed, design, results, spec.analysis.endpoint)
-    verify_checks(checks, typed, results)  # before anything is written
+    endpoint = spec.analysis.endpoint
+    checks = checks_for(typed, design, results, endpoint)
+    binary = binary_endpoint_name(results)
+    responses = response_records(ctx, frame) if binary is not None else None
+    left_days = (alignment_left_days(ctx, frame, endpoint)
+                 if turnbull_results(results, endpoint) is not None else None)
+    extra, mine = extra_checks(frame, cohort, spec, results, design, responses=responses,
+                               binary=binary, left_days=left_days)
+    checks = [*checks, *extra]
+    verify_checks(checks, typed, results, extra=mine)  # before anything is written
+    definition = (results["endpoints"][binary].get("definition") or ""
+                  if binary is not None else "")
     adam = build_adam(frame, cohort, study=spec.study.name, covariates=list(spec.covariates),
-                      flat=spec.source_kind == "flat")
+                      flat=spec.source_kind == "flat", responses=responses,
+                      response_name=binary or "ORR", response_definition=definition,
+                      left_days=left_days)
     artifacts = write_adam(work, adam)
-    script = render_reanalysis(typed, design, checks, spec)
+    null = (results["endpoints"][binary].get("trial_vs_null") or {}) if binary else {}
+    script = render_reanalysis(typed, design, checks, spec, binary=binary,
+                               null_rate=null.get("null_rate"), turnbull=left_days is not None,
+                               multi_line=am.LINESEQ in adam.adsl.columns)
+    (work / outdir.REANALYSIS_R).write_text(script, encoding="utf-8")
+    artifacts[outdir.REANALYSIS_R] = outdir.sha256_file(work / outdir.REANALYSIS_R)
+    records = {"ADSL": len(adam.adsl), "ADTTE": len(adam.adtte)}
+    if adam.adrs is not None:
+        records["ADRS"] = len(adam.adrs)
+    manifest.end_stage(STAGE, t0, artifacts, results_sha256=recorded, records=records)
+    return artifacts, (len(adam.adsl), len(adam.adtte))
+
+
+# --- multiple imputation (design.missing: impute) -------------------------------------------
+def _write_imputed(work: Path, ctx, manifest: Manifest, results: dict, recorded: str,
+                   t0: float) -> tuple[dict[str, str], tuple[int, int]]:
+    """The export of an imputed design: ADSL one record per subject and imputation (``IMPNUM``;
+    the completed covariates, PS, weight, matched set and analysis flag of that imputation's
+    design), ADTTE one record per subject and endpoint (outcomes are not imputed), and an R
+    program that analyses each imputation and pools by Rubin's rules (no mice). Checked first:
+    the per-imputation analyses pooled here (`reports.pooling.pool_comparisons`, as the
+    analyze stage does) give results.json."""
+    from reports.pooling import pool_comparisons
+    from synthctl.reanalysis import checks_for, imputation_checks, render_reanalysis
+
+    spec = ctx.spec
+    a = spec.analysis
+    if binary_endpoint_name(results) is not None:
+        raise SpecError("export-adam: a response endpoint with design.missing: impute is not "
+                        "supported (results.json pools only the time-to-event endpoint)")
+    if a.bootstrap > 0:
+        raise SpecError("export-adam: design.missing: impute with analysis.bootstrap > 0: the "
+                        "primary limits are Boot-MI percentiles, which reanalysis.R cannot "
+                        "re-derive; export a run with bootstrap: 0")
+    cohort = outdir.read_cohort(work)
+    covs = pd.read_parquet(work / outdir.COVARIATES)
+    completed = pd.read_parquet(work / outdir.IMPUTED_COVARIATES)
+    m = int(cohort[outdir.IMPUTATION].max())
+    ids = covs[cn.PATIENT_ID].astype(str).to_numpy()
+    parts, sets = [], []
+    for k in range(1, m + 1):
+        part = cohort[cohort[outdir.IMPUTATION] == k].reset_index(drop=True)
+        done = completed[completed[outdir.IMPUTATION] == k].reset_index(drop=True)
+        for what, frame in ((outdir.COHORT, part), (outdir.IMPUTED_COVARIATES, done)):
+            if len(frame) != len(ids) or (frame[cn.PATIENT_ID].astype(str).to_numpy()
+                                          != ids).any():
+                raise DataError(f"{work}: {what} imputation {k} and {outdir.COVARIATES} do not "
+                                "describe the same rows")
+        parts.append(part)
+        sets.append(done)
+    frame = with_outcomes(ctx, covs)
+    typed_all, comps = [], []
+    for part in parts:
+        typed, design = analytic_result(frame, part, spec)
+        typed_all.append((typed, design))
+        comps.append(typed.comparison)
+    pooled = pool_comparisons(comps).to_dict()
+    typed, design = typed_all[0]
+    checks = [*checks_for(typed, design, results, a.endpoint),
+              *imputation_checks(results, a.endpoint)]
+    verify_checks_imputed(checks, typed, results, pooled, a.endpoint)
+    adsl_parts = []
+    adam = None
+    for k, (part, done) in enumerate(zip(parts, sets, strict=True), 1):
+        full = done.drop(columns=[outdir.IMPUTATION]).copy()
+        for col in frame.columns:
+            if col not in full.columns:
+                full[col] = frame[col].to_numpy()
+        adam = build_adam(full, part, study=spec.study.name, covariates=list(spec.covariates),
+                          flat=spec.source_kind == "flat", imputation=k)
+        adsl_parts.append(adam.adsl)
+    assert adam is not None
+    adam = AdamData(pd.concat(adsl_parts, ignore_index=True), adam.adtte, adam.variables)
+    artifacts = write_adam(work, adam)
+    script = render_reanalysis(typed, design, checks, spec, imputations=m)
     (work / outdir.REANALYSIS_R).write_text(script, encoding="utf-8")
     artifacts[outdir.REANALYSIS_R] = outdir.sha256_file(work / outdir.REANALYSIS_R)
     manifest.end_stage(STAGE, t0, artifacts, results_sha256=recorded,
                        records={"ADSL": len(adam.adsl), "ADTTE": len(adam.adtte)})
     return artifacts, (len(adam.adsl), len(adam.adtte))
+
+
+def verify_checks_imputed(checks, typed, results: dict, pooled: dict, endpoint: str) -> None:
+    """`verify_checks` against the pooled analysis (results.json shape) of the imputations."""
+    from synthctl.reanalysis import verify_checks
+
+    verify_checks(checks, typed, results, extra={"endpoints": {endpoint: pooled}})
+
+
+# --- the response endpoint and the alignment's interval bounds -------------------------------
+def binary_endpoint_name(results: dict) -> str | None:
+    """The binary endpoint results.json reports (``kind: binary``, e.g. ORR), or None."""
+    names = [k for k, v in (results.get("endpoints") or {}).items()
+             if isinstance(v, dict) and v.get("kind") == "binary"
+             and isinstance(v.get("proportion"), dict)]
+    if len(names) > 1:
+        raise DataError(f"{outdir.RESULTS}: several binary endpoints ({names}); the export "
+                        "holds one responder parameter")
+    return names[0] if names else None
+
+
+def turnbull_results(results: dict, endpoint: str) -> dict | None:
+    """``endpoints.<endpoint>.alignment.estimates.turnbull`` when the alignment ran."""
+    al = ((results.get("endpoints") or {}).get(endpoint) or {}).get("alignment")
+    est = (al or {}).get("estimates") if isinstance(al, dict) else None
+    return est.get("turnbull") if isinstance(est, dict) else None
+
+
+def response_records(ctx, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``frame``: `connectors.columns.RESPONSE` (0/1) and, for a registry study,
+    ``best_response`` (CR/PR/SD/PD/NE), read through the connectors the analyze stage uses
+    (registry tumour assessments, trial ADRS, or the flat file's response column) with the
+    spec's response rule. The numbers they give are checked against results.json before
+    anything is written (`extra_checks`)."""
+    from connectors.response import ResponseRule
+    from synthctl.stages._context import stage_errors
+
+    spec = ctx.spec
+    if spec.data is not None:
+        from connectors.flatfile import load_flat_response
+
+        d = spec.data
+        with stage_errors("export-adam", ctx.loaded, str(d.path)):
+            out = load_flat_response(d.path, id_col=d.id, response_col=d.response)
+        merged = frame[[cn.PATIENT_ID]].astype(str).merge(out, on=cn.PATIENT_ID, how="left")
+        return pd.DataFrame({cn.RESPONSE: merged[cn.RESPONSE].to_numpy()}, index=frame.index)
+    from connectors.adrs import read_adrs, trial_response
+    from synthctl.stages._registry import registry_connector
+
+    settings, tri = spec.analysis.response, spec.trial
+    if settings is None or tri is None or tri.adrs is None:
+        raise SpecError("export-adam: results.json has a response endpoint but the spec has "
+                        "no analysis.response with trial.adrs")
+    rule = ResponseRule(confirmed=settings.confirmed, by=settings.by, unit=settings.unit)
+    is_trial = (frame[cn.ARM] == cn.TRIAL).to_numpy()
+    keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
+    with (stage_errors("export-adam", ctx.loaded, "registry responses"),
+          registry_connector(spec) as conn):
+        ctrl = conn.responses(keys, rule)
+    with stage_errors("export-adam", ctx.loaded, f"trial file {tri.adrs.name}"):
+        trial = trial_response(read_adrs(tri.adrs),
+                               frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
+                               paramcd=settings.paramcd)
+    out = pd.DataFrame({cn.RESPONSE: 0, "best_response": "NE"}, index=frame.index)
+    for mask, part in ((~is_trial, ctrl), (is_trial, trial)):
+        out.loc[mask, cn.RESPONSE] = part[cn.RESPONSE].to_numpy()
+        out.loc[mask, "best_response"] = part["best_response"].fillna("NE").to_numpy()
+    return out
+
+
+def alignment_left_days(ctx, frame: pd.DataFrame, endpoint: str) -> np.ndarray:
+    """The PFS interval left bound of every row (days; NaN when censored), as the analyze
+    stage's alignment reads it (`synthctl.stages._alignment.interval_columns`): exact events
+    (deaths, or a left bound equal to the time) carry their event time.
+
+    The analysis holds the bound in the analysis unit (days / days-per-unit); the day value
+    exported is chosen so that R's ``AVALLB / days_per_unit`` is that very double.
+    """
+    from synthctl.stages._alignment import EXACT, LEFT, interval_columns
+
+    if endpoint != "PFS":
+        raise DataError(f"export-adam: the endpoint alignment is a PFS analysis, the primary "
+                        f"endpoint is {endpoint}")
+    with_iv, why = interval_columns(ctx, frame)
+    if with_iv is None:
+        raise DataError(f"export-adam: results.json has Turnbull estimates but the progression "
+                        f"intervals cannot be read now ({why})")
+    unit = ctx.spec.analysis.landmark_unit
+    dpu = float(cn.DAYS_PER_UNIT[unit])
+    time_col, event_col = cn.ENDPOINTS[endpoint]
+    days = pd.to_numeric(frame[time_col], errors="coerce").to_numpy(dtype=float)
+    event = pd.to_numeric(frame[event_col], errors="coerce").to_numpy(dtype=float) == 1
+    left = with_iv[LEFT].to_numpy(dtype=float)
+    exact = with_iv[EXACT].to_numpy(dtype=bool) | (left == cn.days_to(unit, days))
+    out = np.full(len(frame), np.nan)
+    for i in np.flatnonzero(event & np.isfinite(left)):
+        out[i] = days[i] if exact[i] else _days_of(left[i], dpu)
+    return out
+
+
+def _days_of(value: float, dpu: float) -> float:
+    """A day count ``d`` with ``d / dpu == value`` exactly (the whole day when one works)."""
+    guess = value * dpu
+    for d in (round(guess), guess, np.nextafter(guess, np.inf), np.nextafter(guess, -np.inf)):
+        if d / dpu == value:
+            return float(d)
+    return float(guess)
+
+
+def extra_checks(frame: pd.DataFrame, cohort: pd.DataFrame, spec, results: dict, design, *,
+                 responses: pd.DataFrame | None, binary: str | None,
+                 left_days: np.ndarray | None) -> tuple[list, dict]:
+    """The checks of the binary endpoint and the Turnbull landmarks (from results.json), and
+    the export's own re-computation of them on the exported data (results.json shape)."""
+    from synthctl.reanalysis import binary_checks, turnbull_checks
+
+    a = spec.analysis
+    time_col, event_col = cn.ENDPOINTS[a.endpoint]
+    keep = ~(pd.to_numeric(frame[time_col], errors="coerce").isna()
+             | pd.to_numeric(frame[event_col], errors="coerce").isna()).to_numpy()
+    weight = cohort[outdir.WEIGHT].to_numpy(dtype=float)
+    rows = keep & cohort[outdir.INCLUDED].to_numpy(dtype=bool) & (weight > 0)
+    checks: list = []
+    mine: dict = {"endpoints": {}}
+    if binary is not None and responses is not None:
+        from reports.binary import binomial_test, compare_proportions
+
+        res = results["endpoints"][binary]
+        checks += binary_checks(results, binary)
+        data = pd.DataFrame({"y": responses[cn.RESPONSE].to_numpy(dtype=float)[rows],
+                             "arm": frame[cn.ARM].to_numpy()[rows], "w": weight[rows],
+                             "set": cohort[outdir.MATCH_ID].to_numpy()[rows]})
+        comp = compare_proportions(data, response_col="y", arm_col="arm",
+                                   treated_value=cn.TRIAL, weight_col="w",
+                                   cluster_col="set" if spec.design.yields == "sets" else None,
+                                   conf_level=a.conf_level)
+        ours: dict = {"proportion": comp.to_dict()}
+        null = res.get("trial_vs_null")
+        if isinstance(null, dict) and null.get("null_rate") is not None:
+            y = data.loc[data["arm"] == cn.TRIAL, "y"].to_numpy(dtype=int)
+            ours["trial_vs_null"] = binomial_test(int(y.sum()), len(y), null["null_rate"],
+                                                  a.conf_level).to_dict()
+        mine["endpoints"][binary] = ours
+    if left_days is not None:
+        from reports.turnbull import turnbull_estimate
+
+        tb = turnbull_results(results, a.endpoint)
+        checks += turnbull_checks(results, a.endpoint)
+        unit = a.landmark_unit
+        days = pd.to_numeric(frame[time_col]).to_numpy(dtype=float)[rows]
+        event = pd.to_numeric(frame[event_col]).to_numpy(dtype=float)[rows] == 1
+        lo = cn.days_to(unit, np.where(event, left_days[rows], days))
+        hi = np.where(event, cn.days_to(unit, days), np.nan)
+        trial = frame[cn.ARM].to_numpy()[rows] == cn.TRIAL
+        lms = []
+        for lm in tb["landmarks"]:
+            est = {}
+            for name, m in (("trial", trial), ("control", ~trial)):
+                curve = turnbull_estimate(lo[m], hi[m], weight[rows][m], time_unit=unit)
+                est[name] = (float(curve.survival_at(lm["time"])[0])
+                             if lm["time"] <= curve.max_time else None)
+            diff = (None if None in est.values() else est["trial"] - est["control"])
+            lms.append({k: {"estimate": v} for k, v in (*est.items(), ("difference", diff))})
+        mine["endpoints"][a.endpoint] = {"alignment": {"estimates": {"turnbull": {
+            "landmarks": lms}}}}
+    return checks, mine
 
 
 def drop_export(work: Path, manifest: Manifest) -> bool:
@@ -325,14 +664,19 @@ def _check_lock(ctx) -> None:
 def analysis_inputs(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``covariates.parquet`` with the outcomes (days, event) the analyze stage reads, and
     ``cohort.csv``, row-aligned."""
-    from synthctl.stages.analyze import _outcomes, _registry_outcomes
-
     cohort = outdir.read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / outdir.COVARIATES)
     if len(cohort) != len(covs) or (cohort[cn.PATIENT_ID].to_numpy()
                                     != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
         raise DataError(f"{ctx.folder}: {outdir.COHORT} and {outdir.COVARIATES} do not describe "
                         "the same rows")
+    return with_outcomes(ctx, covs), cohort
+
+
+def with_outcomes(ctx, covs: pd.DataFrame) -> pd.DataFrame:
+    """``covs`` with the outcome columns (days, event) the analyze stage reads."""
+    from synthctl.stages.analyze import _outcomes, _registry_outcomes
+
     frame = covs.copy()
     if ctx.spec.source_kind == "registry":
         merged = _registry_outcomes(ctx, covs)
@@ -343,7 +687,7 @@ def analysis_inputs(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         days, event = _outcomes(ctx, covs)
         time_col, event_col = cn.ENDPOINTS[ctx.spec.analysis.endpoint]
         frame[time_col], frame[event_col] = days, event
-    return frame, cohort
+    return frame
 
 
 def analytic_result(frame: pd.DataFrame, cohort: pd.DataFrame, spec):

@@ -9,6 +9,12 @@ The covariate variables of a registry study are the trial ADaM loader's own name
 (`connectors.trial.DEFAULT_VARIABLE_MAP`), so that loader reads the export back; a flat-file
 study's covariates get a derived 8-character name (`flat_variable_names`) and their column
 name as label.
+
+Multi-line studies (``registry.index.selection: all``: a registry patient contributes one row
+per eligible index line) key every dataset by ``USUBJID`` + ``LINESEQ`` (the patient's index
+lines numbered 1, 2, ... by index date): the index line is the unit of the design (its
+covariates, PS, weight), so ADSL holds one record per subject *and index line*, a documented
+departure from ADaM's one record per subject, and the analyses cluster on ``USUBJID``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Literal
 
 from connectors import columns as cn
 
-Dataset = Literal["ADSL", "ADTTE"]
+Dataset = Literal["ADSL", "ADTTE", "ADRS"]
 SasType = Literal["Char", "Num"]
 Origin = Literal["Predecessor", "Derived", "Assigned"]
 MAX_NAME, MAX_LABEL = 8, 40  # SAS XPORT v5
@@ -58,6 +64,8 @@ class AdamVariable:
 STUDYID, USUBJID, ARM, EXTCTLFL = "STUDYID", "USUBJID", "ARM", "EXTCTLFL"
 TRTSDT = "TRTSDT"
 PSCORE, ANLWT, MATCHSET, ANL01FL = "PSCORE", "ANLWT", "MATCHSET", "ANL01FL"
+LINESEQ = "LINESEQ"
+IMPNUM = "IMPNUM"
 YES, NO = "Y", "N"
 
 _ID_VARIABLES = (
@@ -72,6 +80,18 @@ _ID_VARIABLES = (
     AdamVariable("ADSL", EXTCTLFL, "External Control Flag", "Char", "Derived",
                  f"'{YES}' when ARM = '{cn.CONTROL}' (registry patient), else '{NO}'"),
 )
+
+
+def lineseq_variable(dataset: Dataset) -> AdamVariable:
+    """``LINESEQ`` of a multi-line study (part of every dataset's key with USUBJID)."""
+    return AdamVariable(
+        dataset, LINESEQ, "Index Line Sequence within Subject", "Num", "Derived",
+        "multi-line study (registry.index.selection: all): the subject's eligible index "
+        "lines numbered 1, 2, ... by index date (ties: registry line order); trial subjects 1. "
+        "Key with USUBJID: one record per subject and index line (the design's unit); the "
+        "analyses cluster the variance on USUBJID")
+
+
 _TRTSDT = AdamVariable("ADSL", TRTSDT, "Index Date (Time Zero)", "Num", "Derived",
                        "trial: ADSL.TRTSDT; external control: start date of the registry index "
                        "line (spec registry.index)", is_date=True)
@@ -108,8 +128,17 @@ COVARIATE_LABELS: dict[str, str] = {
 }
 
 
+_IMPNUM = AdamVariable(
+    "ADSL", IMPNUM, "Imputation Number", "Num", "Derived",
+    "design.missing: impute: the imputed data set (1..m, cohort.csv imputation) whose completed "
+    "covariates, propensity score, weight, matched set and analysis flag this record holds. "
+    "Key with USUBJID: one record per subject and imputation; the analysis is run per "
+    "imputation and pooled by Rubin's rules")
+
+
 def adsl_variables(covariates: dict[str, tuple[str, SasType, str]], *, with_dates: bool,
-                   flat: bool) -> tuple[AdamVariable, ...]:
+                   flat: bool, multi_line: bool = False,
+                   imputed: bool = False) -> tuple[AdamVariable, ...]:
     """ADSL's variables in file order; ``covariates``: analysis column -> (name, type, label)."""
     origin_text = ("the flat analysis file's column {col!r} (data.path)" if flat else
                    "trial: ADSL (connectors.trial); external control: the registry at the index "
@@ -118,12 +147,15 @@ def adsl_variables(covariates: dict[str, tuple[str, SasType, str]], *, with_date
         AdamVariable("ADSL", name, label, sas_type, "Predecessor",
                      "design covariate; " + origin_text.format(col=col))
         for col, (name, sas_type, label) in covariates.items())
-    return (*_ID_VARIABLES, *((_TRTSDT,) if with_dates else ()), *covs, *_DESIGN_VARIABLES)
+    line = ((lineseq_variable("ADSL"),) if multi_line else ()) + ((_IMPNUM,) if imputed else ())
+    return (*_ID_VARIABLES[:2], *line, *_ID_VARIABLES[2:], *((_TRTSDT,) if with_dates else ()),
+            *covs, *_DESIGN_VARIABLES)
 
 
 # --- ADTTE -----------------------------------------------------------------------------------
 PARAMCD, PARAM, AVAL, AVALU, CNSR = "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR"
 STARTDT, ADT, EVNTDESC, CNSDTDSC = "STARTDT", "ADT", "EVNTDESC", "CNSDTDSC"
+AVALLB = "AVALLB"  # interval-censored PFS: last progression-free assessment (days)
 AVAL_UNIT = "DAYS"
 
 
@@ -158,13 +190,16 @@ def endpoint_text(endpoint: str, *, flat: bool) -> EndpointText:
     return ENDPOINT_TEXT[endpoint]
 
 
-def adtte_variables(*, with_dates: bool) -> tuple[AdamVariable, ...]:
-    """ADTTE's variables in file order (dates only when the source has an index date)."""
+def adtte_variables(*, with_dates: bool, multi_line: bool = False,
+                    left_bound: bool = False) -> tuple[AdamVariable, ...]:
+    """ADTTE's variables in file order (dates only when the source has an index date;
+    ``LINESEQ`` in multi-line studies; ``AVALLB`` when the endpoint alignment ran)."""
     head = (
         AdamVariable("ADTTE", STUDYID, "Study Identifier", "Char", "Assigned",
                      "study.name of the study spec"),
         AdamVariable("ADTTE", USUBJID, "Unique Subject Identifier", "Char", "Predecessor",
                      "ADSL.USUBJID"),
+        *((lineseq_variable("ADTTE"),) if multi_line else ()),
         AdamVariable("ADTTE", PARAMCD, "Parameter Code", "Char", "Assigned",
                      f"endpoint name: {', '.join(cn.ENDPOINTS)} (one record per subject and "
                      "endpoint with a follow-up; none when it is missing)"),
@@ -176,6 +211,7 @@ def adtte_variables(*, with_dates: bool) -> tuple[AdamVariable, ...]:
         AdamVariable("ADTTE", AVALU, "Analysis Value Unit", "Char", "Assigned", AVAL_UNIT),
         AdamVariable("ADTTE", CNSR, "Censor (0 = event, 1 = censored)", "Num", "Derived",
                      "1 - event indicator of the analysis"),
+        *((_AVALLB,) if left_bound else ()),
     )
     dates = (
         AdamVariable("ADTTE", STARTDT, "Time-to-Event Origin Date", "Num", "Derived",
@@ -194,6 +230,55 @@ def adtte_variables(*, with_dates: bool) -> tuple[AdamVariable, ...]:
     return (*head, *dates, *tail)
 
 
+_AVALLB = AdamVariable(
+    "ADTTE", AVALLB, "Last Progression-Free Assessment (days)", "Num", "Derived",
+    "PFS records when the endpoint alignment ran (analysis.endpoint_alignment): the "
+    "interval-censoring left bound, days from index to the last tumour assessment without "
+    "progression before the event (0 when none; registry: tumour_assessments, "
+    "connectors.registry progression_intervals; trial: the protocol schedule; flat file: "
+    "data.last_progression_free). A progression lies in (AVALLB, AVAL]; AVALLB = AVAL for an "
+    "exact event (death without progression); blank when censored (CNSR = 1) and on OS records. "
+    "R: Surv(AVALLB, ifelse(CNSR == 0, AVAL, NA), type = 'interval2'). Sponsor-defined "
+    "variable (ADaM has no standard interval-censoring variable)")
+
+
+# --- ADRS (ADRS-derived subject-level response parameters) ----------------------------------
+AVALC = "AVALC"
+BOR_PARAMCD = "BOR"
+#: AVAL coding of the best overall response (RECIST 1.1 order, best first)
+BOR_CODES: dict[str, float] = {"CR": 1.0, "PR": 2.0, "SD": 3.0, "PD": 4.0, "NE": 5.0}
+
+
+def adrs_variables(*, responder: str, definition: str, with_bor: bool,
+                   multi_line: bool = False) -> tuple[AdamVariable, ...]:
+    """The ADRS-derived dataset's variables: per subject a ``BOR`` record (best overall
+    response; registry/ADaM sources) and a ``responder`` record (the binary endpoint, e.g.
+    ``ORR``: AVALC Y/N, AVAL 1/0); ``definition`` is the response rule's text."""
+    codes = ", ".join(f"{k} = {v:g}" for k, v in BOR_CODES.items())
+    bor = (f"{BOR_PARAMCD}: best overall response after index as the analysis derived it "
+           f"({definition}); CR/PR only when the rule's confirmation holds, else SD/PD/NE; NE "
+           "when no assessment after index (counted as non-responder). " if with_bor else "")
+    return (
+        AdamVariable("ADRS", STUDYID, "Study Identifier", "Char", "Assigned",
+                     "study.name of the study spec"),
+        AdamVariable("ADRS", USUBJID, "Unique Subject Identifier", "Char", "Predecessor",
+                     "ADSL.USUBJID"),
+        *((lineseq_variable("ADRS"),) if multi_line else ()),
+        AdamVariable("ADRS", PARAMCD, "Parameter Code", "Char", "Assigned",
+                     (f"{BOR_PARAMCD} and " if with_bor else "") + f"{responder}: one record "
+                     "each per subject of ADSL"),
+        AdamVariable("ADRS", PARAM, "Parameter", "Char", "Assigned", "parameter description"),
+        AdamVariable("ADRS", AVALC, "Analysis Value (C)", "Char", "Derived",
+                     bor + f"{responder}: '{YES}' responder, '{NO}' non-responder "
+                     f"({definition}); trial: ADaM ADRS (connectors.adrs), external control: "
+                     "registry tumour_assessments (connectors.response), flat file: "
+                     "data.response"),
+        AdamVariable("ADRS", AVAL, "Analysis Value", "Num", "Derived",
+                     (f"{BOR_PARAMCD}: {codes}; " if with_bor else "")
+                     + f"{responder}: 1 responder, 0 non-responder"),
+    )
+
+
 def flat_variable_names(columns: Iterable[str], taken: Iterable[str] = ()) -> dict[str, str]:
     """An 8-character upper-case SAS name per flat-file column, unique, stable in order.
 
@@ -201,7 +286,8 @@ def flat_variable_names(columns: Iterable[str], taken: Iterable[str] = ()) -> di
     starting with a digit gets ``V`` in front. Names of the fixed ADSL variables and ``taken``
     are avoided.
     """
-    taken = {*taken, *(v.name for v in (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES))}
+    fixed = (*_ID_VARIABLES, _TRTSDT, *_DESIGN_VARIABLES)
+    taken = {*taken, LINESEQ, IMPNUM, *(v.name for v in fixed)}
     out: dict[str, str] = {}
     for col in columns:
         base = re.sub(r"[^A-Z0-9_]", "_", str(col).upper()) or "V"

@@ -47,6 +47,7 @@ QUALITY_FILES = (QUALITY_JSON, QUALITY_FAILURES, QUALITY_HTML)
 ADAM = "adam"
 ADSL_XPT, ADTTE_XPT = f"{ADAM}/adsl.xpt", f"{ADAM}/adtte.xpt"  # SAS XPORT v5
 ADSL_CSV, ADTTE_CSV = f"{ADAM}/adsl.csv", f"{ADAM}/adtte.csv"
+ADRS_XPT, ADRS_CSV = f"{ADAM}/adrs.xpt", f"{ADAM}/adrs.csv"  # ADRS-derived BOR and ORR
 ADAM_DEFINE = f"{ADAM}/define.csv"  # variable metadata: label, type, origin, derivation
 REANALYSIS_R = "reanalysis.R"  # re-derives results.json from the ADaM files with R survival
 

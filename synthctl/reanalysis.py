@@ -12,6 +12,11 @@ pass/fail table and exits 1 on any failure. The settings (endpoint, unit, landma
 conf type and level, clustering, weights, variable and file names) come from the result, the
 spec and `synthctl.adam_metadata` / `synthctl.outdir`, never typed into the template.
 
+An imputed design (``design.missing: impute``) is analysed per imputation (ADSL ``IMPNUM``)
+and pooled by Rubin's rules written out in the program (no mice), as
+`reports.pooling.pool_comparisons` pools them; `imputation_checks` adds each imputation's HR
+and landmark differences.
+
 Bootstrap limits cannot be re-derived deterministically in R: when results.json carries
 bootstrap SEs/limits (``analysis.bootstrap > 0``), the checks compare the analytic ones kept
 under ``analytic`` and the table says so. E-values, the log-rank test and the sensitivity
@@ -23,6 +28,15 @@ only by floating-point summation order and results.json's 12 significant digits.
 ``RTOL_EXACT`` (1e-6) covers the closed-form quantities (KM, Greenwood/IJ SEs, limits,
 medians, RMST); ``RTOL_COX`` (1e-5) the Newton-Raphson Cox fit (R stops at a relative
 log-likelihood change of 1e-9, i.e. a coefficient error of order 1e-5 relative at most).
+The binary endpoint (``glm`` quasi families with a ``sandwich`` variance; ``binom.test``)
+is closed-form in the saturated model (IRLS started at the solution, deviance tolerance
+1e-12): ``RTOL_EXACT``. The Turnbull landmarks: results.json has the NPMLE (EM run to a step
+< 1e-10); the R program runs ``survfit(Surv(left, right, type = "interval2"))`` as shipped,
+whose EM stops when S moves < 5e-5 between two steps: tests/fixtures/turnbull_weighted
+measures that stop up to 6e-4 away from the NPMLE, hence ``RTOL_TURNBULL`` (1e-3 relative).
+(Lowering that threshold in memory does not help: on the alignment demo's control arm R's EM
+then drifts to S(24 weeks) 0.34997 against the NPMLE's 0.34902 and R-as-shipped's 0.34900,
+after four minutes.)
 One patient more or less, a different weight or variance cluster moves these numbers by far
 more (1e-3 and up).
 """
@@ -45,6 +59,7 @@ from synthctl.errors import DataError
 
 RTOL_EXACT = 1e-6
 RTOL_COX = 1e-5
+RTOL_TURNBULL = 1e-3
 ATOL = 1e-10
 _PYTHON_RTOL = 1e-9  # the export's own re-computation vs results.json (same code, same data)
 TEMPLATE = Path(__file__).with_name("templates") / "reanalysis.R.j2"
@@ -140,7 +155,73 @@ def checks_for(typed, design, results: dict, endpoint: str) -> list[Check]:
     return out
 
 
-def verify_checks(checks: Sequence[Check], typed, results: dict) -> None:
+def binary_checks(results: dict, name: str) -> list[Check]:
+    """The checks of a binary endpoint (``endpoints.<name>``, e.g. ORR) from results.json:
+    proportions per arm, difference, risk and odds ratios and the trial's exact test. Simon
+    numbers are not re-derived (see the R program's header)."""
+    ep = ("endpoints", name)
+    res = _get(results, ep) or {}
+    out: list[Check] = []
+    key = name.lower()
+    for part, fields in (("trial", ("estimate", "se", "lower", "upper")),
+                         ("control", ("estimate", "se", "lower", "upper")),
+                         ("difference", ("estimate", "se", "lower", "upper")),
+                         ("ratio", ("estimate", "se_log", "lower", "upper", "p_value")),
+                         ("odds_ratio", ("estimate", "se_log", "lower", "upper", "p_value"))):
+        obj = _get(results, (*ep, "proportion", part))
+        if not isinstance(obj, dict):
+            raise DataError(f"{outdir.RESULTS}: no endpoints.{name}.proportion.{part} object")
+        for f in fields:
+            if f == "p_value" and ANALYTIC in obj:
+                continue  # a bootstrap p-value: not re-derivable
+            sub, basis = _field(obj, f)
+            out.append(Check(f"{name} {part} {f}", (*ep, "proportion", part, *sub),
+                             f"{key}_{part}_{f}", RTOL_EXACT, basis))
+    if isinstance(res.get("trial_vs_null"), dict):
+        for f in ("estimate", "p_value", "lower", "upper", "lower_one_sided"):
+            out.append(Check(f"{name} trial vs null {f}", (*ep, "trial_vs_null", f),
+                             f"{key}_null_{f}", RTOL_EXACT, "exact binomial"))
+    return out
+
+
+def turnbull_checks(results: dict, endpoint: str) -> list[Check]:
+    """The Turnbull NPMLE landmarks of the endpoint alignment (point estimates: results.json
+    has no analytic SE for them)."""
+    path = ("endpoints", endpoint, "alignment", "estimates", "turnbull", "landmarks")
+    lms = _get(results, path)
+    if not isinstance(lms, list):
+        raise DataError(f"{outdir.RESULTS}: no {'.'.join(path)} list")
+    out = []
+    for i, lm in enumerate(lms):
+        unit = lm.get("unit") or ""
+        for arm in ("trial", "control", "difference"):
+            out.append(Check(f"Turnbull S({lm['time']:g} {unit}) {arm} estimate",
+                             (*path, i, arm, "estimate"), f"turnbull{i}_{arm}_estimate",
+                             RTOL_TURNBULL, "point estimate"))
+    return out
+
+
+def imputation_checks(results: dict, endpoint: str) -> list[Check]:
+    """An imputed design's per-imputation numbers (results.json ``imputation.per_imputation``:
+    each imputation's hazard ratio and landmark differences), checked before the pooled ones."""
+    path = ("endpoints", endpoint, "imputation", "per_imputation")
+    per = _get(results, path)
+    if not isinstance(per, list):
+        raise DataError(f"{outdir.RESULTS}: no {'.'.join(path)} list")
+    out = []
+    for k, imp in enumerate(per):
+        out.append(Check(f"imputation {k + 1} hazard ratio", (*path, k, "hazard_ratio"),
+                         f"imp{k + 1}_hr_estimate", RTOL_COX, "point estimate"))
+        for i, lm in enumerate(imp.get("landmarks") or []):
+            out.append(Check(f"imputation {k + 1} S({lm['time']:g}) difference",
+                             (*path, k, "landmarks", i, "difference"),
+                             f"imp{k + 1}_landmark{i}_difference_estimate", RTOL_EXACT,
+                             "point estimate"))
+    return out
+
+
+def verify_checks(checks: Sequence[Check], typed, results: dict,
+                  extra: dict | None = None) -> None:
     """The export's own re-computation must give results.json's analytic numbers.
 
     Raises
@@ -150,6 +231,8 @@ def verify_checks(checks: Sequence[Check], typed, results: dict) -> None:
         registry outcome table or a trial/flat file changed since the analysis).
     """
     mine = {"endpoints": {typed.name: typed.to_dict()}}
+    for name, obj in ((extra or {}).get("endpoints") or {}).items():
+        mine["endpoints"][name] = {**mine["endpoints"].get(name, {}), **obj}
     bad = []
     for c in checks:
         expected = _get(results, c.path)
@@ -172,15 +255,28 @@ def _close(a: Any, b: Any, rtol: float) -> bool:
     return abs(a - b) <= ATOL + rtol * abs(b)
 
 
-def render_reanalysis(typed, design, checks: Sequence[Check], spec) -> str:
-    """The R program's text (see the module docstring)."""
+def render_reanalysis(typed, design, checks: Sequence[Check], spec, *,
+                      binary: str | None = None, null_rate: float | None = None,
+                      turnbull: bool = False, multi_line: bool = False,
+                      imputations: int = 0) -> str:
+    """The R program's text (see the module docstring). ``binary``: the binary endpoint to
+    re-derive from the ADRS export (``null_rate``: its trial-vs-null test's H0 rate, None when
+    results.json has no such test); ``turnbull``: re-derive the alignment's Turnbull
+    landmarks from ADTTE ``AVALLB``; ``multi_line``: rows keyed by USUBJID + LINESEQ;
+    ``imputations``: m of an imputed design (analyse each ``IMPNUM``, pool by Rubin's rules)."""
     comp = typed.comparison
     a = spec.analysis
     yields = spec.design.yields
-    cluster = am.MATCHSET if design.cluster_col is not None and yields == "sets" else None
-    if design.cluster_col is not None and cluster is None:
-        raise DataError("reanalysis: the analysis clusters on the patient (several rows per "
-                        "patient), which ADSL cannot hold")
+    by_patient = design.patient_col is not None
+    if by_patient != multi_line:
+        raise DataError("reanalysis: the analysis clusters on the patient exactly when "
+                        "patients contribute several rows (index lines)")
+    # the one clustering rule (reports.analysis.designed_frame): patient, else matched set
+    cluster = (am.USUBJID if by_patient else
+               am.MATCHSET if design.cluster_col is not None and yields == "sets" else None)
+    # the binary endpoint: matched set when the design yields sets, else per row (the
+    # analyze stage's rule for it; it does not cluster on the patient)
+    binary_cluster = am.MATCHSET if yields == "sets" else None
     try:
         version = metadata.version("synthctl")
     except metadata.PackageNotFoundError:
@@ -197,4 +293,9 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec) -> str:
         yields=yields, cluster=cluster, trial=cn.TRIAL,
         adsl=outdir.ADSL_XPT, adtte=outdir.ADTTE_XPT, results=outdir.RESULTS,
         v=am, checks=checks, rtol_exact=RTOL_EXACT, rtol_cox=RTOL_COX, atol=ATOL,
-        bootstrap=a.bootstrap)
+        bootstrap=a.bootstrap, km_cluster=am.USUBJID if by_patient else None,
+        key=[am.USUBJID, am.LINESEQ] if multi_line else [am.USUBJID],
+        binary=binary, binary_cluster=binary_cluster, adrs=outdir.ADRS_XPT,
+        responder=binary or "", turnbull=turnbull, rtol_turnbull=RTOL_TURNBULL,
+        null_rate=None if null_rate is None else repr(float(null_rate)),
+        simon=a.simon is not None, imputations=imputations)

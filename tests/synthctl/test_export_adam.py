@@ -24,7 +24,16 @@ from synthctl.errors import DataError, DesignChangedError, OutputFolderError
 from synthctl.reanalysis import checks_for, verify_checks
 from synthctl.runner import run_study
 from synthctl.specfile import load_spec
-from tests.synthctl.adam_runs import copy_run, demo_run, matched_run, matched_spec
+from tests.synthctl.adam_runs import (
+    alignment_run,
+    copy_run,
+    demo_run,
+    imputed_run,
+    matched_run,
+    matched_spec,
+    multi_line_run,
+    response_run,
+)
 
 pytestmark = pytest.mark.slow
 cli = CliRunner()
@@ -228,12 +237,116 @@ def test_run_option_and_cli_json(tmp_path: Path):
     shutil.rmtree(out)
 
 
-def test_an_imputed_design_is_refused_before_outcomes_are_read(tmp_path: Path):
-    from synthctl.errors import SpecError
-    from tests.synthctl.test_imputed_study import _spec
+def test_an_imputed_design_has_one_adsl_record_per_subject_and_imputation():
+    run = imputed_run()
+    adsl = pyreadstat.read_xport(run / outdir.ADSL_XPT)[0]
+    cohort = outdir.read_cohort(run)
+    assert len(adsl) == len(cohort)
+    assert adsl[am.IMPNUM].tolist() == cohort[outdir.IMPUTATION].astype(float).tolist()
+    assert adsl[am.USUBJID].tolist() == cohort[cn.PATIENT_ID].tolist()
+    np.testing.assert_array_equal(adsl[am.ANLWT], cohort[outdir.WEIGHT])
+    completed = pd.read_parquet(run / outdir.IMPUTED_COVARIATES)
+    assert not adsl["PCI"].isna().any()  # the completed covariates of each imputation
+    np.testing.assert_array_equal(adsl["PCI"], completed["pci"].astype(float))
+    adtte = pyreadstat.read_xport(run / outdir.ADTTE_XPT)[0]
+    assert not adtte.duplicated([am.USUBJID, am.PARAMCD]).any()  # outcomes are not imputed
+    define = pd.read_csv(run / outdir.ADAM_DEFINE, keep_default_na=False)
+    assert "Rubin" in define.loc[define["variable"] == am.IMPNUM, "derivation"].item()
 
-    spec = _spec(tmp_path)
-    run_study(spec, tmp_path / "out")
-    with pytest.raises(SpecError, match="imputes missing covariates"):
-        export_adam(tmp_path / "out")
-    assert not (tmp_path / "out" / outdir.ADAM).exists()
+
+# --- issue 18 round 2: ADRS, AVALLB, multi-line --------------------------------------------
+def _xpt(path: Path) -> pd.DataFrame:
+    """An XPT file through pyreadstat (pandas' read_sas returns 5.4e-79 for an exact 0 in
+    pandas 2.x; haven, foreign and pyreadstat read 0)."""
+    return pyreadstat.read_xport(path)[0]
+
+def test_response_study_exports_adrs_with_bor_and_the_responder_flag():
+    run = response_run(False)
+    stage = _manifest(run)["stages"][STAGE]
+    assert {outdir.ADRS_XPT, outdir.ADRS_CSV} <= set(stage["artifacts"])
+    assert stage["records"]["ADRS"] == 2 * stage["records"]["ADSL"]
+    adsl = pd.read_csv(run / outdir.ADSL_CSV, keep_default_na=False)
+    adrs = _xpt(run / outdir.ADRS_XPT)
+    bor = adrs[adrs[am.PARAMCD] == am.BOR_PARAMCD].reset_index(drop=True)
+    orr = adrs[adrs[am.PARAMCD] == "ORR"].reset_index(drop=True)
+    assert bor[am.USUBJID].tolist() == orr[am.USUBJID].tolist() == adsl[am.USUBJID].tolist()
+    assert set(bor[am.AVALC]) <= set(am.BOR_CODES)
+    assert (bor[am.AVAL] == bor[am.AVALC].map(am.BOR_CODES)).all()
+    assert ((orr[am.AVALC] == "Y") == bor[am.AVALC].isin(["CR", "PR"])).all()
+    assert ((orr[am.AVAL] == 1) == (orr[am.AVALC] == "Y")).all()
+    # the responders among the analysed rows are results.json's
+    res = outdir.read_results(run)["endpoints"]["ORR"]["proportion"]
+    analysed = (adsl[am.ANL01FL] == "Y").to_numpy()
+    for arm in ("trial", "control"):
+        m = analysed & (adsl[am.ARM] == arm).to_numpy()
+        assert int(orr.loc[m, am.AVAL].sum()) == res["responders"][arm]
+        assert int(m.sum()) == res["n"][arm]
+    define = pd.read_csv(run / outdir.ADAM_DEFINE, keep_default_na=False)
+    rows = define[define["dataset"] == "ADRS"]
+    assert rows["variable"].tolist() == list(adrs.columns)
+    assert "confirmed by a CR/PR assessment" in " ".join(rows["derivation"])
+
+
+def test_adrs_round_trip_through_the_adrs_loader():
+    """connectors.adrs reads the exported ADRS back: its BOR rule gives the ORR flags."""
+    from connectors.adrs import read_adrs, trial_response
+
+    run = response_run(False)
+    back = read_adrs(run / outdir.ADRS_CSV)
+    subjects = pd.read_csv(run / outdir.ADSL_CSV, usecols=[am.USUBJID, am.TRTSDT])
+    subjects = subjects.rename(columns={am.USUBJID: cn.PATIENT_ID, am.TRTSDT: cn.INDEX_DATE})
+    got = trial_response(back, subjects, paramcd=am.BOR_PARAMCD)
+    orr = back[back["PARAMCD"] == "ORR"]
+    assert got[cn.RESPONSE].tolist() == (orr["AVALC"] == "Y").astype(int).tolist()
+
+
+def test_a_changed_response_outcome_is_refused(tmp_path: Path):
+    """A results.json whose ORR the responses read now do not give (as if the registry's
+    tumour assessments changed): refused, naming the number, nothing written."""
+    run = copy_run(response_run(False), tmp_path / "run")
+    shutil.rmtree(run / outdir.ADAM)
+    (run / outdir.REANALYSIS_R).unlink()
+    res = outdir.read_results(run)
+    res["endpoints"]["ORR"]["proportion"]["ratio"]["estimate"] *= 1.001
+    (run / outdir.RESULTS).write_text(json.dumps(res))
+    man = _manifest(run)
+    man["stages"]["analyze"]["artifacts"][outdir.RESULTS] = outdir.sha256_file(run / outdir.RESULTS)
+    (run / outdir.MANIFEST).write_text(json.dumps(man))
+    with pytest.raises(DataError, match="ORR ratio estimate"):
+        export_adam(run)
+    assert not (run / outdir.ADAM).exists()
+
+
+def test_alignment_study_exports_the_left_bound():
+    run = alignment_run()
+    adtte = _xpt(run / outdir.ADTTE_XPT)
+    pfs = adtte[adtte[am.PARAMCD] == "PFS"]
+    ev = pfs[am.CNSR] == 0
+    lb = pfs.loc[ev, am.AVALLB]
+    assert lb.notna().all() and (lb >= 0).all() and (lb <= pfs.loc[ev, am.AVAL]).all()
+    assert (lb < pfs.loc[ev, am.AVAL]).mean() > 0.5  # most progressions are intervals
+    assert pfs.loc[~ev, am.AVALLB].isna().all()
+    assert adtte.loc[adtte[am.PARAMCD] == "OS", am.AVALLB].isna().all()
+    define = pd.read_csv(run / outdir.ADAM_DEFINE, keep_default_na=False)
+    assert "interval2" in define.loc[define["variable"] == am.AVALLB, "derivation"].item()
+    assert am.AVALLB not in pd.read_csv(demo_run() / outdir.ADTTE_CSV, nrows=1).columns
+
+
+def test_multi_line_study_is_keyed_by_subject_and_line():
+    run = multi_line_run()
+    adsl = _xpt(run / outdir.ADSL_XPT)
+    cohort = outdir.read_cohort(run)
+    assert len(adsl) == len(cohort) and adsl[am.USUBJID].tolist() == cohort[cn.PATIENT_ID].tolist()
+    assert adsl[am.USUBJID].duplicated().any()
+    assert not adsl.duplicated([am.USUBJID, am.LINESEQ]).any()
+    assert (adsl.loc[adsl[am.ARM] == cn.TRIAL, am.LINESEQ] == 1).all()
+    for _, g in adsl.groupby(am.USUBJID):
+        g = g.sort_values(am.LINESEQ)
+        assert g[am.LINESEQ].tolist() == list(range(1, len(g) + 1))
+        assert g[am.TRTSDT].is_monotonic_increasing
+    adtte = _xpt(run / outdir.ADTTE_XPT)
+    keys = adtte[adtte[am.PARAMCD] == "PFS"][[am.USUBJID, am.LINESEQ]]
+    assert not keys.duplicated().any()
+    assert set(map(tuple, keys.to_numpy())) <= set(map(tuple, adsl[[am.USUBJID, am.LINESEQ]]
+                                                        .to_numpy()))
+    assert "LINE_ID" not in adsl.columns  # the registry's line key is not exported
