@@ -141,11 +141,22 @@ def test_bootstrap_replaces_the_analytic_limits(tmp_path):
     data.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "study.yaml").write_text(SPEC.format(response="resp", bootstrap=20))
     assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
-    orr = json.loads((tmp_path / "out" / "results.json").read_text())["endpoints"]["ORR"]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    orr = res["endpoints"]["ORR"]
     diff = orr["proportion"]["difference"]
     assert diff["method"].startswith("bootstrap") and "analytic" in diff
     assert orr["proportion"]["ratio"]["analytic"]["se_log"] > 0
-    assert orr["bootstrap"]["n_boot"] == 20
+    # one bootstrap for every endpoint (analyze_study): the binary statistics are typed
+    # StatKeys of the ORR endpoint, resampled in the same replicates as PFS's
+    boot = res["bootstrap"]
+    assert boot["n_boot"] == 20
+    stats = {(s["endpoint"], s["statistic"]): s for s in boot["statistics"]}
+    assert {("ORR", "proportion_trial"), ("ORR", "proportion_control"),
+            ("ORR", "proportion_difference"), ("ORR", "log_ratio"),
+            ("ORR", "log_odds_ratio"), ("PFS", "log_hr")} <= set(stats)
+    assert diff["se"] == pytest.approx(stats["ORR", "proportion_difference"]["se"])
+    assert orr["proportion"]["ratio"]["lower"] == pytest.approx(
+        np.exp(stats["ORR", "log_ratio"]["lower"]))
 
 
 def test_response_column_never_reaches_the_design_input(flat_run):
