@@ -185,3 +185,24 @@ def test_response_column_is_checked_at_spec_load(tmp_path, edit, match):
     (tmp_path / "s.yaml").write_text(edit(SPEC.format(response="resp", bootstrap=0)))
     with pytest.raises(SpecError, match=match):
         load_spec(tmp_path / "s.yaml")
+
+
+def test_os_primary_simon_is_alive_at_the_landmark(tmp_path):
+    """analysis.simon on an OS primary: "alive at the landmark", patients censored before it
+    listed and left out (as for the PFS rate)."""
+    data = pd.read_csv(CSV)
+    data.to_csv(tmp_path / "data.csv", index=False)
+    text = SPEC.format(response="null", bootstrap=0).replace(
+        "analysis: {", "analysis: {endpoint: OS, ").replace("endpoint: ORR", "endpoint: primary")
+    (tmp_path / "study.yaml").write_text(text)
+    assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["primary_endpoint"] == "OS" and list(res["endpoints"]) == ["OS"]
+    simon = res["endpoints"]["OS"]["simon"]
+    assert simon["outcome"] == "alive at 24 weeks"
+    cohort = pd.read_csv(tmp_path / "out" / "cohort.csv", dtype={"patient_id": str})
+    trial = cohort[(cohort["arm"] == "trial") & cohort["included"]].merge(
+        data.assign(patient_id=data["patient_id"].astype(str)), on="patient_id")
+    censored = (trial["pfs_event"] == 0) & (trial["pfs_weeks"] < 24)
+    assert simon["n_censored_before_landmark"] == int(censored.sum())
+    assert simon["n_evaluable"] == len(trial) - int(censored.sum())
