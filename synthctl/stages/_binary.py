@@ -125,11 +125,20 @@ def _response_definition(spec: StudySpec) -> str:
     return f"flat file column {spec.data.response!r} (1 = responder)"
 
 
+def simon_target(spec: StudySpec) -> str | None:
+    """The endpoint ``analysis.simon`` analyses (``primary``: the primary endpoint's name)."""
+    a = spec.analysis
+    if a.simon is None:
+        return None
+    return a.primary_endpoint if a.simon.endpoint == "primary" else a.simon.endpoint
+
+
 def _response_null_rate(spec: StudySpec) -> float | None:
+    """``response.null_rate``; else the Simon ``p0`` when the Simon design is on ORR."""
     s, simon = spec.analysis.response, spec.analysis.simon
     if s is not None and s.null_rate is not None:
         return s.null_rate
-    return None if simon is None else simon.p0
+    return simon.p0 if simon is not None and simon_target(spec) == ORR else None
 
 
 def _read_responses(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:

@@ -154,7 +154,7 @@ def _binary_endpoints(spec: StudySpec) -> tuple[list, dict[str, tuple]]:
         SimonSettings,
     )
     from reports.endpoints import Binary
-    from synthctl.stages._binary import onset_col, value_col
+    from synthctl.stages._binary import onset_col, simon_target, value_col
 
     a = spec.analysis
     endpoints, blocks = [], {}
@@ -168,7 +168,7 @@ def _binary_endpoints(spec: StudySpec) -> tuple[list, dict[str, tuple]]:
                 f"needs the PFS endpoint (analysis.endpoint is {a.endpoint})")]
     if a.simon is not None:
         s = a.simon
-        target = a.primary_endpoint if s.endpoint == "primary" else s.endpoint
+        target = simon_target(spec)
         settings = SimonSettings(s.p0, s.p1, s.alpha, s.power, s.design)
         if target == a.endpoint:  # the time-to-event rate at the first landmark
             block = LandmarkSimonBlock(

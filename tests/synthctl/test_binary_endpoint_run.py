@@ -206,3 +206,18 @@ def test_os_primary_simon_is_alive_at_the_landmark(tmp_path):
     censored = (trial["pfs_event"] == 0) & (trial["pfs_weeks"] < 24)
     assert simon["n_censored_before_landmark"] == int(censored.sum())
     assert simon["n_evaluable"] == len(trial) - int(censored.sum())
+
+
+def test_simon_p0_is_the_null_rate_of_its_own_endpoint_only(tmp_path):
+    """With the Simon design on the PFS rate, its p0 (a PFS rate) is not ORR's null rate."""
+    data = pd.read_csv(CSV)
+    data["resp"] = np.random.default_rng(2).binomial(1, 0.3, len(data))
+    data.to_csv(tmp_path / "data.csv", index=False)
+    text = SPEC.format(response="resp", bootstrap=0).replace("endpoint: ORR",
+                                                             "endpoint: primary")
+    (tmp_path / "study.yaml").write_text(text)
+    assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["endpoints"]["ORR"]["trial_vs_null"] is None
+    assert res["endpoints"]["ORR"]["simon"] is None
+    assert res["endpoints"]["PFS"]["simon"]["outcome"] == "event-free at 24 weeks"
