@@ -366,7 +366,7 @@ def sensitivity_rows(sensitivity: Mapping[str, Any],
                 "description": str(entry.get("description", "")),
                 "control": _ci(p.get("control")),
                 "difference": _ci(p.get("difference"), _pct_points),
-                "hr": "risk ratio " + _ci(p.get("ratio"), fmt_num),
+                "hr": _ci(p.get("ratio"), fmt_num),
             })
         elif "hazard_ratio" in entry or "landmarks" in entry:
             lms = entry.get("landmarks") or [{}]

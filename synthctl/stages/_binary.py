@@ -95,8 +95,9 @@ def read_binary_outcomes(ctx: StageContext, frame: pd.DataFrame, *,
         if src.has_onset:
             out[onset_col(src.name)] = cn.days_to(unit, got.onset_days.to_numpy(dtype=float))
         if warn and got.not_assessed:
-            ctx.manifest.warn("analyze", f"{src.name}: {got.not_assessed} analysed patient(s) "
-                              f"have no {src.what} after index: {got.rule}")
+            ctx.manifest.warn("analyze", f"{src.name}: {got.not_assessed} patient(s) (trial "
+                              f"and eligible registry pool) have no {src.what} after index: "
+                              f"{got.rule}")
     return out
 
 

@@ -62,6 +62,8 @@ def test_report_headline_and_methods_use_the_binary_primary(orr_run: Path):
     assert html.index('id="fig-km"') > html.index('id="secondary-PFS"')
     assert "The primary endpoint, ORR (best overall response" in html
     assert "Secondary endpoint: PFS was compared" in html
+    sens = html[html.index('id="sensitivity"'):]
+    assert "Control proportion" in sens and "Risk ratio" in sens
 
 
 @pytest.mark.slow
