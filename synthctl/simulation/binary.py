@@ -24,7 +24,8 @@ import pandas as pd
 
 from connectors import columns as cols
 
-__all__ = ["BINARY_ESTIMANDS", "BinaryScenario", "binary_truth", "run_binary_replicate"]
+__all__ = ["BINARY_ESTIMANDS", "BinaryScenario", "binary_notes", "binary_truth",
+           "run_binary_replicate"]
 
 #: the binary scenario's estimand (trial minus the synthetic control)
 BINARY_ESTIMANDS: dict[str, str] = {
@@ -158,3 +159,20 @@ def run_binary_replicate(spec: Any, index: int,
                 and spec.designs[rec["design"]]["method"] == NAIVE):
             rec["balance_passed"] = bool(smd_before < threshold)
     return records
+
+
+def binary_notes(result: Any) -> list[str]:
+    """How to read the binary scenario's table (`synthctl.simulation.outputs.result_notes`)."""
+    s = _scenario(result.spec)
+    truth, mcse = binary_truth(s)
+    return [
+        f"Truth: the ATT difference in response proportion, {truth:.4f} (Monte Carlo SE "
+        f"{mcse:.1e}, {s.truth_draws:,} draws), from the scenario's logistic selection and "
+        "response models (synthctl/simulation/binary.py).",
+        "Estimands: " + "; ".join(f"{k} = {v}" for k, v in BINARY_ESTIMANDS.items()) + ".",
+        f"{s.n_trial} trial and {s.n_registry} registry patients per replicate; "
+        f"{result.spec.conf_level:.0%} Wald intervals from the HC0 sandwich (clustered on the "
+        "matched set for matching), as reports.analyze_study gives them without bootstrap.",
+        "A design that fails on a replicate is counted in 'valid' and leaves that replicate "
+        "out of its measures.",
+    ]

@@ -45,6 +45,10 @@ def markdown_table(summary: pd.DataFrame) -> str:
 def result_notes(result: SimulationResult) -> list[str]:
     """How to read the table; which truth the scenario is judged against."""
     spec = result.spec
+    if spec.kind == "binary":
+        from synthctl.simulation.binary import binary_notes
+
+        return binary_notes(result)
     truth_note = (
         "Truth: the counterfactual control PFS of the trial population on the latent "
         "(continuous) progression times, from the data-generating process. Observed PFS is "

@@ -3,8 +3,9 @@
 Before any outcome is read, the design's artifacts and the spec's design part are compared with
 the hashes the design stage recorded (`Manifest.check_design_lock`). Then the outcomes are
 fetched (registry: `RegistryConnector.outcomes`; trial: ADTTE; flat file: its time and event
-columns), converted from days to the spec's landmark unit, and handed with the locked design
-to `reports.analysis.analyze_study`, which owns the whole analysis (endpoints, bootstrap,
+columns; binary endpoints from their sources, `synthctl.stages._binary`), converted from days
+to the spec's landmark unit, and handed with the locked design to
+`reports.analysis.analyze_study`, which owns the whole analysis (endpoints, bootstrap,
 sensitivity analyses). This stage only reads, builds the designs (covariates only) and writes.
 """
 

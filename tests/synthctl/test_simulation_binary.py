@@ -85,6 +85,8 @@ def test_simulate_cli_runs_the_binary_scenario(tmp_path):
     rows = summary["summary"]
     assert {r["estimand"] for r in rows} == {"proportion_diff"}
     assert {r["design"] for r in rows} == set(load_simulation_spec(SPEC).designs)
+    md = (tmp_path / "sim" / "simulation.md").read_text()
+    assert "ATT difference in response proportion" in md and "RMST" not in md
 
 
 def test_run_simulation_is_reproducible():
