@@ -81,7 +81,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> dict[str, Pa
     title = f"Simulation study: {result.spec.name}"
     md = [
         f"# {title}\n",
-        f"{result.replicates} replicates, seed {result.seed}, truth: {result.spec.truth}.\n",
+        f"{result.replicates} replicates, seed {result.seed}, truth: "
+        f"{result.spec.truth if result.spec.kind == 'survival' else 'ATT (Monte Carlo)'}.\n",
         markdown_table(result.summary),
         *(f"\n{note}\n" for note in result_notes(result)),
     ]
