@@ -219,6 +219,15 @@ def binary_rows(endpoint: Mapping[str, Any]) -> list[dict[str, str]]:
         rows.append({"quantity": f"Trial vs null rate {fmt_pct(test.get('null_rate'))}",
                      "trial": _binom_text(test), "control": "",
                      "comparison": "exact one-sided binomial test, Clopper-Pearson limits"})
+    dor = endpoint.get("duration_of_response") or {}
+    if dor and not dor.get("error"):
+        med, n = dor.get("median") or {}, dor.get("n_responders") or {}
+        unit = f" ({dor['unit']})" if dor.get("unit") else ""
+        rows.append({"quantity": f"Duration of response, median{unit}",
+                     "trial": _ci(med.get("trial"), _fmt_time) + f"; {n.get('trial', 0)} "
+                     "responders", "control": _ci(med.get("control"), _fmt_time)
+                     + f"; {n.get('control', 0)} responders",
+                     "comparison": "descriptive (Kaplan-Meier from the first response)"})
     simon = endpoint.get("simon") or {}
     if simon:
         rows.append({"quantity": "Simon two-stage analysis", "trial": _simon_text(simon),

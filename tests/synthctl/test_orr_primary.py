@@ -58,6 +58,7 @@ def test_report_headline_and_methods_use_the_binary_primary(orr_run: Path):
     assert "Result: ORR" in head and "Risk ratio" in head and "Hazard ratio" not in head
     assert "Simon:" in head and "one-sided p" in head
     assert 'id="secondary-PFS"' in html
+    assert "Duration of response, median (weeks)" in html
     # the KM figure moves to the secondary (PFS) section
     assert html.index('id="fig-km"') > html.index('id="secondary-PFS"')
     assert "The primary endpoint, ORR (best overall response" in html
