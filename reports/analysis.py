@@ -7,7 +7,8 @@ is handed, and returns a frozen `StudyAnalysis` whose ``to_dict()`` is results.j
 ``endpoints``/``sensitivity``/``bootstrap`` part. The analyze stage and the simulation study
 both call it; neither assembles an analysis itself.
 
-Adding an endpoint kind (e.g. a binary endpoint with a ``proportion`` block):
+Endpoint kinds: `reports.endpoints.TimeToEvent` (PFS, OS) and `reports.endpoints.Binary`
+(response or normalisation rate: ``proportion``, ``trial_vs_null``). Adding a kind:
 1. write a frozen dataclass with ``name``, ``kind`` (ClassVar) and
    ``estimate(data: DesignedFrame, conf_level) -> result`` (see `reports.endpoints`);
 2. its result implements ``to_dict()`` (the ``endpoints.<name>`` object), ``statistics()``
@@ -16,7 +17,8 @@ Adding an endpoint kind (e.g. a binary endpoint with a ``proportion`` block):
    and ``problems()`` (planned estimates the data cannot give: reported as warnings);
 3. register the class in ``reports.endpoints.ENDPOINT_KINDS`` and list an instance in
    ``AnalysisSettings.endpoints``. The bootstrap then covers it with no other change.
-An extra block of an existing endpoint (``endpoints.PFS.alignment``): an `EndpointBlock` in
+An extra block of an existing endpoint (``endpoints.PFS.alignment``, ``endpoints.<name>.simon``,
+``endpoints.ORR.duration_of_response``): an `EndpointBlock` in
 ``AnalysisSettings.blocks[name]``, computed on the locked design (not per bootstrap replicate);
 its `BlockResult` gives the block's object, its warnings and, through ``primary(result)``,
 may replace numbers of the endpoint's primary result (the analytic and naive ones stay).

@@ -10,7 +10,8 @@ from importlib.resources import files
 from pathlib import Path
 
 __all__ = [
-    "DEMO_PLATFORM", "DEMO_SPEC", "EXPORT_MAPPING", "EXPORT_PARQUET", "EXPORT_SQLITE",
+    "DEMO_ORR_SPEC", "DEMO_PLATFORM", "DEMO_SPEC", "EXPORT_MAPPING", "EXPORT_PARQUET",
+    "EXPORT_SQLITE",
     "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADRS", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON",
 ]
 
@@ -23,6 +24,7 @@ TRIAL_ADRS: Path = SAMPLE_DIR / "trial_adrs.csv"
 TRUTH_JSON: Path = SAMPLE_DIR / "truth.json"
 DEMO_SPEC: Path = SAMPLE_DIR / "demo_study.yaml"
 DEMO_PLATFORM: Path = SAMPLE_DIR / "demo_platform.yaml"
+DEMO_ORR_SPEC: Path = SAMPLE_DIR / "demo_study_orr.yaml"  # ORR primary (issue 15)
 # the same registry as a network exports it (sample_data.export)
 EXPORT_PARQUET: Path = SAMPLE_DIR / "registry_export"
 EXPORT_SQLITE: Path = SAMPLE_DIR / "registry_export.sqlite"

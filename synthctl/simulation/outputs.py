@@ -45,6 +45,10 @@ def markdown_table(summary: pd.DataFrame) -> str:
 def result_notes(result: SimulationResult) -> list[str]:
     """How to read the table; which truth the scenario is judged against."""
     spec = result.spec
+    if spec.kind == "binary":
+        from synthctl.simulation.binary import binary_notes
+
+        return binary_notes(result)
     truth_note = (
         "Truth: the counterfactual control PFS of the trial population on the latent "
         "(continuous) progression times, from the data-generating process. Observed PFS is "
@@ -77,7 +81,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> dict[str, Pa
     title = f"Simulation study: {result.spec.name}"
     md = [
         f"# {title}\n",
-        f"{result.replicates} replicates, seed {result.seed}, truth: {result.spec.truth}.\n",
+        f"{result.replicates} replicates, seed {result.seed}, truth: "
+        f"{result.spec.truth if result.spec.kind == 'survival' else 'ATT (Monte Carlo)'}.\n",
         markdown_table(result.summary),
         *(f"\n{note}\n" for note in result_notes(result)),
     ]
