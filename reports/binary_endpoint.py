@@ -1,10 +1,15 @@
-"""A binary endpoint (response rate, normalisation rate) in one call: results.json shape.
+"""The blocks of a binary or landmark endpoint computed once on the locked design.
 
-`analyze_binary_endpoint` composes the weighted comparison of the two arms
-(`reports.binary.compare_proportions`), the trial arm's exact test against the null rate
-(`reports.binary.binomial_test`) and, with a Simon design, the trial's two-stage analysis
-(`reports.simon`). Its result's ``to_dict()`` is ``results.json["endpoints"]["ORR"]``:
-``{definition, proportion: {...}, trial_vs_null: {...}, simon: {...}}``.
+The comparison itself is the `reports.endpoints.Binary` endpoint kind (bootstrapped with the
+design re-run like every kind). What is computed once, on the locked design's analysed rows,
+is an `reports.endpoints.EndpointBlock` here:
+
+* `ResponseSimonBlock` (``endpoints.<binary>.simon``): the trial's Simon two-stage analysis of
+  the binary outcome (`reports.simon`, Koyama & Chen 2008);
+* `LandmarkSimonBlock` (``endpoints.PFS.simon`` / ``endpoints.OS.simon``): the same analysis
+  of "event-free (PFS) / alive (OS) at the landmark", patients censored before it listed;
+* `DurationBlock` (``endpoints.<binary>.duration_of_response``): KM from the first response
+  of the responders, per arm, descriptive.
 
 Simon stages: the trial patients are ordered by ``order_col`` (the index date: enrolment
 order; ties by the frame's order) and the first ``n1`` form stage 1; the others are stage 2
@@ -15,20 +20,16 @@ stopped at stage 1 by the rule, the later patients are not part of the design-ba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reports._inputs import require_columns
-from reports.binary import (
-    BinomialTest,
-    ProportionComparison,
-    binary_array,
-    binomial_test,
-    compare_proportions,
-)
+from reports.binary import binary_array
+from reports.endpoints import DesignedFrame, EndpointResult
 from reports.errors import EstimationError
-from reports.simon import SimonAnalysis, simon_analysis, simon_design
+from reports.simon import SimonAnalysis, SimonDesign, simon_analysis, simon_design
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,87 +41,6 @@ class SimonSettings:
     alpha: float = 0.05
     power: float = 0.8
     design: str = "optimal"
-
-
-@dataclass(frozen=True, slots=True)
-class BinaryEndpoint:
-    """Everything results.json reports for one binary endpoint."""
-
-    name: str
-    definition: str
-    proportion: ProportionComparison
-    trial_vs_null: BinomialTest | None
-    simon: SimonAnalysis | None
-    simon_error: str | None = None
-
-    def to_dict(self) -> dict:
-        """results.json ``endpoints.<name>``."""
-        simon: dict | None = None if self.simon is None else self.simon.to_dict()
-        if self.simon_error is not None:
-            simon = {"error": self.simon_error}
-        return {
-            "kind": "binary",
-            "definition": self.definition,
-            "proportion": self.proportion.to_dict(),
-            "trial_vs_null": None if self.trial_vs_null is None else self.trial_vs_null.to_dict(),
-            "simon": simon,
-        }
-
-
-def analyze_binary_endpoint(
-    frame: pd.DataFrame,
-    *,
-    response_col: str,
-    arm_col: str = "arm",
-    treated_value: object = "trial",
-    weight_col: str | None = None,
-    cluster_col: str | None = None,
-    order_col: str | None = None,
-    null_rate: float | None = None,
-    simon: SimonSettings | None = None,
-    conf_level: float = 0.95,
-    name: str = "ORR",
-    definition: str = "",
-) -> BinaryEndpoint:
-    """Compare the arms on a 0/1 endpoint; test the trial arm; run its Simon analysis.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Both arms' analysed rows (the design's included patients).
-    response_col, arm_col, treated_value, weight_col, cluster_col, conf_level
-        As `reports.binary.compare_proportions`.
-    order_col : str, optional
-        Enrolment order of the trial patients (index date) for the Simon stages.
-    null_rate : float, optional
-        H0 rate of the exact test (default: ``simon.p0`` when a Simon design is given).
-    simon : SimonSettings, optional
-    name, definition : str
-        The endpoint's name and a sentence defining it (e.g. `ResponseRule.describe`).
-    """
-    require_columns(
-        frame, {"response_col": response_col, "arm_col": arm_col, "order_col": order_col}
-    )
-    proportion = compare_proportions(
-        frame,
-        response_col=response_col,
-        arm_col=arm_col,
-        treated_value=treated_value,
-        weight_col=weight_col,
-        cluster_col=cluster_col,
-        conf_level=conf_level,
-    )
-    trial = frame.loc[frame[arm_col] == treated_value]
-    if order_col is not None:
-        trial = trial.sort_values(order_col, kind="stable")
-    y = binary_array(trial, response_col).astype(int)
-    h0 = null_rate if null_rate is not None else (simon.p0 if simon is not None else None)
-    test = None if h0 is None else binomial_test(int(y.sum()), len(y), h0, conf_level)
-    result, error = None, None
-    if simon is not None:
-        d = simon_design(simon.p0, simon.p1, simon.alpha, simon.power, simon.design)
-        result, error = _stages(d, y, simon.design)
-    return BinaryEndpoint(name, definition, proportion, test, result, error)
 
 
 def landmark_status(time, event, landmark: float) -> np.ndarray:
@@ -148,12 +68,13 @@ class LandmarkSimon:
     censored_before_landmark: tuple[str, ...]
     simon: SimonAnalysis | None
     error: str | None
+    outcome: str = "event-free"
 
     def to_dict(self) -> dict:
-        """results.json ``endpoints.PFS.simon``."""
+        """results.json ``endpoints.PFS.simon`` (``endpoints.OS.simon``: ``alive at``)."""
         out = {} if self.simon is None else self.simon.to_dict()
         out.update(
-            outcome=f"event-free at {self.landmark:g} {self.unit or ''}".strip(),
+            outcome=f"{self.outcome} at {self.landmark:g} {self.unit or ''}".strip(),
             n_evaluable=self.n_evaluable,
             n_censored_before_landmark=len(self.censored_before_landmark),
             censored_before_landmark=list(self.censored_before_landmark),
@@ -163,6 +84,12 @@ class LandmarkSimon:
         if self.error is not None:
             out["error"] = self.error
         return out
+
+    def problems(self) -> list[str]:
+        return _simon_problems(self.error)
+
+    def primary(self, result: EndpointResult) -> EndpointResult:
+        return result
 
 
 def landmark_simon(
@@ -175,11 +102,14 @@ def landmark_simon(
     id_col: str,
     order_col: str | None = None,
     unit: str | None = None,
+    outcome: str = "event-free",
 ) -> LandmarkSimon:
     """Simon analysis of the trial arm's event-free status at ``landmark``.
 
     ``frame`` holds the trial patients only (one row each). Patients censored before the
     landmark are listed and left out; the others, in ``order_col`` order, form the stages.
+    ``outcome`` names the status in results.json: "event-free" (PFS), "alive" (OS: the
+    event is death, so 1 = alive at the landmark).
     """
     require_columns(
         frame,
@@ -192,10 +122,15 @@ def landmark_simon(
     y = status[~unknown].astype(int)
     d = simon_design(simon.p0, simon.p1, simon.alpha, simon.power, simon.design)
     result, error = _stages(d, y, simon.design)
-    return LandmarkSimon(landmark, unit, int(y.size), censored, result, error)
+    return LandmarkSimon(landmark, unit, int(y.size), censored, result, error, outcome)
 
 
-def _stages(d, y: np.ndarray, criterion: str) -> tuple[SimonAnalysis | None, str | None]:
+def _simon_problems(error: str | None) -> list[str]:
+    return [] if error is None else [f"the Simon two-stage analysis is not available: {error}"]
+
+
+def _stages(d: SimonDesign, y: np.ndarray,
+            criterion: str) -> tuple[SimonAnalysis | None, str | None]:
     """Split the ordered 0/1 outcomes into the design's stages and analyse them."""
     if len(y) < d.n1:
         return None, (
@@ -210,6 +145,74 @@ def _stages(d, y: np.ndarray, criterion: str) -> tuple[SimonAnalysis | None, str
             "the data"
         )
     return simon_analysis(d, x1, int(rest.sum()), int(rest.size) or None), None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSimon:
+    """The trial's Simon analysis of a binary endpoint (`BlockResult`), or why there is none."""
+
+    simon: SimonAnalysis | None
+    error: str | None
+
+    def to_dict(self) -> dict:
+        """results.json ``endpoints.<name>.simon``."""
+        return {"error": self.error} if self.simon is None else self.simon.to_dict()
+
+    def problems(self) -> list[str]:
+        return _simon_problems(self.error)
+
+    def primary(self, result: EndpointResult) -> EndpointResult:
+        return result
+
+
+def _trial_rows(data: DesignedFrame, order_col: str | None) -> pd.DataFrame:
+    """The trial arm's analysed rows in enrolment order (``order_col``; ties keep the order)."""
+    f = data.frame
+    trial = f.loc[f[data.arm_col] == data.treated_value]
+    if order_col is not None and order_col in trial.columns:
+        trial = trial.sort_values(order_col, kind="stable")
+    return trial
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSimonBlock:
+    """``endpoints.<name>.simon`` of a binary endpoint: the trial patients in enrolment order
+    (``order_col``), the first ``n1`` forming stage 1, their 0/1 ``response_col`` analysed
+    by `reports.simon.simon_analysis` (unweighted: the trial's own analysis)."""
+
+    settings: SimonSettings
+    response_col: str
+    order_col: str | None = None
+    key: str = "simon"
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> ResponseSimon:
+        s = self.settings
+        y = binary_array(_trial_rows(data, self.order_col), self.response_col).astype(int)
+        d = simon_design(s.p0, s.p1, s.alpha, s.power, s.design)
+        return ResponseSimon(*_stages(d, y, s.design))
+
+
+@dataclass(frozen=True, slots=True)
+class LandmarkSimonBlock:
+    """``endpoints.PFS.simon`` / ``endpoints.OS.simon``: `landmark_simon` of the trial's
+    analysed rows (``outcome``: "event-free" for PFS, "alive" for OS)."""
+
+    settings: SimonSettings
+    time_col: str
+    event_col: str
+    landmark: float
+    id_col: str
+    unit: str | None = None
+    order_col: str | None = None
+    outcome: str = "event-free"
+    key: str = "simon"
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> LandmarkSimon:
+        trial = _trial_rows(data, None)
+        order = self.order_col if self.order_col in trial.columns else None
+        return landmark_simon(trial, time_col=self.time_col, event_col=self.event_col,
+                              landmark=self.landmark, simon=self.settings, id_col=self.id_col,
+                              order_col=order, unit=self.unit, outcome=self.outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +232,64 @@ class DurationOfResponse:
             "median": {k: v.to_dict() for k, v in self.median.items()},
             "method": self.method,
         }
+
+    def problems(self) -> list[str]:
+        return []
+
+    def primary(self, result: EndpointResult) -> EndpointResult:
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class NotReported:
+    """A block that cannot be reported: ``{"error": reason}``, a warning when ``warn``."""
+
+    reason: str
+    warn: bool = False
+    what: str = "duration of response"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.reason}
+
+    def problems(self) -> list[str]:
+        return [f"{self.what} not reported: {self.reason}"] if self.warn else []
+
+    def primary(self, result: EndpointResult) -> EndpointResult:
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class DurationBlock:
+    """``endpoints.<name>.duration_of_response``: `duration_of_response` of the analysed
+    rows (``time_col``/``event_col``: PFS; ``onset_col``: first response, same unit), or
+    ``{"error": reason}`` when ``unavailable`` says why it cannot be (OS endpoint), when the
+    source has no response dates, or when the data contradict themselves (a warning)."""
+
+    response_col: str
+    onset_col: str
+    time_col: str
+    event_col: str
+    unit: str | None = None
+    unavailable: str | None = None
+    key: str = "duration_of_response"
+
+    def estimate(self, data: DesignedFrame, conf_level: float
+                 ) -> DurationOfResponse | NotReported:
+        if self.unavailable is not None:
+            return NotReported(self.unavailable)
+        f = data.frame
+        responders = binary_array(f, self.response_col) == 1
+        if self.onset_col not in f or f.loc[responders, self.onset_col].isna().any():
+            return NotReported("the response source has no response dates (flat file or "
+                               "ADRS BOR)")
+        try:
+            return duration_of_response(
+                f, time_col=self.time_col, event_col=self.event_col, onset_col=self.onset_col,
+                response_col=self.response_col, arm_col=data.arm_col,
+                treated_value=data.treated_value, weight_col=data.weight_col,
+                time_unit=self.unit, conf_level=conf_level)
+        except EstimationError as exc:
+            return NotReported(str(exc), warn=True)
 
 
 def duration_of_response(

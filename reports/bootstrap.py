@@ -88,7 +88,8 @@ class BootstrapStatistic:
         return self.n_failed + int(sum(self.not_estimable.values()))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"statistic": self.key.label, "estimate": json_number(self.estimate),
+        out = {"endpoint": self.key.endpoint, "statistic": self.key.label,
+               "estimate": json_number(self.estimate),
                "se": json_number(self.se), "lower": json_number(self.lower),
                "upper": json_number(self.upper), "n_valid": self.n_valid,
                "n_missing": self.n_missing, "not_estimable": dict(self.not_estimable)}

@@ -5,7 +5,8 @@ design's weights and the variance clusters already decided) into an `EndpointRes
 result knows its ``results.json`` form (``to_dict``), the scalar statistics that the
 bootstrap resamples and that multiple-imputation pooling combines (``statistics``, keyed by
 the typed `StatKey`), and how to take replacement intervals for them (``with_intervals``).
-`TimeToEvent` (PFS, OS) is the first kind; `ENDPOINT_KINDS` registers the kinds by name.
+`TimeToEvent` (PFS, OS) and `Binary` (response rate, normalisation rate) are the kinds;
+`ENDPOINT_KINDS` registers them by name.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from reports.binary import (
+    BinomialTest,
+    ProportionComparison,
+    binary_array,
+    binomial_test,
+    compare_proportions,
+)
 from reports.compare import ArmComparison, compare_arms, evalues_of
+from reports.evalue import evalue_rr
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -248,5 +257,116 @@ class TimeToEvent:
         return TimeToEventResult(self.name, comp)
 
 
+#: the binary statistics (`StatKey` quantity, arm) and the `ProportionComparison` field they
+#: are read from; ratios are resampled and pooled on the log scale
+_PROPORTIONS = ("trial", "control", "difference")
+_RATIOS = (("log_ratio", "ratio"), ("log_odds_ratio", "odds_ratio"))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BinaryResult:
+    """A binary endpoint's comparison (`ProportionComparison`) and the trial arm's exact test
+    against the null rate (`BinomialTest`, None without a null rate), as an `EndpointResult`.
+
+    ``to_dict()`` is results.json ``endpoints.<name>``: ``{kind: "binary", definition,
+    proportion: {trial, control, difference, ratio, odds_ratio, evalue, n, responders,
+    weighted_n, ...}, trial_vs_null, simon}`` (``simon`` and ``duration_of_response`` are
+    blocks: `reports.binary_endpoint`).
+    """
+
+    name: str
+    definition: str
+    proportion: ProportionComparison
+    trial_vs_null: BinomialTest | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": Binary.kind, "definition": self.definition,
+                "proportion": self.proportion.to_dict(),
+                "trial_vs_null": (None if self.trial_vs_null is None
+                                  else self.trial_vs_null.to_dict()),
+                "simon": None}
+
+    def summary(self) -> pd.DataFrame:
+        return self.proportion.summary()
+
+    def statistics(self) -> dict[StatKey, StatValue]:
+        """Proportions (trial, control, difference) and the log risk and odds ratios."""
+        p, n = self.proportion, self.name
+        out = {StatKey(n, "proportion", arm): StatValue(getattr(p, arm).estimate,
+                                                        getattr(p, arm).se)
+               for arm in _PROPORTIONS}
+        for quantity, field in _RATIOS:
+            r = getattr(p, field)
+            ok = r.reason is None and np.isfinite(r.estimate) and r.estimate > 0
+            out[StatKey(n, quantity)] = StatValue(
+                float(np.log(r.estimate)) if ok else np.nan, r.se_log,
+                None if ok else (r.reason or "not estimable"))
+        return out
+
+    def problems(self) -> list[str]:
+        """A ratio the data cannot give (no responder, or all responders, in an arm)."""
+        return [f"{self.name}: the {field.replace('_', ' ')} is not estimable ({r.reason})"
+                for field in ("ratio", "odds_ratio")
+                if (r := getattr(self.proportion, field)).reason is not None]
+
+    def with_intervals(self, intervals: Mapping[StatKey, Interval]) -> BinaryResult:
+        """The comparison with these SEs/limits as primary (ratios: limits exp() of the
+        log-scale ones), analytic ones kept aside; the E-value follows the primary limits."""
+        p, n = self.proportion, self.name
+        arms = {}
+        for arm in _PROPORTIONS:
+            e, iv = getattr(p, arm), intervals.get(StatKey(n, "proportion", arm))
+            if iv is None or not e.estimable:
+                arms[arm] = e
+                continue
+            out = e.with_bootstrap(iv.se, iv.lower, iv.upper, iv.method)
+            arms[arm] = out if iv.reason is None else replace(out, reason=iv.reason)
+        ratios = {}
+        for quantity, field in _RATIOS:
+            r, iv = getattr(p, field), intervals.get(StatKey(n, quantity))
+            if iv is None or r.reason is not None:
+                ratios[field] = r
+                continue
+            ratios[field] = replace(r, se_log=iv.se, lower=float(np.exp(iv.lower)),
+                                    upper=float(np.exp(iv.upper)),
+                                    method=iv.method + " (log scale)", reason=iv.reason,
+                                    analytic=(r.se_log, r.lower, r.upper))  # p stays Wald
+        rr = ratios["ratio"]
+        ev = (evalue_rr(rr.estimate, rr.lower, rr.upper)
+              if rr.reason is None and np.isfinite(rr.estimate) else None)
+        return replace(self, proportion=replace(p, **arms, **ratios, evalue=ev))
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """A binary endpoint (objective response, biomarker normalisation): 0/1 per row.
+
+    ``response_col`` holds 1 (responder / normalised) or 0 on every analysed row; the
+    comparison is `reports.binary.compare_proportions` on the design's weights and clusters
+    (weighted proportions, difference, risk and odds ratio with HC0 sandwich SEs, as R
+    ``glm`` + ``sandwich``); with ``null_rate`` the trial arm alone is tested against it
+    (`reports.binary.binomial_test`, R ``binom.test``). ``definition`` is the sentence that
+    defines the endpoint in results.json (e.g. `connectors.response.ResponseRule.describe`).
+    """
+
+    name: str
+    response_col: str
+    null_rate: float | None = None
+    definition: str = ""
+    kind: ClassVar[str] = "binary"
+
+    def estimate(self, data: DesignedFrame, conf_level: float) -> BinaryResult:
+        f = data.frame
+        comp = compare_proportions(
+            f, response_col=self.response_col, arm_col=data.arm_col,
+            treated_value=data.treated_value, weight_col=data.weight_col,
+            cluster_col=data.cluster_col, conf_level=conf_level)
+        test = None
+        if self.null_rate is not None:
+            y = binary_array(f.loc[f[data.arm_col] == data.treated_value], self.response_col)
+            test = binomial_test(int(y.sum()), len(y), self.null_rate, conf_level)
+        return BinaryResult(self.name, self.definition, comp, test)
+
+
 #: endpoint kinds by name (a new kind: one class with ``kind`` and ``estimate``, one entry)
-ENDPOINT_KINDS: dict[str, type] = {TimeToEvent.kind: TimeToEvent}
+ENDPOINT_KINDS: dict[str, type] = {TimeToEvent.kind: TimeToEvent, Binary.kind: Binary}

@@ -66,6 +66,11 @@ class ReportContent:
     variance_ratios : sequence of mapping
         design.json balance rows (``covariate``, ``variance_ratio_before``/``_after``) of the
         continuous covariates; ratios outside `VARIANCE_RATIO_BAND` are flagged.
+    secondary : mapping of str to mapping
+        The other endpoints' results.json objects (name -> object), shown after the primary
+        one; the Kaplan-Meier figure goes with the time-to-event endpoint ``km_endpoint``.
+    km_endpoint : str or None
+        The endpoint the ``km`` figure shows (default: the primary one).
     """
 
     title: str
@@ -85,6 +90,8 @@ class ReportContent:
     allow_redesign: bool = False
     design_kind: str = "weighted"
     variance_ratios: Sequence[Mapping[str, Any]] = ()
+    secondary: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    km_endpoint: str | None = None
 
 
 #: variance ratios (control / trial) outside this band are flagged (Austin 2009; Stuart 2010)
@@ -104,6 +111,10 @@ def render_report(content: ReportContent, path: str | Path | None = None) -> str
         estimate_methods=estimate_methods(content.endpoint),
         alignment=alignment_view(content.endpoint),
         headline=headline(content.endpoint, content.null_rate),
+        secondary=[{"name": name, "rows": results_rows(ep, None),
+                    "methods": estimate_methods(ep)}
+                   for name, ep in content.secondary.items()],
+        km_endpoint=content.km_endpoint or content.endpoint_name,
         variance_ratios=variance_ratio_rows(content.variance_ratios),
         sensitivity=sensitivity_rows(content.sensitivity,
                                      (content.endpoint.get("evalues") or {}).get("hazard_ratio")),
@@ -154,6 +165,8 @@ def _ci(est: Mapping | None, fmt=fmt_pct) -> str:
 
 def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[dict[str, str]]:
     """Rows of the results table: quantity, trial, synthetic control, comparison."""
+    if "proportion" in endpoint:
+        return binary_rows(endpoint)
     rows: list[dict[str, str]] = []
     for lm in endpoint.get("landmarks", []) or []:
         label = f"{_fmt_g(lm.get('time'))} {lm.get('unit', '')}"
@@ -186,9 +199,74 @@ def results_rows(endpoint: Mapping[str, Any], null_rate: float | None) -> list[d
     return rows
 
 
+def binary_rows(endpoint: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Rows of a binary endpoint (``proportion``, ``trial_vs_null``, ``simon``)."""
+    p = endpoint.get("proportion") or {}
+    n, r = p.get("n") or {}, p.get("responders") or {}
+    rows = [{"quantity": "Proportion (weighted)", "trial": _ci(p.get("trial")),
+             "control": _ci(p.get("control")),
+             "comparison": "difference " + _ci(p.get("difference"), _pct_points)},
+            {"quantity": "Responders / analysed (unweighted)",
+             "trial": f"{r.get('trial', 'NA')} / {n.get('trial', 'NA')}",
+             "control": f"{r.get('control', 'NA')} / {n.get('control', 'NA')}",
+             "comparison": ""},
+            {"quantity": "Risk ratio (trial vs control)", "trial": "", "control": "",
+             "comparison": _ci(p.get("ratio"), fmt_num)},
+            {"quantity": "Odds ratio (trial vs control)", "trial": "", "control": "",
+             "comparison": _ci(p.get("odds_ratio"), fmt_num)}]
+    test = endpoint.get("trial_vs_null") or {}
+    if test:
+        rows.append({"quantity": f"Trial vs null rate {fmt_pct(test.get('null_rate'))}",
+                     "trial": _binom_text(test), "control": "",
+                     "comparison": "exact one-sided binomial test, Clopper-Pearson limits"})
+    simon = endpoint.get("simon") or {}
+    if simon:
+        rows.append({"quantity": "Simon two-stage analysis", "trial": _simon_text(simon),
+                     "control": "", "comparison": str(simon.get("method", ""))})
+    return rows
+
+
+def _binom_text(test: Mapping[str, Any]) -> str:
+    p = test.get("p_value")
+    return (f"{fmt_pct(test.get('estimate'))} ({fmt_pct(test.get('lower'))} to "
+            f"{fmt_pct(test.get('upper'))}), one-sided p = {p:.3g}" if _ok(p) else "NA")
+
+
+def _simon_text(simon: Mapping[str, Any]) -> str:
+    if simon.get("error"):
+        return f"not available ({simon['error']})"
+    p = simon.get("p_value")
+    return (f"{simon.get('decision', '')}: {simon.get('responses', 'NA')} of "
+            f"{simon.get('n_analysed', 'NA')} (design {simon.get('r1')}/{simon.get('n1')}, "
+            f"{simon.get('r')}/{simon.get('n')})" + (f", p = {p:.3g}" if _ok(p) else ""))
+
+
+def _binary_headline(endpoint: Mapping[str, Any]) -> dict[str, str]:
+    p = endpoint.get("proportion") or {}
+    test = endpoint.get("trial_vs_null") or {}
+    null = ""
+    if test:
+        null = f"H0 {fmt_pct(test.get('null_rate'))}: {_binom_text(test)}"
+    simon = endpoint.get("simon") or {}
+    if simon and not simon.get("error"):
+        null += ("; " if null else "") + "Simon: " + _simon_text(simon)
+    method = (p.get("difference") or {}).get("method", "")
+    return {
+        "title": "", "ratio_label": "Risk ratio (95% CI)",
+        "trial": _ci(p.get("trial")), "control": _ci(p.get("control")),
+        "difference": _ci(p.get("difference"), _pct_points), "hr": _ci(p.get("ratio"), fmt_num),
+        "null": null,
+        "note": ("Proportions weighted by the design; difference in percentage points. "
+                 f"Intervals: {method}." if method else ""),
+    }
+
+
 def headline(endpoint: Mapping[str, Any], null_rate: float | None) -> dict[str, str] | None:
     """The headline box: the first landmark's rates, their difference, the HR and the trial's
-    rate against the design's null rate (Simon H0); None without a landmark."""
+    rate against the design's null rate (Simon H0); for a binary endpoint the proportions,
+    difference, risk ratio, exact test and Simon decision; None without a landmark."""
+    if "proportion" in endpoint:
+        return _binary_headline(endpoint)
     lms = endpoint.get("landmarks") or []
     if not lms:
         return None
@@ -199,8 +277,9 @@ def headline(endpoint: Mapping[str, Any], null_rate: float | None) -> dict[str, 
         null = f"H0 {fmt_pct(null_rate)}: {_vs_null(lm.get('trial'), null_rate)}"
     method = (lm.get("difference") or {}).get("method", "")
     return {
-        "landmark": f"{_fmt_g(lm.get('time'))} {lm.get('unit') or ''}".strip(),
-        "trial": _ci(lm.get("trial")), "control": _ci(lm.get("control")),
+        "title": f" at {_fmt_g(lm.get('time'))} {lm.get('unit') or ''}".rstrip(),
+        "ratio_label": "Hazard ratio (95% CI)", "trial": _ci(lm.get("trial")),
+        "control": _ci(lm.get("control")),
         "difference": _ci(lm.get("difference"), _pct_points), "hr": _ci(hr, fmt_num),
         "null": null,
         "note": ("Rates are Kaplan-Meier estimates at the landmark; difference in percentage "
@@ -236,7 +315,8 @@ def estimate_methods(endpoint: Mapping[str, Any]) -> list[str]:
             for v in obj:
                 walk(v)
 
-    walk({k: endpoint.get(k) for k in ("landmarks", "median", "hazard_ratio", "rmst")})
+    walk({k: endpoint.get(k) for k in ("landmarks", "median", "hazard_ratio", "rmst",
+                                       "proportion")})
     return found
 
 
@@ -279,7 +359,16 @@ def sensitivity_rows(sensitivity: Mapping[str, Any],
     for name, entry in sensitivity.items():
         if not isinstance(entry, Mapping):
             continue
-        if "hazard_ratio" in entry or "landmarks" in entry:
+        if "proportion" in entry:
+            p = entry["proportion"]
+            rows.append({
+                "name": name.replace("_", " "),
+                "description": str(entry.get("description", "")),
+                "control": _ci(p.get("control")),
+                "difference": _ci(p.get("difference"), _pct_points),
+                "hr": _ci(p.get("ratio"), fmt_num),
+            })
+        elif "hazard_ratio" in entry or "landmarks" in entry:
             lms = entry.get("landmarks") or [{}]
             rows.append({
                 "name": name.replace("_", " "),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 __all__ = [
     "DEMO_GTT_SPEC",
+    "DEMO_ORR_SPEC",
     "DEMO_PLATFORM",
     "DEMO_SPEC",
     "EXPORT_MAPPING",
@@ -39,6 +40,7 @@ TRIAL_ADRS: Path = SAMPLE_DIR / "trial_adrs.csv"
 TRUTH_JSON: Path = SAMPLE_DIR / "truth.json"
 DEMO_SPEC: Path = SAMPLE_DIR / "demo_study.yaml"
 DEMO_PLATFORM: Path = SAMPLE_DIR / "demo_platform.yaml"
+DEMO_ORR_SPEC: Path = SAMPLE_DIR / "demo_study_orr.yaml"  # ORR primary (issue 15)
 # the same registry as a network exports it (sample_data.export)
 EXPORT_PARQUET: Path = SAMPLE_DIR / "registry_export"
 EXPORT_SQLITE: Path = SAMPLE_DIR / "registry_export.sqlite"

@@ -104,6 +104,11 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
             if a.null_rate is not None else "")
     rmst = (f" Restricted mean survival time was computed up to {a.rmst_tau:g} "
             f"{a.landmark_unit}." if a.rmst_tau is not None else "")
+    tte = (f"{a.endpoint} was compared between the trial arm and the synthetic control by "
+           f"weighted Kaplan-Meier estimates at {lms} {a.landmark_unit}, medians, a weighted "
+           f"Cox hazard ratio.{rmst}{null}")
+    if a.primary is not None:  # a binary primary endpoint; the time-to-event one secondary
+        tte = (f"{_binary_text(a.primary, results, d.yields)} Secondary endpoint: " + tte)
     return (
         f"A synthetic control arm for the single-arm trial was built from {source}. The trial's "
         f"eligibility criteria were applied to the external patients in this order: {elig} "
@@ -114,10 +119,31 @@ def methods_paragraph(spec: StudySpec, results: dict[str, Any]) -> str:
         f"design was fixed, written to design.json and hashed before any outcome was read "
         f"(outcome-blind design); balance was judged by absolute standardized mean differences "
         f"below {d.balance_threshold:g}.{unbalanced} "
-        f"{a.endpoint} was compared between the trial arm and the synthetic control by weighted "
-        f"Kaplan-Meier estimates at {lms} {a.landmark_unit}, medians, a weighted Cox hazard "
-        f"ratio.{rmst}{null} {boot} The random seed was {spec.study.seed}."
+        f"{tte} {boot} The random seed was {spec.study.seed}."
     )
+
+
+def _binary_text(name: str, results: dict[str, Any], yields: str) -> str:
+    """The methods sentences of a binary primary endpoint (its results.json object)."""
+    ep = (results.get("endpoints") or {}).get(name) or {}
+    definition = ep.get("definition") or "a 0/1 outcome"
+    cluster = ", clustered on matched sets" if yields == "sets" else ""
+    out = (f"The primary endpoint, {name} ({definition}), was compared between the trial arm "
+           "and the synthetic control by weighted proportions, their difference, risk ratio "
+           "and odds ratio, with sandwich (HC0) variances of the saturated binomial and "
+           f"Poisson models{cluster} (R glm with sandwich) and Wald limits (log scale for the "
+           "ratios).")
+    test = ep.get("trial_vs_null") or {}
+    if test.get("null_rate") is not None:
+        out += (f" The trial arm's rate was tested against the null rate of "
+                f"{100 * test['null_rate']:.0f}% by the exact one-sided binomial test with "
+                "Clopper-Pearson limits.")
+    simon = ep.get("simon") or {}
+    if simon and not simon.get("error"):
+        out += (f" The trial's Simon two-stage design ({simon.get('design', '')}: "
+                f"{simon.get('r1')}/{simon.get('n1')}, {simon.get('r')}/{simon.get('n')}) was "
+                f"analysed by {simon.get('method', 'the two-stage method')}.")
+    return out
 
 
 def study_summary(spec: StudySpec, results: dict[str, Any]) -> dict[str, str]:
@@ -139,7 +165,10 @@ def study_summary(spec: StudySpec, results: dict[str, Any]) -> dict[str, str]:
                              f"size {_f1(n.get('control_ess'))}",
         "Design": describe_design(spec),
         "Covariates": ", ".join(spec.covariates),
-        "Endpoint": f"{a.endpoint}; landmark(s) {', '.join(f'{t:g}' for t in a.landmarks)} "
+        "Endpoint": (f"{a.primary} (primary); " if a.primary else "")
+                    + f"{a.endpoint}"
+                    + (" (secondary)" if a.primary else "")
+                    + f"; landmark(s) {', '.join(f'{t:g}' for t in a.landmarks)} "
                     f"{a.landmark_unit}"
                     + (f"; null rate {100 * a.null_rate:.0f}%" if a.null_rate else ""),
         "Bootstrap replicates": str(a.bootstrap),

@@ -371,7 +371,8 @@ class SimonSpec(_Model):
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
     design: Literal["optimal", "minimax"] = "optimal"
-    # "primary": event-free at the first landmark of the primary endpoint; "ORR": the response
+    # "primary": the primary endpoint (analysis.primary: the binary outcome; PFS: event-free,
+    # OS: alive at the first landmark, censored-before-landmark patients listed); "ORR"
     endpoint: Literal["primary", "ORR"] = "primary"
 
     @model_validator(mode="after")
@@ -395,10 +396,21 @@ class EndpointAlignment(_Model):
     trial_schedule_every: Annotated[float, Field(gt=0)] | None = None
 
 
+#: binary endpoints that may be primary (``analysis.primary``): one per outcome source of
+#: `synthctl.stages._binary.BINARY_SOURCES`
+BINARY_ENDPOINTS = ("ORR",)
+
+
 class Analysis(_Model):
-    """The outcome analysis: endpoint, landmarks, null rate, RMST horizon, bootstrap size."""
+    """The outcome analysis: endpoint, landmarks, null rate, RMST horizon, bootstrap size.
+
+    ``endpoint`` is the time-to-event endpoint (PFS or OS). ``primary`` names the primary
+    endpoint when it is a binary one (``ORR``: the time-to-event endpoint is then secondary);
+    None (default) keeps ``endpoint`` primary.
+    """
 
     endpoint: Literal["PFS", "OS"] = "PFS"
+    primary: Literal[BINARY_ENDPOINTS] | None = None  # type: ignore[valid-type]
     landmarks: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = [24.0]
     landmark_unit: TimeUnit = "weeks"
     null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
@@ -409,6 +421,11 @@ class Analysis(_Model):
     response: ResponseSettings | None = None
     simon: SimonSpec | None = None
     endpoint_alignment: EndpointAlignment | None = None
+
+    @property
+    def primary_endpoint(self) -> str:
+        """The primary endpoint's name (results.json ``endpoints`` key)."""
+        return self.primary or self.endpoint
 
     @model_validator(mode="after")
     def _alignment_is_pfs(self) -> Analysis:
@@ -454,6 +471,12 @@ class StudySpec(_Model):
         ):
             raise ValueError("analysis.simon.endpoint ORR needs the response endpoint "
                              "(analysis.response, or data.response for a flat file)")
+        if self.analysis.primary == "ORR" and self.analysis.response is None and (
+            self.data is None or self.data.response is None
+        ):
+            raise ValueError("analysis.primary ORR needs the response endpoint "
+                             "(analysis.response with trial.adrs, or data.response for a "
+                             "flat file)")
         return self
 
     @model_validator(mode="after")
@@ -464,6 +487,11 @@ class StudySpec(_Model):
             raise ValueError("analysis.endpoint_alignment is not available with "
                              "design.missing: impute (the alignment runs on one locked "
                              "design); use missing: complete_case or indicator, or drop it")
+        if self.analysis.primary is not None and self.design.missing == "impute":
+            raise ValueError(f"analysis.primary {self.analysis.primary} is not available with "
+                             "design.missing: impute (the imputed analysis pools the "
+                             "time-to-event endpoint only); use missing: complete_case or "
+                             "indicator")
         return self
 
     @model_validator(mode="after")

@@ -137,7 +137,8 @@ def _run_cohort(cohort: Cohort, folder: Path) -> dict[str, Any]:
         entry.update(status="ok" if result.exit_code == 0 else "check_failed",
                      exit_code=result.exit_code, error=None,
                      manifest_sha256=sha256_file(folder / cohort.name / MANIFEST),
-                     **summarise(result.results or {}, loaded.spec.analysis.endpoint))
+                     **summarise(result.results or {},
+                                  loaded.spec.analysis.primary_endpoint))
     except SynthctlError as exc:
         entry.update(status="failed", exit_code=exc.exit_code, error=str(exc))
     except Exception as exc:  # a bug in one cohort must not hide the others
@@ -177,7 +178,8 @@ def summarise(results: dict[str, Any], primary_name: str) -> dict[str, Any]:
             "ratio": {"measure": "risk ratio",
                       **{k: p["ratio"].get(k) for k in ("estimate", "lower", "upper")}},
         }
-    simon = next((e["simon"] for e in endpoints.values()
+    # the primary endpoint's Simon analysis first, else the first endpoint that has one
+    simon = next((e["simon"] for e in (ep, *endpoints.values())
                   if isinstance(e, dict) and isinstance(e.get("simon"), dict)), None)
     row["simon_decision"] = None if simon is None else simon.get("decision", simon.get("error"))
     return row

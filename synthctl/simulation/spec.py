@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from synthctl.errors import SpecError
 
@@ -44,6 +51,10 @@ class SimulationSpec(BaseModel):
 
     Attributes
     ----------
+    kind : {"survival", "binary"}
+        ``survival`` (default): the registry simulator of ``sample_data`` and the PFS
+        estimands; ``binary``: the binary-endpoint scenario of `synthctl.simulation.binary`
+        (its ``scenario`` keys are `BinaryScenario`'s; covariates ``[x, z]``).
     scenario : dict
         Keyword overrides of ``sample_data.simulator.SimulationConfig`` (the seed is set per
         replicate and may not be given here).
@@ -65,6 +76,7 @@ class SimulationSpec(BaseModel):
 
     name: str = "simulation study"
     seed: int = Field(20250601, ge=0)
+    kind: Literal["survival", "binary"] = "survival"
     scenario: dict[str, Any] = Field(default_factory=dict)
     truth: Literal["latent", "trial_schedule"] = "latent"
     covariates: list[str] = Field(min_length=1)
@@ -77,9 +89,17 @@ class SimulationSpec(BaseModel):
 
     @field_validator("scenario")
     @classmethod
-    def _known_scenario(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _known_scenario(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if "seed" in value:
             raise ValueError("scenario.seed is set per replicate from the study seed; remove it")
+        if info.data.get("kind") == "binary":
+            from synthctl.simulation.binary import scenario_fields
+
+            unknown = sorted(set(value) - scenario_fields())
+            if unknown:
+                raise ValueError(f"unknown binary scenario option(s) {unknown}; known: "
+                                 f"{sorted(scenario_fields())}")
+            return value
         known = _config_fields()
         unknown = sorted(set(value) - known)
         if unknown:

@@ -158,6 +158,10 @@ def run_replicate(
 
     Returns one record per design x estimand (see ``SimulationResult.runs``).
     """
+    if spec.kind == "binary":  # the binary-endpoint scenario (issue 15)
+        from synthctl.simulation.binary import run_binary_replicate
+
+        return run_binary_replicate(spec, index, seed_sequence)
     data_seed, design_seed = (int(s) for s in seed_sequence.generate_state(2, dtype=np.uint32))
     frame, raw_truth = simulate_replicate_frame(spec, data_seed)
     truth, truth_mcse = truth_values(raw_truth, spec), truth_mc_se(raw_truth, spec)

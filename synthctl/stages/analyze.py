@@ -30,6 +30,7 @@ from synthctl.outdir import (
     write_results,
 )
 from synthctl.spec import Design, StudySpec
+from synthctl.stages._binary import read_binary_outcomes, wanted_sources
 from synthctl.stages._context import (
     ALIGNMENT_FIGURE,
     COHORT,
@@ -40,14 +41,6 @@ from synthctl.stages._context import (
     RESULTS,
     StageContext,
     stage_errors,
-)
-from synthctl.stages._response import (
-    ONSET_DAYS,
-    RESPONSE,
-    primary_simon,
-    read_responses,
-    response_endpoint,
-    wants_response,
 )
 from synthctl.stages.design import fit_design, save_svg
 
@@ -73,12 +66,9 @@ def run_analyze(ctx: StageContext) -> int:
     design = read_design(ctx.folder)
     with ctx.progress.step("reading outcomes"):
         days, event = _outcomes(ctx, covs)
-    response = read_responses(ctx, covs) if wants_response(ctx) else None
-    frame = covs.copy()
+    frame = read_binary_outcomes(ctx, covs)  # issue 15: binary endpoints' outcomes
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, days)
     frame[EVENT] = event
-    if response is not None:  # issue 15: the response endpoint's outcome
-        frame[[RESPONSE, ONSET_DAYS]] = response[[RESPONSE, ONSET_DAYS]].to_numpy()
     included = cohort[INCLUDED].to_numpy(dtype=bool)
     no_outcome = (frame[TIME].isna() | frame[EVENT].isna()).to_numpy()
     if (no_outcome & included).any():
@@ -89,7 +79,7 @@ def run_analyze(ctx: StageContext) -> int:
     locked = AnalysisDesign(cohort[outdir.WEIGHT].to_numpy(dtype=float)[keep], included[keep],
                             cohort[MATCH_ID].to_numpy()[keep], spec.design.yields)
     eligible = frame[keep].reset_index(drop=True)
-    settings = analysis_settings(spec, ctx.n_jobs)
+    settings = analysis_settings(spec, ctx.n_jobs, binary=True)
     if spec.analysis.endpoint_alignment is not None:
         eligible, settings = _with_alignment(ctx, eligible, settings)
     with stage_errors("analyze", ctx.loaded):
@@ -110,7 +100,6 @@ def run_analyze(ctx: StageContext) -> int:
         figures = _km(ctx, result, spec)
         if spec.analysis.endpoint_alignment is not None:
             figures.update(_alignment_figure(ctx, eligible, locked, settings))
-    extra = _issue15_endpoints(ctx, eligible, locked)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "study": spec.study.name,
@@ -119,9 +108,9 @@ def run_analyze(ctx: StageContext) -> int:
                    "balance_passed": bool(design["balance"]["passed"]),
                    "balance_threshold": design["balance"]["threshold"],
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
+        "primary_endpoint": spec.analysis.primary_endpoint,
         **result.to_dict(),
     }
-    _add_issue15(results, spec.analysis.endpoint, extra)
     digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
@@ -129,17 +118,66 @@ def run_analyze(ctx: StageContext) -> int:
     return 0 if results["design"]["balance_passed"] else 1
 
 
-def analysis_settings(spec: StudySpec, n_jobs: int = 1):
-    """`reports.analysis.AnalysisSettings` of the spec's ``analysis:`` block."""
+def analysis_settings(spec: StudySpec, n_jobs: int = 1, *, binary: bool = False):
+    """`reports.analysis.AnalysisSettings` of the spec's ``analysis:`` block.
+
+    The time-to-event endpoint; with ``binary``, also the binary endpoints the spec asks for
+    (`synthctl.stages._binary`; their 0/1 columns must be in the frame), the primary one
+    first, and the blocks computed on the locked design (Simon, duration of response).
+    """
+    from dataclasses import replace
+
     from reports.analysis import time_to_event_settings
 
     a = spec.analysis
-    return time_to_event_settings(
+    settings = time_to_event_settings(
         a.endpoint, time_col=TIME, event_col=EVENT, landmarks=a.landmarks,
         unit=a.landmark_unit, null_rate=a.null_rate, rmst_tau=a.rmst_tau,
         conf_type=a.conf_type, arm_col=cn.ARM, treated_value=cn.TRIAL, id_col=cn.PATIENT_ID,
         conf_level=a.conf_level, bootstrap=a.bootstrap, n_jobs=n_jobs,
         random_state=spec.study.seed)
+    if not binary:
+        return settings
+    endpoints, blocks = _binary_endpoints(spec)
+    ordered = sorted((*settings.endpoints, *endpoints),
+                     key=lambda e: e.name != a.primary_endpoint)  # stable: primary first
+    return replace(settings, endpoints=tuple(ordered), blocks=blocks)
+
+
+def _binary_endpoints(spec: StudySpec) -> tuple[list, dict[str, tuple]]:
+    """The spec's binary endpoints (`reports.endpoints.Binary`) and the blocks of every
+    endpoint: the Simon analysis on its target, the duration of response."""
+    from reports.binary_endpoint import (
+        DurationBlock,
+        LandmarkSimonBlock,
+        ResponseSimonBlock,
+        SimonSettings,
+    )
+    from reports.endpoints import Binary
+    from synthctl.stages._binary import onset_col, simon_target, value_col
+
+    a = spec.analysis
+    endpoints, blocks = [], {}
+    for src in wanted_sources(spec):
+        endpoints.append(Binary(src.name, value_col(src.name), src.null_rate(spec),
+                                src.definition(spec)))
+        if src.has_onset:
+            blocks[src.name] = [DurationBlock(
+                value_col(src.name), onset_col(src.name), TIME, EVENT, a.landmark_unit,
+                unavailable=None if a.endpoint == "PFS" else
+                f"needs the PFS endpoint (analysis.endpoint is {a.endpoint})")]
+    if a.simon is not None:
+        s = a.simon
+        target = simon_target(spec)
+        settings = SimonSettings(s.p0, s.p1, s.alpha, s.power, s.design)
+        if target == a.endpoint:  # the time-to-event rate at the first landmark
+            block = LandmarkSimonBlock(
+                settings, TIME, EVENT, a.landmarks[0], cn.PATIENT_ID, a.landmark_unit,
+                cn.INDEX_DATE, outcome="alive" if a.endpoint == "OS" else "event-free")
+        else:
+            block = ResponseSimonBlock(settings, value_col(target), cn.INDEX_DATE)
+        blocks.setdefault(target, []).append(block)
+    return endpoints, {k: tuple(v) for k, v in blocks.items()}
 
 
 def _as_design(res, design: Design):
@@ -297,6 +335,8 @@ def _all_lines(ctx: StageContext):
     frame = pd.concat([trial, pool], ignore_index=True)
     time_col, event_col = cn.ENDPOINTS[spec.analysis.endpoint]
     frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
+    if spec.analysis.primary is not None:  # the binary primary's outcome of every line
+        frame = read_binary_outcomes(ctx, frame, warn=False)
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
     frame[EVENT] = frame[event_col].astype(int)
     try:
@@ -367,34 +407,3 @@ def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
     (ctx.folder / FIGURES).mkdir(exist_ok=True)
     save_svg(fig, ctx.folder / KM_FIGURE)
     return {KM_FIGURE: _sha(ctx, KM_FIGURE)}
-
-
-def _issue15_endpoints(ctx: StageContext, eligible: pd.DataFrame, locked) -> dict[str, Any]:
-    """Issue 15, wired beside `analyze_study` until the binary endpoint is an endpoint kind:
-    the Simon analysis of the primary landmark rate and the response endpoint (ORR)."""
-    spec = ctx.spec
-    if spec.analysis.simon is None and not wants_response(ctx):
-        return {}
-    inc = np.asarray(locked.included, dtype=bool)
-    analysed = eligible.assign(**{_W: np.asarray(locked.weights, dtype=float),
-                                  _SET: locked.match_id})[inc & (locked.weights > 0)]
-    out: dict[str, Any] = {}
-    simon = primary_simon(ctx, analysed, time_col=TIME, event_col=EVENT)
-    if simon is not None:
-        out["simon"] = simon
-    if wants_response(ctx):
-        out["endpoints"] = response_endpoint(
-            ctx, analysed, response_col=RESPONSE, weight_col=_W,
-            cluster_col=_SET if locked.yields == "sets" else None, eligible=eligible,
-            redesign=Redesign(spec, spec.design))
-    return out
-
-
-def _add_issue15(results: dict[str, Any], primary: str, extra: dict[str, Any]) -> None:
-    if "simon" in extra:
-        results["endpoints"][primary] = {**results["endpoints"][primary],
-                                         "simon": extra["simon"]}
-    results["endpoints"].update(extra.get("endpoints", {}))
-
-
-_W, _SET = "__design_weight", "__matched_set"

@@ -61,15 +61,18 @@ def run_report(ctx: StageContext) -> int:
         path = ctx.folder / name
         if path.is_file():
             figures[key] = (path.read_bytes(), "svg")
+    primary = spec.analysis.primary_endpoint
     content = ReportContent(
         title=spec.study.name,
         summary=study_summary(spec, results),
         counts=results["counts"],
         attrition=pd.read_csv(ctx.folder / ATTRITION, keep_default_na=False),
         baseline=baseline,
-        endpoint_name=spec.analysis.endpoint,
-        endpoint=results["endpoints"][spec.analysis.endpoint],
-        null_rate=spec.analysis.null_rate,
+        endpoint_name=primary,
+        endpoint=results["endpoints"][primary],
+        null_rate=spec.analysis.null_rate if primary == spec.analysis.endpoint else None,
+        secondary={k: v for k, v in results["endpoints"].items() if k != primary},
+        km_endpoint=spec.analysis.endpoint,
         sensitivity=results.get("sensitivity", {}),
         figures=figures,
         methods=methods_paragraph(spec, results),

@@ -1,15 +1,18 @@
-"""reports.binary_endpoint: the endpoint bundle, the landmark status and its Simon analysis."""
+"""reports.binary_endpoint: the Simon and duration-of-response blocks, the landmark status."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from reports.analysis import AnalysisDesign, AnalysisSettings, analyze_study
 from reports.binary_endpoint import (
+    LandmarkSimonBlock,
+    ResponseSimonBlock,
     SimonSettings,
-    analyze_binary_endpoint,
     landmark_simon,
     landmark_status,
 )
+from reports.endpoints import Binary, DesignedFrame, TimeToEvent
 from reports.simon import simon_analysis, simon_design
 
 
@@ -57,18 +60,74 @@ def test_landmark_simon_orders_by_enrolment_and_lists_censored():
     assert out["n_evaluable"] == len(y)
 
 
+def _designed(frame):
+    return DesignedFrame(frame, "arm", "trial", None, None, None)
+
+
 def test_too_few_patients_is_reported_not_raised():
     frame = pd.DataFrame({"y": [1, 0, 1, 0, 1, 1], "arm": ["trial"] * 4 + ["control"] * 2})
-    res = analyze_binary_endpoint(frame, response_col="y", simon=SimonSettings(0.35, 0.6))
-    assert res.simon is None and "fewer than the 9" in res.to_dict()["simon"]["error"]
-    assert res.trial_vs_null.null_rate == 0.35
-    assert res.to_dict()["trial_vs_null"]["n"] == 4
+    res = ResponseSimonBlock(SimonSettings(0.35, 0.6), "y").estimate(_designed(frame), 0.95)
+    assert res.simon is None and "fewer than the 9" in res.to_dict()["error"]
+    assert "Simon two-stage analysis is not available" in res.problems()[0]
 
 
-def test_null_rate_defaults_and_override():
+def test_response_simon_block_orders_trial_by_enrolment():
+    n = 27
+    order = np.random.default_rng(1).permutation(n)
+    y = np.zeros(n, int)
+    y[:9] = [1, 1, 1, 1, 0, 0, 0, 0, 0]  # 4 > r1 = 3 in the first 9 enrolled
+    y[9:] = np.random.default_rng(2).binomial(1, 0.5, n - 9)
+    frame = pd.DataFrame({"y": y[order], "start": order, "arm": "trial"})
+    frame = pd.concat([frame, pd.DataFrame({"y": [0, 1], "start": [0, 0],
+                                            "arm": "control"})], ignore_index=True)
+    res = ResponseSimonBlock(SimonSettings(0.35, 0.6), "y", "start").estimate(
+        _designed(frame), 0.95)
+    want = simon_analysis(simon_design(0.35, 0.6), 4, int(y[9:].sum()), n - 9)
+    assert res.simon == want and res.problems() == []
+
+
+def test_blocks_land_in_the_endpoint_object_and_run_once():
+    """Simon is a block of analyze_study: in endpoints.<name>.simon, computed on the locked
+    design only (never per bootstrap replicate)."""
+    rng = np.random.default_rng(3)
+    n = 80
+    frame = pd.DataFrame({"id": [f"P{i}" for i in range(n)],
+                          "arm": ["trial"] * 27 + ["control"] * (n - 27),
+                          "y": rng.binomial(1, 0.4, n), "start": np.arange(n),
+                          "t": rng.uniform(1, 60, n), "e": rng.binomial(1, 0.6, n)})
+    calls = {"n": 0}
+
+    class Counting(ResponseSimonBlock):
+        def estimate(self, data, conf_level):
+            calls["n"] += 1
+            return ResponseSimonBlock.estimate(self, data, conf_level)
+
+    settings = AnalysisSettings(
+        endpoints=(Binary("ORR", "y", 0.35), TimeToEvent("OS", "t", "e", (24.0,), "weeks")),
+        id_col="id", bootstrap=5, random_state=1,
+        blocks={"ORR": (Counting(SimonSettings(0.35, 0.6), "y", "start"),),
+                "OS": (LandmarkSimonBlock(SimonSettings(0.35, 0.6), "t", "e", 24.0, "id",
+                                          "weeks", "start", outcome="alive"),)})
+    design = AnalysisDesign(np.ones(n), np.ones(n, bool), np.full(n, np.nan), "weights")
+
+    def redesign(rep, seed):
+        return AnalysisDesign.unweighted(len(rep))
+
+    out = analyze_study(frame, design, redesign, settings).to_dict()["endpoints"]
+    assert calls["n"] == 1
+    assert (out["ORR"]["simon"]["n1"], out["ORR"]["simon"]["r"]) == (9, 13)
+    os_simon = out["OS"]["simon"]
+    assert os_simon["outcome"] == "alive at 24 weeks"
+    trial = frame[frame.arm == "trial"]
+    st = landmark_status(trial["t"], trial["e"], 24)
+    assert os_simon["n_censored_before_landmark"] == int(np.isnan(st).sum())
+    assert os_simon["n_evaluable"] == int((~np.isnan(st)).sum())
+
+
+def test_null_rate_gives_the_exact_test():
     frame = pd.DataFrame({"y": [1, 0, 1, 0], "arm": ["trial", "trial", "control", "control"]})
-    assert analyze_binary_endpoint(frame, response_col="y").trial_vs_null is None
-    res = analyze_binary_endpoint(frame, response_col="y", null_rate=0.2)
+    assert Binary("ORR", "y").estimate(_designed(frame), 0.95).trial_vs_null is None
+    res = Binary("ORR", "y", null_rate=0.2).estimate(_designed(frame), 0.95)
     assert res.trial_vs_null.p_value == pytest.approx(1 - 0.8**2)
 
 

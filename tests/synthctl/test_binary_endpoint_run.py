@@ -141,11 +141,22 @@ def test_bootstrap_replaces_the_analytic_limits(tmp_path):
     data.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "study.yaml").write_text(SPEC.format(response="resp", bootstrap=20))
     assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
-    orr = json.loads((tmp_path / "out" / "results.json").read_text())["endpoints"]["ORR"]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    orr = res["endpoints"]["ORR"]
     diff = orr["proportion"]["difference"]
     assert diff["method"].startswith("bootstrap") and "analytic" in diff
     assert orr["proportion"]["ratio"]["analytic"]["se_log"] > 0
-    assert orr["bootstrap"]["n_boot"] == 20
+    # one bootstrap for every endpoint (analyze_study): the binary statistics are typed
+    # StatKeys of the ORR endpoint, resampled in the same replicates as PFS's
+    boot = res["bootstrap"]
+    assert boot["n_boot"] == 20
+    stats = {(s["endpoint"], s["statistic"]): s for s in boot["statistics"]}
+    assert {("ORR", "proportion_trial"), ("ORR", "proportion_control"),
+            ("ORR", "proportion_difference"), ("ORR", "log_ratio"),
+            ("ORR", "log_odds_ratio"), ("PFS", "log_hr")} <= set(stats)
+    assert diff["se"] == pytest.approx(stats["ORR", "proportion_difference"]["se"])
+    assert orr["proportion"]["ratio"]["lower"] == pytest.approx(
+        np.exp(stats["ORR", "log_ratio"]["lower"]))
 
 
 def test_response_column_never_reaches_the_design_input(flat_run):
@@ -174,3 +185,39 @@ def test_response_column_is_checked_at_spec_load(tmp_path, edit, match):
     (tmp_path / "s.yaml").write_text(edit(SPEC.format(response="resp", bootstrap=0)))
     with pytest.raises(SpecError, match=match):
         load_spec(tmp_path / "s.yaml")
+
+
+def test_os_primary_simon_is_alive_at_the_landmark(tmp_path):
+    """analysis.simon on an OS primary: "alive at the landmark", patients censored before it
+    listed and left out (as for the PFS rate)."""
+    data = pd.read_csv(CSV)
+    data.to_csv(tmp_path / "data.csv", index=False)
+    text = SPEC.format(response="null", bootstrap=0).replace(
+        "analysis: {", "analysis: {endpoint: OS, ").replace("endpoint: ORR", "endpoint: primary")
+    (tmp_path / "study.yaml").write_text(text)
+    assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["primary_endpoint"] == "OS" and list(res["endpoints"]) == ["OS"]
+    simon = res["endpoints"]["OS"]["simon"]
+    assert simon["outcome"] == "alive at 24 weeks"
+    cohort = pd.read_csv(tmp_path / "out" / "cohort.csv", dtype={"patient_id": str})
+    trial = cohort[(cohort["arm"] == "trial") & cohort["included"]].merge(
+        data.assign(patient_id=data["patient_id"].astype(str)), on="patient_id")
+    censored = (trial["pfs_event"] == 0) & (trial["pfs_weeks"] < 24)
+    assert simon["n_censored_before_landmark"] == int(censored.sum())
+    assert simon["n_evaluable"] == len(trial) - int(censored.sum())
+
+
+def test_simon_p0_is_the_null_rate_of_its_own_endpoint_only(tmp_path):
+    """With the Simon design on the PFS rate, its p0 (a PFS rate) is not ORR's null rate."""
+    data = pd.read_csv(CSV)
+    data["resp"] = np.random.default_rng(2).binomial(1, 0.3, len(data))
+    data.to_csv(tmp_path / "data.csv", index=False)
+    text = SPEC.format(response="resp", bootstrap=0).replace("endpoint: ORR",
+                                                             "endpoint: primary")
+    (tmp_path / "study.yaml").write_text(text)
+    assert run_study(tmp_path / "study.yaml", tmp_path / "out").exit_code == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["endpoints"]["ORR"]["trial_vs_null"] is None
+    assert res["endpoints"]["ORR"]["simon"] is None
+    assert res["endpoints"]["PFS"]["simon"]["outcome"] == "event-free at 24 weeks"

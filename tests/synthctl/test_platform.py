@@ -99,6 +99,7 @@ def test_demo_platform_files_are_valid():
     from synthctl.specfile import load_spec
 
     platform = load_platform(DEMO_PLATFORM)
-    assert [c.name for c in platform.cohorts] == ["meso_pfs", "meso_response"]
+    assert [c.name for c in platform.cohorts] == ["meso_pfs", "meso_response", "meso_orr"]
     specs = [load_spec(c.spec).spec for c in platform.cohorts]
     assert specs[1].analysis.response is not None and specs[1].trial.adrs.is_file()
+    assert specs[2].analysis.primary_endpoint == "ORR"
