@@ -259,18 +259,22 @@ design:
   estimand: ATT
   ps_model: logistic
   balance_threshold: 0.1
+# The primary endpoint is the normalisation rate (a binary endpoint: weighted proportions,
+# difference, risk and odds ratios, the trial's exact test against p0 and its Simon two-stage
+# analysis, H0 35% vs H1 60%: 3/9, 13/27); PFS is secondary.
 analysis:
-  endpoint: PFS
-  landmarks: [{LANDMARK_WEEKS}]
-  landmark_unit: weeks
-  bootstrap: 0
+  primary: NORMALISATION
   normalisation:
     analyte: hcg
     paramcd: {PARAMCD_HCG}
     n_consecutive: {N_CONSECUTIVE}
     by: {LANDMARK_WEEKS}
     unit: weeks
-    null_rate: 0.35
+  simon: {{p0: 0.35, p1: 0.60, alpha: 0.05, power: 0.8, design: optimal}}
+  endpoint: PFS
+  landmarks: [{LANDMARK_WEEKS}]
+  landmark_unit: weeks
+  bootstrap: 0
 """
 
 

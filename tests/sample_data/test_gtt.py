@@ -131,3 +131,16 @@ def test_truth_is_what_the_derivation_estimates():
                                      effect=1.0))
     est_c = trial_rate_by_derivation(control)
     assert abs(est_c - truth["control"]) < 4 * se, (est_c, truth["control"])
+
+
+def test_demo_gtt_spec_validates_and_points_at_the_shipped_files():
+    from synthctl.specfile import load_spec
+
+    spec = load_spec(paths.DEMO_GTT_SPEC).spec
+    assert spec.registry.url == f"sqlite:///{paths.GTT_REGISTRY}"
+    assert spec.registry.mapping == paths.GTT_MAPPING
+    assert spec.trial.adlb == paths.GTT_ADLB and spec.trial.adsl == paths.GTT_ADSL
+    assert spec.analysis.primary_endpoint == "NORMALISATION"
+    n = spec.analysis.normalisation
+    assert (n.analyte, n.n_consecutive, n.by, n.unit, n.adlb_paramcd) == (
+        "hcg", 2, 24, "weeks", "HCG")
