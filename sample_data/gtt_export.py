@@ -250,7 +250,7 @@ registry:
 eligibility:
   - "disease == 'gestational_trophoblastic_tumour'"
   - "age_at_index >= 18"
-  - "ecog_at_index <= 1"
+  - "ecog_at_index <= 2"  # the trial's own criterion: the truth is its whole population
   - "not prior_immunotherapy"
 covariates: [age_at_index, ecog_at_index, pfi_months, prior_lines]
 design:
