@@ -516,6 +516,12 @@ class StudySpec(_Model):
                 self.data is None or self.data.normalised is None):
             raise ValueError("analysis.primary NORMALISATION needs analysis.normalisation "
                              "(with trial.adlb), or data.normalised for a flat file")
+        wanted = a.normalisation is not None or (self.data is not None
+                                                 and self.data.normalised is not None)
+        if wanted and self.design.missing == "impute":  # never left out silently
+            raise ValueError("the normalisation endpoint is not available with design.missing: "
+                             "impute (the imputed analysis pools the time-to-event endpoint "
+                             "only); use missing: complete_case or indicator")
 
     @model_validator(mode="after")
     def _alignment_not_imputed(self) -> StudySpec:

@@ -58,6 +58,8 @@ def test_settings_and_their_defaults():
         ({"trial": {"adlb": "lb.csv"},
           "analysis": {"normalisation": {"analyte": "hcg", "unit": "fortnights"}}}, "unit"),
         ({"analysis": {"primary": "NORMALISATION"}}, "primary NORMALISATION needs"),
+        ({"trial": {"adlb": "lb.csv"}, "analysis": {"normalisation": {"analyte": "hcg"}},
+          "design": {"method": "weighting", "missing": "impute"}}, "not available with"),
     ],
 )
 def test_settings_errors(changes, match):
