@@ -165,10 +165,13 @@ def load_flat_outcomes(
     ).reset_index(drop=True)
 
 
-def load_flat_response(path: str | Path, *, id_col: str, response_col: str) -> pd.DataFrame:
+def load_flat_response(path: str | Path, *, id_col: str, response_col: str,
+                       what: str = "response") -> pd.DataFrame:
     """The id and a 0/1 binary endpoint of a flat file: ``patient_id``, `RESPONSE` (issue 15).
 
     Booleans are read as 0/1; a missing or other value is an error naming the rows.
+    ``what`` names the endpoint in messages (``"response"``, ``"normalisation"``); the 0/1
+    column is returned as `RESPONSE` whatever the endpoint.
     """
     path = Path(path)
     missing = [c for c in (id_col, response_col) if c not in read_header(path)]
@@ -181,7 +184,7 @@ def load_flat_response(path: str | Path, *, id_col: str, response_col: str) -> p
     bad = ~value.isin([0, 1])
     if bad.any():
         raise FlatFileError(
-            f"{path}: column {response_col!r}: response must be 0 or 1, found "
+            f"{path}: column {response_col!r}: {what} must be 0 or 1, found "
             f"{str(col[bad].iloc[0])!r} in {_row(col, bad)}"
         )
     return pd.DataFrame(

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from connectors.introspect import columns, relations
 from connectors.mapping import BOOLEAN_CODES, MAPPING_VERSION
-from connectors.schema import COLUMN_CODES, LOGICAL_SCHEMA, ColumnSpec, kind_of
+from connectors.schema import COLUMN_CODES, LOGICAL_SCHEMA, OPTIONAL_TABLES, ColumnSpec, kind_of
 
 MAX_CODES = 30  # distinct values listed for a low-cardinality column
 MIN_CODE_ROWS = 5  # a code seen in fewer rows is not shown (counted as rare)
@@ -114,6 +114,8 @@ def draft_mapping(engine: sa.Engine, schema: str | None = None) -> list[TableDra
         used: set[str] = set()
         for logical, specs in LOGICAL_SCHEMA.items():
             physical = _best_table(logical, specs, cols, used)
+            if physical is None and logical in OPTIONAL_TABLES:
+                continue  # a registry may lack it (lab_results): nothing to draft
             draft = TableDraft(logical, physical)
             if physical is None:
                 draft.comments.append(f"TODO: no table or view found for {logical}; found: "

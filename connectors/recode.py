@@ -80,8 +80,9 @@ def recode_expr(col: ColumnElement | None, type_: sa.types.TypeEngine,
     """The SQL of one logical column read through its recoding (not for rules)."""
     if rc is None:
         return col
-    if rc.absent:
-        return sa.type_coerce(sa.null(), type_)
+    if rc.absent:  # a typed NULL (PostgreSQL reads an untyped one as text); MySQL casts no bool
+        return (sa.type_coerce(sa.null(), type_) if isinstance(type_, sa.Boolean)
+                else sa.cast(sa.null(), type_))
     expr: ColumnElement = col
     if rc.values is not None:
         norm = _normalised(col)

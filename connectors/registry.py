@@ -28,6 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import columns as cn
 from connectors.attrition import Attrition, AttritionBuilder
+from connectors.biomarker import (
+    LAB_COLUMNS,
+    NormalisationRule,
+    derive_normalisation,
+    lab_select,
+)
 from connectors.derivation import (
     DESIGN_TABLES,
     IO_FLAG,
@@ -61,7 +67,7 @@ from connectors.response import (
     assessments_select,
     derive_response,
 )
-from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
+from connectors.schema import REQUIRED_TABLES, TableMapping, build_metadata
 from connectors.timeouts import Timeouts, watched
 from connectors.urls import mask_url
 
@@ -230,14 +236,15 @@ class RegistryConnector:
         Parameters
         ----------
         tables : iterable of logical table names, optional
-            Default: every table of the schema.
+            Default: every required table of the schema (``REQUIRED_TABLES``; an optional
+            table is checked when an endpoint that reads it asks).
 
         Raises
         ------
         RegistrySchemaError
             Listing every missing table and column, physical and logical names.
         """
-        wanted = list(LOGICAL_SCHEMA) if tables is None else list(tables)
+        wanted = list(REQUIRED_TABLES) if tables is None else list(tables)
         todo = [t for t in wanted if t not in self._checked]
         if not todo:
             return
@@ -523,6 +530,35 @@ class RegistryConnector:
         raw = pd.DataFrame.from_records(rows, columns=list(ASSESSMENT_COLUMNS))
         order = [int(v) for v in line_ids]
         derived = derive_response(raw.astype({"key": "int64"}), order, rule)
+        out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
+                            cn.LINE_ID: pd.array(order, dtype="Int64")})
+        out = pd.concat([out, derived.reset_index(drop=True)], axis=1).set_axis(keys.index)
+        out.attrs.update(derived.attrs)
+        return out
+
+    def normalisation(self, keys: pd.DataFrame, rule: NormalisationRule) -> pd.DataFrame:
+        """Biomarker normalisation of index lines (reads ``lab_results``; issue 15).
+
+        ``keys`` as for `outcomes`. Returns patient_id, line_id and `NORMALISATION_OUTPUT`
+        (`connectors.biomarker.derive_normalisation`), one row per key in the order of
+        ``keys``; ``attrs`` counts the results ignored and the lines without any result by
+        the landmark (``n_unmeasured``), and gives the results' ``unit``.
+        """
+        missing = [c for c in (cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE) if c not in keys]
+        if missing:
+            raise ConnectorError(f"normalisation: keys lack columns {missing}")
+        self.check_schema(("treatment_lines", "lab_results"))
+        line_ids = pd.array(keys[cn.LINE_ID], dtype="Int64")
+        if line_ids.isna().any():
+            raise ConnectorError("normalisation: keys have missing line_id")
+        analyte = rule.analyte.strip().lower()
+        rows = self._rows_of_lines(lambda t, idx: lab_select(t, idx, analyte), line_ids)
+        raw = pd.DataFrame.from_records(rows, columns=list(LAB_COLUMNS))
+        order = [int(v) for v in line_ids]
+        try:
+            derived = derive_normalisation(raw.astype({"key": "int64"}), order, rule)
+        except ConnectorError as exc:
+            raise ConnectorError(f"{self._where()}, table lab_results: {exc}") from None
         out = pd.DataFrame({cn.PATIENT_ID: keys[cn.PATIENT_ID].astype(str).to_numpy(),
                             cn.LINE_ID: pd.array(order, dtype="Int64")})
         out = pd.concat([out, derived.reset_index(drop=True)], axis=1).set_axis(keys.index)

@@ -22,6 +22,7 @@ DISEASE_CODES = (
     "peritoneal_mesothelioma",
     "pseudomyxoma_peritonei",
     "peritoneal_carcinomatosis_colorectal",
+    "gestational_trophoblastic_tumour",
     "other",
 )
 BAP1_CODES = ("lost", "retained")
@@ -40,6 +41,9 @@ DRUG_CLASS_CODES = (
     "other",
 )
 CRITERIA_CODES = ("RECIST1.1", "mRECIST")
+# laboratory analytes the endpoints name (``lab_results.analyte``; other analytes may be stored,
+# a mapping's ``values`` may translate a registry's own analyte codes into these)
+ANALYTE_CODES = ("hcg", "afp", "ca125", "cea", "ldh", "other")
 RESPONSE_CODES = ("CR", "PR", "SD", "PD", "NE")
 VITAL_STATUS_CODES = ("alive", "dead")
 
@@ -115,9 +119,23 @@ LOGICAL_SCHEMA: dict[str, tuple[ColumnSpec, ...]] = {
         _c("vital_status", sa.String(5), "alive / dead"),
         _c("death_date", sa.Date, "date of death (null when alive)"),
     ),
+    "lab_results": (
+        _c("lab_id", sa.Integer, "laboratory result record id", pk=True),
+        _c("patient_id", sa.String(32), "", nullable=False, fk="patients.patient_id"),
+        _c("lab_date", sa.Date, "date of the sample"),
+        _c("analyte", sa.String(20), "analyte code (ANALYTE_CODES), e.g. hcg"),
+        _c("value", sa.Float, "result, in ``unit``"),
+        _c("unit", sa.String(20), "unit of value and uln, e.g. IU/L"),
+        _c("uln", sa.Float, "upper limit of normal of the laboratory, in ``unit``"),
+    ),
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(LOGICAL_SCHEMA)
+#: Tables a registry may lack: only the endpoint that reads them needs them (``lab_results``:
+#: biomarker normalisation). A registry without them passes the schema check and validation.
+OPTIONAL_TABLES: tuple[str, ...] = ("lab_results",)
+#: Tables every registry has (the design and the PFS/OS endpoints read them).
+REQUIRED_TABLES: tuple[str, ...] = tuple(t for t in TABLE_NAMES if t not in OPTIONAL_TABLES)
 
 #: Coded columns and their schema codes (a mapping's ``values`` must map onto these).
 COLUMN_CODES: dict[tuple[str, str], tuple] = {
@@ -130,6 +148,7 @@ COLUMN_CODES: dict[tuple[str, str], tuple] = {
     ("treatment_lines", "ecog_at_start"): ECOG_CODES,
     ("tumour_assessments", "criteria"): CRITERIA_CODES,
     ("tumour_assessments", "overall_response"): RESPONSE_CODES,
+    ("lab_results", "analyte"): ANALYTE_CODES,
     ("follow_up", "vital_status"): VITAL_STATUS_CODES,
 }
 

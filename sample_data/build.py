@@ -3,7 +3,10 @@
 Writes ``renape_sample.sqlite``, ``trial_adsl.csv``, ``trial_adtte.csv``, ``trial_adrs.csv``,
 ``truth.json`` and ``demo_study.yaml`` into ``--out`` (default: the installed ``sample_data``
 package directory), and the same registry as a network would export it (`sample_data.export`):
-``registry_export/`` (Parquet), ``registry_export.sqlite`` and ``registry_export_mapping.yaml``.
+``registry_export/`` (Parquet), ``registry_export.sqlite`` and ``registry_export_mapping.yaml``,
+and the second cohort (`sample_data.gtt_export`): ``gtt_registry.sqlite`` with
+``gtt_registry_mapping.yaml``, ``gtt_adsl.csv``, ``gtt_adtte.csv``, ``gtt_adlb.csv``,
+``gtt_truth.json`` and ``demo_gtt.yaml``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from sample_data.export import write_export
+from sample_data.gtt_export import write_gtt
 from sample_data.paths import SAMPLE_DIR
 from sample_data.simulator import Scenario, SimulationConfig, simulate_scenario
 from sample_data.writer import write_registry_sqlite
@@ -101,6 +105,7 @@ def build(out: Path | None = None, config: SimulationConfig | None = None) -> di
     paths[TRUTH_FILE].write_text(truth_json(sc), encoding="utf-8")
     paths[SPEC_FILE].write_text(DEMO_SPEC_TEXT, encoding="utf-8")
     paths.update(write_export(sc.registry_tables, out))
+    paths.update(write_gtt(out))  # the second cohort (gestational trophoblastic tumours)
     return paths
 
 

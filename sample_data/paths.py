@@ -10,9 +10,25 @@ from importlib.resources import files
 from pathlib import Path
 
 __all__ = [
-    "DEMO_ORR_SPEC", "DEMO_PLATFORM", "DEMO_SPEC", "EXPORT_MAPPING", "EXPORT_PARQUET",
+    "DEMO_GTT_SPEC",
+    "DEMO_ORR_SPEC",
+    "DEMO_PLATFORM",
+    "DEMO_SPEC",
+    "EXPORT_MAPPING",
+    "EXPORT_PARQUET",
     "EXPORT_SQLITE",
-    "SAMPLE_DIR", "SAMPLE_REGISTRY", "TRIAL_ADRS", "TRIAL_ADSL", "TRIAL_ADTTE", "TRUTH_JSON",
+    "GTT_ADLB",
+    "GTT_ADSL",
+    "GTT_ADTTE",
+    "GTT_MAPPING",
+    "GTT_REGISTRY",
+    "GTT_TRUTH",
+    "SAMPLE_DIR",
+    "SAMPLE_REGISTRY",
+    "TRIAL_ADRS",
+    "TRIAL_ADSL",
+    "TRIAL_ADTTE",
+    "TRUTH_JSON",
 ]
 
 # a regular (non-namespace, non-zipped) package: its resources are real files
@@ -29,3 +45,11 @@ DEMO_ORR_SPEC: Path = SAMPLE_DIR / "demo_study_orr.yaml"  # ORR primary (issue 1
 EXPORT_PARQUET: Path = SAMPLE_DIR / "registry_export"
 EXPORT_SQLITE: Path = SAMPLE_DIR / "registry_export.sqlite"
 EXPORT_MAPPING: Path = SAMPLE_DIR / "registry_export_mapping.yaml"
+# the second cohort: gestational trophoblastic tumours, its own registry naming (sample_data.gtt)
+GTT_REGISTRY: Path = SAMPLE_DIR / "gtt_registry.sqlite"
+GTT_MAPPING: Path = SAMPLE_DIR / "gtt_registry_mapping.yaml"
+GTT_ADSL: Path = SAMPLE_DIR / "gtt_adsl.csv"
+GTT_ADTTE: Path = SAMPLE_DIR / "gtt_adtte.csv"
+GTT_ADLB: Path = SAMPLE_DIR / "gtt_adlb.csv"
+GTT_TRUTH: Path = SAMPLE_DIR / "gtt_truth.json"
+DEMO_GTT_SPEC: Path = SAMPLE_DIR / "demo_gtt.yaml"

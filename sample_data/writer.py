@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.schema import LOGICAL_SCHEMA, TableMapping, build_metadata
+from connectors.schema import LOGICAL_SCHEMA, REQUIRED_TABLES, TableMapping, build_metadata
 
 __all__ = ["RegistryWriteError", "write_registry", "write_registry_sqlite"]
 
@@ -93,8 +93,11 @@ def write_registry(
         with engine.begin() as conn:
             if existing:  # drop with the foreign keys known, so in dependency order
                 _registry_metadata(mapping, schema)[0].drop_all(conn, checkfirst=True)
-            metadata.create_all(conn)
+            metadata.create_all(conn, tables=[sa_tables[n] for n in LOGICAL_SCHEMA
+                                              if n in tables])
             for name in LOGICAL_SCHEMA:  # declaration order respects the foreign keys
+                if name not in tables:  # an optional table the registry does not have
+                    continue
                 table = sa_tables[name]
                 columns = _native_columns(name, tables[name])
                 if postgres:
@@ -104,7 +107,8 @@ def write_registry(
                 counts[name] = len(tables[name])
             if postgres:
                 for fk in _foreign_keys(sa_tables):
-                    conn.execute(sa.schema.AddConstraint(fk))
+                    if fk.table.key in {sa_tables[n].key for n in tables}:
+                        conn.execute(sa.schema.AddConstraint(fk))
     except Exception:
         # MySQL/MariaDB DDL is not transactional: leave no half-written registry behind.
         if engine.dialect.name in ("mysql", "mariadb"):
@@ -145,13 +149,15 @@ def write_registry_sqlite(
 
 
 def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
-    missing = [t for t in LOGICAL_SCHEMA if t not in tables]
+    missing = [t for t in REQUIRED_TABLES if t not in tables]  # optional ones may be left out
     unknown = [t for t in tables if t not in LOGICAL_SCHEMA]
     if missing or unknown:
         raise RegistryWriteError(
             f"tables do not match the registry schema: missing {missing}, unknown {unknown}"
         )
     for name, specs in LOGICAL_SCHEMA.items():
+        if name not in tables:
+            continue
         frame = tables[name]
         if not isinstance(frame, pd.DataFrame):
             raise RegistryWriteError(f"table {name!r}: expected a DataFrame, got {type(frame)}")

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from connectors.columns import OUTCOME_COLUMNS, TimeUnit
+from connectors.schema import ANALYTE_CODES
 from connectors.timeouts import Timeouts
 from connectors.yamlfile import short
 from matching.impute import NUMERIC_METHODS
@@ -76,10 +77,11 @@ class Trial(_Model):
         default=None, description="the trial's data cut-off (YYYY-MM-DD; default: ADSL DCUTDT): "
         "cut-off minus index date bounds the follow-up that landmarks and rmst_tau are checked "
         "against before the design is locked")
+    adlb: Path | None = None  # ADaM ADLB, for the biomarker normalisation endpoint (issue 15)
 
     _paths = field_validator("adsl", "adtte")(_resolve_path)
 
-    @field_validator("adrs")
+    @field_validator("adrs", "adlb")
     @classmethod
     def _adrs_path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else _resolve_path(value, info)
@@ -168,6 +170,7 @@ class FlatData(_Model):
     event: str
     time_unit: TimeUnit = "days"
     response: str | None = None  # 0/1 column of the binary endpoint (issue 15)
+    normalised: str | None = None  # 0/1 column of the biomarker normalisation (issue 15)
     last_progression_free: str | None = None  # column, unit of `time` (endpoint alignment)
 
     _path = field_validator("path")(_resolve_path)
@@ -372,6 +375,24 @@ class ResponseSettings(_Model):
     null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # default: simon.p0
 
 
+class NormalisationSettings(_Model):
+    """Biomarker normalisation by a landmark (`connectors.biomarker.NormalisationRule`; issue
+    15): ``analyte`` below the ULN on ``n_consecutive`` consecutive results by ``by`` ``unit``
+    after index; ``paramcd``: the trial ADLB parameter (default: the analyte in capitals)."""
+
+    analyte: Literal[ANALYTE_CODES]  # type: ignore[valid-type]
+    n_consecutive: Annotated[int, Field(ge=1)] = 2
+    by: Annotated[float, Field(gt=0)] = 24.0
+    unit: TimeUnit = "weeks"
+    paramcd: Annotated[str, Field(min_length=1, max_length=8)] | None = None
+    null_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # default: simon.p0
+
+    @property
+    def adlb_paramcd(self) -> str:
+        """The ADLB PARAMCD of the analyte."""
+        return self.paramcd or self.analyte.upper()
+
+
 class SimonSpec(_Model):
     """Simon two-stage design of the trial (``reports.simon``; issue 15)."""
 
@@ -407,14 +428,15 @@ class EndpointAlignment(_Model):
 
 #: binary endpoints that may be primary (``analysis.primary``): one per outcome source of
 #: `synthctl.stages._binary.BINARY_SOURCES`
-BINARY_ENDPOINTS = ("ORR",)
+BINARY_ENDPOINTS = ("ORR", "NORMALISATION")
 
 
 class Analysis(_Model):
     """The outcome analysis: endpoint, landmarks, null rate, RMST horizon, bootstrap size.
 
     ``endpoint`` is the time-to-event endpoint (PFS or OS). ``primary`` names the primary
-    endpoint when it is a binary one (``ORR``: the time-to-event endpoint is then secondary);
+    endpoint when it is a binary one (``ORR``, or ``NORMALISATION`` for the biomarker
+    normalisation of ``normalisation``: the time-to-event endpoint is then secondary);
     None (default) keeps ``endpoint`` primary.
     """
 
@@ -428,6 +450,7 @@ class Analysis(_Model):
     conf_type: Literal[CONF_TYPES] = "log"  # type: ignore[valid-type]  # survfit's conf.type
     conf_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     response: ResponseSettings | None = None
+    normalisation: NormalisationSettings | None = None
     simon: SimonSpec | None = None
     endpoint_alignment: EndpointAlignment | None = None
 
@@ -489,7 +512,28 @@ class StudySpec(_Model):
             raise ValueError("analysis.primary ORR needs the response endpoint "
                              "(analysis.response with trial.adrs, or data.response for a "
                              "flat file)")
+        self._normalisation_source()
         return self
+
+    def _normalisation_source(self) -> None:
+        """The normalisation endpoint's sources: ADLB with a registry, a column of a flat file."""
+        a = self.analysis
+        if a.normalisation is not None and self.data is None and (
+                self.trial is None or self.trial.adlb is None):
+            raise ValueError("analysis.normalisation needs the trial's ADLB file (trial.adlb)")
+        if a.normalisation is not None and self.data is not None and self.data.normalised is None:
+            raise ValueError("analysis.normalisation with a flat file needs data.normalised "
+                             "(the 0/1 normalisation column)")
+        if a.primary == "NORMALISATION" and a.normalisation is None and (
+                self.data is None or self.data.normalised is None):
+            raise ValueError("analysis.primary NORMALISATION needs analysis.normalisation "
+                             "(with trial.adlb), or data.normalised for a flat file")
+        wanted = a.normalisation is not None or (self.data is not None
+                                                 and self.data.normalised is not None)
+        if wanted and self.design.missing == "impute":  # never left out silently
+            raise ValueError("the normalisation endpoint is not available with design.missing: "
+                             "impute (the imputed analysis pools the time-to-event endpoint "
+                             "only); use missing: complete_case or indicator")
 
     @model_validator(mode="after")
     def _alignment_not_imputed(self) -> StudySpec:

@@ -13,7 +13,9 @@ binary endpoint.
 
 Today: ``ORR`` from ``response`` = RECIST 1.1 best overall response (registry tumour
 assessments in SQL and the trial's ADaM ADRS, `connectors.response`), or the flat file's
-``data.response`` column.
+``data.response`` column; ``NORMALISATION`` from ``normalisation`` = a biomarker (hCG) below
+the ULN on N consecutive results by a landmark (registry ``lab_results`` in SQL and the
+trial's ADaM ADLB, `connectors.biomarker`), or the flat file's ``data.normalised`` column.
 """
 
 from __future__ import annotations
@@ -184,8 +186,96 @@ def _read_responses(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
                          "counted as non-responders (best overall response NE)")
 
 
+# --- NORMALISATION: a biomarker below the ULN on N consecutive results by a landmark ------
+
+NORMALISATION = "NORMALISATION"
+
+
+def _wants_normalisation(spec: StudySpec) -> bool:
+    return spec.analysis.normalisation is not None or (
+        spec.data is not None and spec.data.normalised is not None)
+
+
+def _normalisation_rule(spec: StudySpec):
+    from connectors.biomarker import NormalisationRule
+
+    s = spec.analysis.normalisation
+    return None if s is None else NormalisationRule.by_landmark(
+        s.analyte, s.n_consecutive, s.by, s.unit)
+
+
+def _normalisation_definition(spec: StudySpec) -> str:
+    rule, s = _normalisation_rule(spec), spec.analysis.normalisation
+    if rule is not None:
+        return (f"{s.analyte} below the upper limit of normal on {s.n_consecutive} consecutive "
+                f"measurement(s) after index, by {s.by:g} {s.unit}")
+    assert spec.data is not None
+    return f"flat file column {spec.data.normalised!r} (1 = normalised)"
+
+
+def _normalisation_null_rate(spec: StudySpec) -> float | None:
+    """``normalisation.null_rate``; else the Simon ``p0`` when the Simon design is on it."""
+    s, simon = spec.analysis.normalisation, spec.analysis.simon
+    if s is not None and s.null_rate is not None:
+        return s.null_rate
+    return simon.p0 if simon is not None and simon_target(spec) == NORMALISATION else None
+
+
+def _read_normalisation(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
+    """Normalised (0/1) and measured flag of every row of ``frame``, in its order: registry
+    ``lab_results`` in SQL and the trial's ADLB (`connectors.biomarker`), or the flat file's
+    ``data.normalised`` column. The two arms' units must agree."""
+    from synthctl.errors import DataError
+
+    spec = ctx.spec
+    nan = pd.Series(np.nan, index=frame.index)
+    if spec.data is not None:
+        from connectors.flatfile import load_flat_response
+
+        d = spec.data
+        with stage_errors("analyze", ctx.loaded, str(d.path)):
+            got = load_flat_response(d.path, id_col=d.id, response_col=d.normalised,
+                                     what="normalisation")
+        merged = frame[[cn.PATIENT_ID]].astype(str).merge(got, on=cn.PATIENT_ID, how="left")
+        return BinaryOutcome(pd.Series(merged[RESPONSE].to_numpy(), index=frame.index),
+                             pd.Series(True, index=frame.index), nan, "")
+    from connectors.adlb import read_adlb, trial_normalisation
+    from connectors.biomarker import NORMALISED
+    from synthctl.stages._registry import registry_connector
+
+    tri, settings = spec.trial, spec.analysis.normalisation
+    assert spec.registry is not None and tri is not None and tri.adlb is not None
+    rule = _normalisation_rule(spec)
+    is_trial = frame[cn.ARM] == cn.TRIAL
+    keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
+    with (stage_errors("analyze", ctx.loaded, "registry laboratory results"),
+          registry_connector(spec) as conn):
+        ctrl = conn.normalisation(keys, rule)
+    with stage_errors("analyze", ctx.loaded, f"trial file {tri.adlb.name}"):
+        trial = trial_normalisation(read_adlb(tri.adlb),
+                                    frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
+                                    settings.adlb_paramcd)
+    units = {arm: (got.attrs.get("unit") or "").strip() for arm, got in
+             (("registry", ctrl), (f"trial file {tri.adlb.name}", trial))}
+    if all(units.values()) and len({u.lower() for u in units.values()}) > 1:
+        raise DataError(f"analyze: {settings.analyte} is in {units['registry']!r} in the "
+                        f"registry but in {list(units.values())[1]!r} in the "
+                        f"{list(units)[1]}: convert one of them (the mapping's 'values' and "
+                        "'scale' for the registry)")
+    value = pd.Series(0.0, index=frame.index)
+    measured = pd.Series(True, index=frame.index)
+    value[~is_trial] = ctrl[NORMALISED].to_numpy(dtype=float)
+    value[is_trial] = trial[NORMALISED].to_numpy(dtype=float)
+    measured[~is_trial] = ctrl["measured"].to_numpy(dtype=bool)
+    measured[is_trial] = trial["measured"].to_numpy(dtype=bool)
+    return BinaryOutcome(value, measured, nan, "counted as not normalised")
+
+
 #: the binary endpoints' outcome sources, by endpoint name (a new source: one entry)
 BINARY_SOURCES: dict[str, BinarySource] = {
     ORR: BinarySource(ORR, "tumour assessments (responses)", _wants_response, _read_responses,
                       _response_definition, _response_null_rate, has_onset=True),
+    NORMALISATION: BinarySource(NORMALISATION, "laboratory results (biomarker normalisation)",
+                                _wants_normalisation, _read_normalisation,
+                                _normalisation_definition, _normalisation_null_rate),
 }

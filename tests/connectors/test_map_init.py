@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.mapping import load_mapping
-from connectors.schema import LOGICAL_SCHEMA
+from connectors.schema import REQUIRED_TABLES
 from sample_data.export import PATIENT_VIEW, export_frames, write_export_db, write_export_duckdb
 from sample_data.paths import EXPORT_PARQUET, EXPORT_SQLITE, SAMPLE_REGISTRY
 from synthctl.cli import app
@@ -48,7 +48,7 @@ def _no_identifiers(text: str, frames) -> None:
 @pytest.fixture(scope="module")
 def frames():
     with sqlite3.connect(SAMPLE_REGISTRY) as con:
-        tables = {t: pd.read_sql(f"SELECT * FROM {t}", con) for t in LOGICAL_SCHEMA}
+        tables = {t: pd.read_sql(f"SELECT * FROM {t}", con) for t in REQUIRED_TABLES}
     return export_frames(tables)
 
 

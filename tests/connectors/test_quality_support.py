@@ -96,15 +96,15 @@ def copy_registry(src: Path, dst: Path) -> Path:
 
 def load_tables(path: Path) -> dict[str, pd.DataFrame]:
     """Read a SQLite registry back into DataFrames (to copy it into another database)."""
-    from connectors.schema import LOGICAL_SCHEMA
+    from connectors.schema import LOGICAL_SCHEMA, REQUIRED_TABLES
 
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         out = {name: pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
-               for name in LOGICAL_SCHEMA}
+               for name in REQUIRED_TABLES}
     engine.dispose()
-    for name, cols in LOGICAL_SCHEMA.items():
-        for spec in cols:
+    for name in REQUIRED_TABLES:
+        for spec in LOGICAL_SCHEMA[name]:
             if isinstance(sa.types.to_instance(spec.type_), sa.Boolean):
                 out[name][spec.name] = out[name][spec.name].map(
                     lambda v: None if pd.isna(v) else bool(v)).astype(object)

@@ -233,7 +233,7 @@ def test_renamed_registry_through_a_mapping_file_gives_identical_results(
     write_registry_sqlite(tiny_tables, renamed, mapping=RENAMED)
     with sqlite3.connect(renamed) as raw:
         names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert names == {tm.table for tm in RENAMED.values()}  # really renamed
+    assert names == {RENAMED[t].table for t in tiny_tables}  # really renamed
     criteria = ["age_at_index >= 18", "ecog_at_index <= 1", "not prior_immunotherapy"]
     with RegistryConnector(tiny_sqlite) as ref:
         want = ref.candidate_pool(eligibility=criteria, include_outcomes=True)

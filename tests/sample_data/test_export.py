@@ -19,7 +19,7 @@ import pytest
 
 from connectors import columns as cn
 from connectors.registry import IndexRule, RegistryConnector
-from connectors.schema import LOGICAL_SCHEMA
+from connectors.schema import LOGICAL_SCHEMA, REQUIRED_TABLES
 from sample_data.export import (
     EXPORT_FOLDER,
     PATIENT_VIEW,
@@ -61,7 +61,7 @@ def _assert_same(got, want):
 @pytest.fixture(scope="module")
 def canonical_tables():
     with sqlite3.connect(SAMPLE_REGISTRY) as con:
-        return {t: pd.read_sql(f"SELECT * FROM {t}", con) for t in LOGICAL_SCHEMA}
+        return {t: pd.read_sql(f"SELECT * FROM {t}", con) for t in REQUIRED_TABLES}
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,12 @@ def test_demo_platform_files_are_valid():
     from synthctl.specfile import load_spec
 
     platform = load_platform(DEMO_PLATFORM)
-    assert [c.name for c in platform.cohorts] == ["meso_pfs", "meso_response", "meso_orr"]
+    assert [c.name for c in platform.cohorts] == ["mesothelioma_pfs", "gtt_hcg"]
     specs = [load_spec(c.spec).spec for c in platform.cohorts]
-    assert specs[1].analysis.response is not None and specs[1].trial.adrs.is_file()
-    assert specs[2].analysis.primary_endpoint == "ORR"
+    assert specs[0].analysis.primary_endpoint == "PFS"
+    assert specs[1].analysis.primary_endpoint == "NORMALISATION"
+    assert specs[1].trial.adlb.is_file() and specs[1].registry.mapping.is_file()
+    # each cohort has its own registry (the GTT one only through its mapping)
+    assert specs[0].registry.url != specs[1].registry.url
+    for name in ("demo_study_response.yaml", "demo_study_orr.yaml"):  # single-cohort demos
+        assert load_spec(DEMO_PLATFORM.parent / name).spec.analysis.response is not None
