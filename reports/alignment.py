@@ -63,6 +63,7 @@ from reports.turnbull import TurnbullCurve, turnbull_estimate
 VERSIONS: tuple[str, ...] = ("right_point", "midpoint", "left_point", "turnbull", "harmonised")
 GAP_DIFFERENCE_WARNING = 0.25  # warn when the arms' median gaps differ by more than 25%
 TIPPING_MAX_DAYS = 365.0
+GRID_WINDOW = 0.1  # visit window of the grid, as a fraction of grid_every (6 weeks: +/- 4.2 d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,14 +270,35 @@ def _pooled(values: list[Estimate], level: float, method: str, clip: bool) -> Es
     return Estimate(q, se, lo, hi, level, method)
 
 
+def grid_cell(lo: np.ndarray, hi: np.ndarray, grid_every: float, window: float) -> np.ndarray:
+    """Grid visit (time) of each interval that is one grid cell up to the visit window, else NaN.
+
+    ``(lo, hi]`` with ``lo`` within ``window`` x ``grid_every`` of grid visit k - 1 (or the
+    index, k = 1) and ``hi`` within it of visit k is a progression found at scheduled visit k
+    after a progression-free visit k - 1: it is read at visit k, without imputation (a visit
+    window is an operational tolerance, not information on when the progression happened).
+    """
+    k_lo = np.round(lo / grid_every)
+    k_hi = np.round(hi / grid_every)
+    tol = window * grid_every + 1e-9
+    with np.errstate(invalid="ignore"):
+        cell = ((np.abs(lo - k_lo * grid_every) <= tol) & (np.abs(hi - k_hi * grid_every) <= tol)
+                & (k_hi - k_lo == 1))
+    return np.where(cell, k_hi * grid_every, np.nan)
+
+
 def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landmarks, unit, tau,
-                level, impute_trial: bool = True
+                level, impute_trial: bool = True, window: float = GRID_WINDOW
                 ) -> tuple[VersionEstimates, dict[str, TurnbullCurve]]:
     e = np.isfinite(hi)
     interval = e & (hi > lo)
     curves = {name: turnbull_estimate(lo[mask], hi[mask], w[mask], time_unit=unit, label=name)
               for name, mask in (("trial", is_trial), ("control", ~is_trial))}
     t_obs = np.where(e, hi, lo)
+    cell = np.where(interval, grid_cell(lo, np.where(e, hi, 0.0), grid_every, window), np.nan)
+    on_cell = np.isfinite(cell) & (impute_trial | ~is_trial)
+    t_obs = np.where(on_cell, cell, t_obs)
+    interval = interval & ~on_cell
     comps = []
     for child in np.random.SeedSequence(seed).spawn(m_imp):
         rng = np.random.default_rng(child)
@@ -288,9 +310,11 @@ def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landm
             latent = curves[name].sample_within(lo[rows], hi[rows], rng)
             t_imp[rows] = np.ceil(latent / grid_every - 1e-9) * grid_every
         comps.append(_compare(frame, cols, t_imp, e.astype(float), landmarks, unit, tau, level))
-    how = (f"harmonised to a visit grid every {grid_every:g} {unit or ''}: progression times "
-           f"imputed {m_imp} times from each arm's weighted Turnbull NPMLE within the "
-           "progression interval, placed at the next grid visit; Rubin's rules, t limits")
+    how = (f"harmonised to a visit grid every {grid_every:g} {unit or ''}: a progression found "
+           f"at a scheduled visit (interval one grid cell within a {window:.0%} visit window) "
+           f"read at that visit, other progression times imputed {m_imp} times from each "
+           "arm's weighted Turnbull NPMLE within the progression interval and placed at the "
+           "next grid visit; Rubin's rules, t limits")
     lms = []
     for k, lm0 in enumerate(comps[0].landmarks):
         per = [c.landmarks[k] for c in comps]
@@ -342,6 +366,7 @@ def harmonised_estimate(
     random_state: int | None = 0,
     conf_level: float = 0.95,
     impute_trial: bool = True,
+    grid_window: float = GRID_WINDOW,
 ) -> VersionEstimates:
     """Only the harmonised version of `align_endpoint` (same arguments; for simulations).
 
@@ -357,8 +382,15 @@ def harmonised_estimate(
     w = weight_array(frame, weight_col)
     lms = tuple(float(x) for x in landmarks)
     harm, _ = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every), int(imputations),
-                          random_state, lms, time_unit, rmst_tau, level, impute_trial)
+                          random_state, lms, time_unit, rmst_tau, level, impute_trial,
+                          _check_window(grid_window))
     return harm
+
+
+def _check_window(window: float) -> float:
+    if not (np.isfinite(window) and 0 <= window < 0.5):
+        raise EstimationError(f"grid_window must be in [0, 0.5), got {window!r}")
+    return float(window)
 
 
 def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
@@ -410,6 +442,7 @@ def align_endpoint(
     tipping: bool = True,
     conf_level: float = 0.95,
     impute_trial: bool = True,
+    grid_window: float = GRID_WINDOW,
 ) -> AlignmentResult:
     """The five versions of the PFS comparison, the gap diagnostics and the tipping point.
 
@@ -439,6 +472,10 @@ def align_endpoint(
     impute_trial : bool, default=True
         False keeps the trial arm as observed in the harmonised version (see
         `harmonised_estimate`).
+    grid_window : float, default=0.1
+        Visit window of the grid as a fraction of ``grid_every``: a progression interval that
+        is one grid cell within it is read at that cell's visit without imputation
+        (`grid_cell`); 0 turns this off except for exact grid cells.
 
     Returns
     -------
@@ -472,7 +509,8 @@ def align_endpoint(
                                "event at the last progression-free assessment"),
     }
     harm, curves = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every),
-                               int(imputations), random_state, *args, impute_trial)
+                               int(imputations), random_state, *args, impute_trial,
+                               _check_window(grid_window))
     versions["turnbull"] = _turnbull_landmarks(curves, lms, time_unit, level)
     versions["harmonised"] = harm
     gaps = {}
