@@ -9,8 +9,11 @@ Versions of the PFS comparison (`align_endpoint`):
 
 * ``right_point`` (standard): the event at the detecting scan, i.e. the primary analysis.
 * ``midpoint`` / ``left_point``: the event at ``(left + time) / 2`` / at ``left``.
-* ``turnbull``: the landmark rates of each arm's weighted Turnbull NPMLE (`reports.turnbull`).
-  No analytic SE (the NPMLE's information is not a simple sum): estimates only, with a reason.
+* ``turnbull``: the landmark rates of each arm's weighted Turnbull NPMLE (`reports.turnbull`),
+  with R's Greenwood SE on the EM's pseudo-data (``survfit(..., robust = FALSE)``; it treats
+  the allocation of each interval as observed, so it understates the uncertainty; R's
+  default with non-integer weights, ``robust = TRUE``, is an infinitesimal jackknife over
+  the pseudo-rows, not over patients, and is not used).
 * ``harmonised``: both arms read on one grid (visits at ``grid_every``, ``2 grid_every``, ...):
   ``imputations`` times, each progression's latent time is drawn within its interval from its
   arm's weighted NPMLE conditional on the interval (`TurnbullCurve.sample_within`) and the
@@ -393,10 +396,14 @@ def _check_window(window: float) -> float:
     return float(window)
 
 
+TURNBULL_SE = ("Greenwood SE on the EM's final pseudo-data, log-scale limits (R survfit "
+               "interval2, robust = FALSE); it treats each interval's allocation to the "
+               "Turnbull intervals as observed, so it understates the uncertainty")
+
+
 def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
     lms = []
-    reason = ("no analytic SE for the Turnbull NPMLE; the harmonised estimates carry the "
-              "uncertainty")
+    z = float(student_t.ppf(0.5 + level / 2, 1e9))
     for x in landmarks:
         ests = {}
         for name, c in curves.items():
@@ -404,15 +411,21 @@ def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
                 ests[name] = Estimate.not_estimable(
                     f"landmark {x:g} is beyond the last follow-up time ({c.max_time:g}); "
                     "not extrapolated", level, c.method)
-            else:
-                nan = float("nan")
-                ests[name] = Estimate(float(c.survival_at(x)[0]), nan, nan, nan, level,
-                                      c.method, reason)
+                continue
+            s, se = float(c.survival_at(x)[0]), float(c.se_at(x)[0])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                half = z * se / s if s > 0 else np.nan
+            lo, hi = (s * np.exp(-half), min(s * np.exp(half), 1.0)) if s > 0 else (0.0, 0.0)
+            ests[name] = Estimate(s, se, float(lo), float(hi), level,
+                                  f"{c.method}; {TURNBULL_SE}")
         t, c = ests["trial"], ests["control"]
-        d = (Estimate(t.estimate - c.estimate, np.nan, np.nan, np.nan, level,
-                      "difference of Turnbull NPMLE estimates", reason)
-             if t.estimable and c.estimable
-             else Estimate.not_estimable(t.reason or c.reason or "", level, "difference"))
+        if t.estimable and c.estimable:
+            diff, se = t.estimate - c.estimate, float(np.hypot(t.se, c.se))
+            d = Estimate(diff, se, diff - z * se, diff + z * se, level,
+                         "difference of Turnbull NPMLE estimates, independent arms, "
+                         "normal limits; " + TURNBULL_SE)
+        else:
+            d = Estimate.not_estimable(t.reason or c.reason or "", level, "difference")
         lms.append(LandmarkComparison(float(x), unit, t, c, d))
     method = next(iter(curves.values())).method
     return VersionEstimates("turnbull", tuple(lms), None, None, method)
