@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
+from connectors.adrs import ADRS_COLUMNS, OVERALL_RESPONSE_PARAMCD
 from connectors.derivation import ADEQUATE_RESPONSES
 from connectors.errors import ConnectorError
 
-ADRS_COLUMNS = ("USUBJID", "PARAMCD", "AVALC", "ADT")
-ADRS_PARAMCD = "OVRLRESP"  # ADaM ADRS overall response per visit
 SCHEDULE_WINDOW = 0.1  # a visit within 10% of the interval of its planned day (6 wk: +/- 4 d)
 
 
@@ -32,6 +31,17 @@ def _rows(mask: np.ndarray) -> str:
     return f"row(s) {shown}" + (f" and {pos.size - 5} more" if pos.size > 5 else "")
 
 
+def _where(adrs: pd.DataFrame, mask: np.ndarray, column: str, source: str) -> str:
+    """``file, row N, column C`` of the first offending record (`read_adrs` row labels when
+    present, else spreadsheet rows of the frame), with the count of the others."""
+    labels = adrs.attrs.get("row")
+    pos = np.flatnonzero(mask)
+    if labels is None:
+        return f"{source}, {_rows(mask)}, column {column}"
+    more = f" (and {pos.size - 1} more record(s))" if pos.size > 1 else ""
+    return f"{labels[pos[0]]}, column {column}{more}"
+
+
 def _death_flags(arm: pd.DataFrame) -> np.ndarray:
     if cn.PFS_DEATH in arm:
         return arm[cn.PFS_DEATH].fillna(False).to_numpy(bool)
@@ -39,19 +49,24 @@ def _death_flags(arm: pd.DataFrame) -> np.ndarray:
 
 
 def adrs_progression_interval(
-    adrs: pd.DataFrame, arm: pd.DataFrame, *, source: str = "ADRS", paramcd: str = ADRS_PARAMCD
+    adrs: pd.DataFrame, arm: pd.DataFrame, *, source: str | None = None,
+    paramcd: str = OVERALL_RESPONSE_PARAMCD,
 ) -> pd.DataFrame:
     """Last progression-free visit, visit count and mean gap of each trial patient from ADRS.
 
     Parameters
     ----------
     adrs : DataFrame
-        ADRS rows (``USUBJID``, ``PARAMCD``, ``AVALC``, ``ADT``), in file order (row numbers in
-        errors are file rows, header = row 1). Rows of other PARAMCDs are ignored.
+        ADRS rows (``USUBJID``, ``PARAMCD``, ``AVALC``, ``ADT``), in file order, e.g. from
+        `connectors.adrs.read_adrs` (whose ``attrs["row"]`` labels name file and row in the
+        errors; without them, rows are spreadsheet rows of the frame, header = row 1). Rows
+        of other PARAMCDs are ignored.
     arm : DataFrame
         The trial arm (see module docstring); ``patient_id`` is the USUBJID.
-    source : str
-        File name for the error messages.
+    source : str, optional
+        File name for the error messages (default: ``adrs.attrs["path"]`` or "ADRS").
+    paramcd : str, default="OVR"
+        The per-visit overall response parameter (`connectors.adrs`).
 
     Returns
     -------
@@ -67,6 +82,7 @@ def adrs_progression_interval(
         missing or unreadable ADT, a visit after the subject's death (column ADT), or a
         progression-free visit on or after a progression event.
     """
+    source = source or adrs.attrs.get("path", "ADRS")
     missing = [c for c in ADRS_COLUMNS if c not in adrs.columns]
     if missing:
         raise ProgressionIntervalError(f"{source}: missing column(s) {', '.join(missing)}")
@@ -77,13 +93,13 @@ def adrs_progression_interval(
     if unknown.any():
         first = ids[np.flatnonzero(unknown)[0]]
         raise ProgressionIntervalError(
-            f"{source}: column 'USUBJID': visit of subject {first!r} who is not in the trial "
-            f"arm, {_rows(unknown)}")
+            f"{_where(adrs, unknown, 'USUBJID', source)}: visit of subject {first!r} who is "
+            "not in the trial arm (ADSL)")
     adt = pd.to_datetime(adrs["ADT"], errors="coerce").to_numpy()
     bad = paramcd_ok & pd.isna(adt)
     if bad.any():
-        raise ProgressionIntervalError(f"{source}: column 'ADT': missing or unreadable date in "
-                                       f"{_rows(bad)}")
+        raise ProgressionIntervalError(
+            f"{_where(adrs, bad, 'ADT', source)}: missing or unreadable date")
     pos = pd.Series(np.arange(len(arm)), index=arm[cn.PATIENT_ID].astype(str).to_numpy())
     who = np.where(paramcd_ok, pos.reindex(ids).fillna(-1).to_numpy(int), -1)
     index_date = pd.to_datetime(arm[cn.INDEX_DATE]).to_numpy()
@@ -94,8 +110,8 @@ def adrs_progression_interval(
         death = pd.to_numeric(arm["death_days"], errors="coerce").to_numpy(float)
         after = use & (days > np.where(use, death[np.clip(who, 0, None)], np.nan))
         if after.any():
-            raise ProgressionIntervalError(f"{source}: column 'ADT': assessment after the "
-                                           f"subject's death in {_rows(after)}")
+            raise ProgressionIntervalError(
+                f"{_where(adrs, after, 'ADT', source)}: assessment after the subject's death")
     t = arm[cn.PFS_DAYS].to_numpy(float)
     event = arm[cn.PFS_EVENT].to_numpy(int) == 1
     pf = np.isin(adrs["AVALC"].astype(str).to_numpy(), ADEQUATE_RESPONSES)
@@ -108,8 +124,8 @@ def adrs_progression_interval(
     late = post & pf & progression & (days >= ti)
     if late.any():
         raise ProgressionIntervalError(
-            f"{source}: column 'AVALC': progression-free visit on or after the subject's PFS "
-            f"event day in {_rows(late)}")
+            f"{_where(adrs, late, 'AVALC', source)}: progression-free visit on or after the "
+            "subject's PFS event day")
     before = counted & pf & ~(ei & (days >= ti))
     n = len(arm)
     last_pf = np.zeros(n)

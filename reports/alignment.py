@@ -9,8 +9,11 @@ Versions of the PFS comparison (`align_endpoint`):
 
 * ``right_point`` (standard): the event at the detecting scan, i.e. the primary analysis.
 * ``midpoint`` / ``left_point``: the event at ``(left + time) / 2`` / at ``left``.
-* ``turnbull``: the landmark rates of each arm's weighted Turnbull NPMLE (`reports.turnbull`).
-  No analytic SE (the NPMLE's information is not a simple sum): estimates only, with a reason.
+* ``turnbull``: the landmark rates of each arm's weighted Turnbull NPMLE (`reports.turnbull`),
+  with R's Greenwood SE on the EM's pseudo-data (``survfit(..., robust = FALSE)``; it treats
+  the allocation of each interval as observed, so it understates the uncertainty; R's
+  default with non-integer weights, ``robust = TRUE``, is an infinitesimal jackknife over
+  the pseudo-rows, not over patients, and is not used).
 * ``harmonised``: both arms read on one grid (visits at ``grid_every``, ``2 grid_every``, ...):
   ``imputations`` times, each progression's latent time is drawn within its interval from its
   arm's weighted NPMLE conditional on the interval (`TurnbullCurve.sample_within`) and the
@@ -34,6 +37,11 @@ imputation, so imputation m is the same whatever the order or number of workers.
 Tipping point (`tipping_point`): the shift in days of the control arm's progression dates
 (deaths and censoring untouched) at which the standard analysis' 95% limit of the landmark
 difference reaches 0 and that of the HR reaches 1 (positive = control progressions later).
+
+Modules: `reports.alignment_versions` (intervals, the per-version comparison, Rubin's rules,
+the harmonised version), `reports.alignment_tipping` (the tipping point), this one (the
+five versions, the gap diagnostics, the block's result); every public name is importable
+from here.
 """
 
 from __future__ import annotations
@@ -45,67 +53,33 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from reports._inputs import (
-    _first_bad,
-    check_conf_level,
-    event_array,
-    require_columns,
-    time_array,
-    weight_array,
+from reports._inputs import check_conf_level, require_columns, weight_array
+from reports.alignment_tipping import TIPPING_MAX_DAYS, TippingPoint, tipping_point
+from reports.alignment_versions import (
+    GRID_WINDOW,
+    Columns,
+    VersionEstimates,
+    check_window,
+    compare_on,
+    grid_cell,
+    harmonise,
+    harmonised_estimate,
+    progression_intervals,
+    rubin,
 )
-from reports.compare import ArmComparison, RMSTComparison, compare_arms
-from reports.cox import HazardRatio
+from reports.compare import ArmComparison
 from reports.errors import EstimationError
 from reports.estimate import Estimate, json_number
 from reports.landmark import LandmarkComparison
-from reports.turnbull import TurnbullCurve, turnbull_estimate
+from reports.turnbull import TurnbullCurve
+
+__all__ = ["GAP_DIFFERENCE_WARNING", "GRID_WINDOW", "TIPPING_MAX_DAYS", "VERSIONS",
+           "AlignmentResult", "GapSummary", "TippingPoint", "VersionEstimates",
+           "align_endpoint", "gap_summary", "grid_cell", "harmonised_estimate",
+           "progression_intervals", "rubin", "tipping_point"]
 
 VERSIONS: tuple[str, ...] = ("right_point", "midpoint", "left_point", "turnbull", "harmonised")
 GAP_DIFFERENCE_WARNING = 0.25  # warn when the arms' median gaps differ by more than 25%
-TIPPING_MAX_DAYS = 365.0
-
-
-@dataclass(frozen=True, slots=True)
-class VersionEstimates:
-    """One version of the comparison, with exactly the primary shapes."""
-
-    name: str
-    landmarks: tuple[LandmarkComparison, ...]
-    hazard_ratio: HazardRatio | None
-    rmst: RMSTComparison | None
-    method: str
-
-    def to_dict(self) -> dict:
-        """``{landmarks, hazard_ratio, rmst, method}`` (shapes of the primary ones)."""
-        out: dict = {"landmarks": [lm.to_dict() for lm in self.landmarks]}
-        if self.name != "turnbull":
-            out["hazard_ratio"] = None if self.hazard_ratio is None else self.hazard_ratio.to_dict()
-            out["rmst"] = None if self.rmst is None else self.rmst.to_dict()
-        out["method"] = self.method
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class TippingPoint:
-    """Shift (days) of the control progression dates that tips each 95% limit to the null."""
-
-    landmarks: tuple[tuple[float, float | None, str], ...]  # (time, shift days, limit name)
-    hazard_ratio: tuple[float | None, str]
-    max_days: float
-    method: str
-
-    def to_dict(self) -> dict:
-        """results.json ``alignment.tipping_point``."""
-        return {
-            "landmarks": [
-                {"time": t, "shift_days": json_number(s), "limit": lim}
-                for t, s, lim in self.landmarks
-            ],
-            "hazard_ratio": {"shift_days": json_number(self.hazard_ratio[0]),
-                             "limit": self.hazard_ratio[1]},
-            "max_days": self.max_days,
-            "method": self.method,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,187 +158,18 @@ def gap_summary(gaps: np.ndarray, weights: np.ndarray | None = None) -> GapSumma
     return GapSummary(int(g.size), q[1], q[0], q[2])
 
 
-def progression_intervals(
-    frame: pd.DataFrame, *, time_col: str, event_col: str, left_col: str,
-    exact_col: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(left, right)`` of each row as ``Surv(type = "interval2")``.
-
-    Events: ``(left_col, time]``, exact when ``exact_col`` is true (a death) or when
-    ``left_col`` equals the time; censored rows: ``(time, NaN)``. Raises `EstimationError`
-    naming the column and rows with a missing left end, or one after the event time.
-    """
-    t = time_array(frame, time_col)
-    e = event_array(frame, event_col).astype(bool)
-    left = pd.to_numeric(frame[left_col], errors="coerce").to_numpy(float, na_value=np.nan)
-    bad = e & (~np.isfinite(left) | (left < 0))
-    if bad.any():
-        raise EstimationError(f"column {left_col!r}: missing or negative last progression-free "
-                              f"time in {_first_bad(frame.index, bad)}")
-    after = e & (left > t)
-    if after.any():
-        raise EstimationError(f"column {left_col!r}: last progression-free assessment after the "
-                              f"event time ({time_col!r}) in {_first_bad(frame.index, after)}")
-    exact = np.zeros(t.size, bool) if exact_col is None else frame[exact_col].fillna(False)
-    exact = np.asarray(exact, dtype=bool) | (left == t)
-    lo = np.where(e & ~exact, left, t)
-    hi = np.where(e, t, np.nan)
-    return lo, hi
-
-
-def rubin(est: np.ndarray, var: np.ndarray, conf_level: float) -> tuple[float, float, float, float]:
-    """Rubin's rules: (estimate, total SE, lower, upper), t limits with Rubin's df."""
-    est, var = np.asarray(est, float), np.asarray(var, float)
-    ok = np.isfinite(est) & np.isfinite(var)
-    if not ok.any():
-        nan = float("nan")
-        return nan, nan, nan, nan
-    est, var = est[ok], var[ok]
-    m = est.size
-    q, w = float(est.mean()), float(var.mean())
-    b = float(est.var(ddof=1)) if m > 1 else 0.0
-    total = w + (1 + 1 / m) * b
-    if b > 0 and m > 1:
-        r = (1 + 1 / m) * b / w if w > 0 else np.inf
-        df = (m - 1) * (1 + 1 / r) ** 2
-        crit = float(student_t.ppf(1 - (1 - conf_level) / 2, df))
-    else:
-        crit = float(student_t.ppf(1 - (1 - conf_level) / 2, 1e9))
-    se = float(np.sqrt(total))
-    return q, se, q - crit * se, q + crit * se
-
-
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    time: str
-    event: str
-    arm: str
-    treated: object
-    weight: str | None
-    cluster: str | None
-    km_cluster: str | None
-
-
-def _compare(frame, cols: _Columns, time_values, event_values, landmarks, unit, tau, level):
-    f = frame.assign(**{"_t": time_values, "_e": event_values})
-    return compare_arms(f, time_col="_t", event_col="_e", arm_col=cols.arm,
-                        treated_value=cols.treated, weight_col=cols.weight,
-                        cluster_col=cols.cluster, km_cluster_col=cols.km_cluster,
-                        landmarks=landmarks, time_unit=unit, rmst_tau=tau, conf_level=level)
-
-
 def _version(name: str, comp: ArmComparison, method: str) -> VersionEstimates:
     return VersionEstimates(name, comp.landmarks, comp.hazard_ratio, comp.rmst, method)
 
 
-def _pooled(values: list[Estimate], level: float, method: str, clip: bool) -> Estimate:
-    est = np.array([v.estimate for v in values])
-    var = np.array([v.se for v in values]) ** 2
-    q, se, lo, hi = rubin(est, var, level)
-    if not np.isfinite(q):
-        reason = next((v.reason for v in values if v.reason), "not estimable")
-        return Estimate.not_estimable(reason, level, method)
-    if clip:
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return Estimate(q, se, lo, hi, level, method)
-
-
-def _harmonised(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landmarks, unit, tau,
-                level, impute_trial: bool = True
-                ) -> tuple[VersionEstimates, dict[str, TurnbullCurve]]:
-    e = np.isfinite(hi)
-    interval = e & (hi > lo)
-    curves = {name: turnbull_estimate(lo[mask], hi[mask], w[mask], time_unit=unit, label=name)
-              for name, mask in (("trial", is_trial), ("control", ~is_trial))}
-    t_obs = np.where(e, hi, lo)
-    comps = []
-    for child in np.random.SeedSequence(seed).spawn(m_imp):
-        rng = np.random.default_rng(child)
-        t_imp = t_obs.copy()
-        for name, mask in (("trial", is_trial), ("control", ~is_trial)):
-            if name == "trial" and not impute_trial:
-                continue  # the trial arm read as observed (its own schedule is the grid)
-            rows = interval & mask
-            latent = curves[name].sample_within(lo[rows], hi[rows], rng)
-            t_imp[rows] = np.ceil(latent / grid_every - 1e-9) * grid_every
-        comps.append(_compare(frame, cols, t_imp, e.astype(float), landmarks, unit, tau, level))
-    how = (f"harmonised to a visit grid every {grid_every:g} {unit or ''}: progression times "
-           f"imputed {m_imp} times from each arm's weighted Turnbull NPMLE within the "
-           "progression interval, placed at the next grid visit; Rubin's rules, t limits")
-    lms = []
-    for k, lm0 in enumerate(comps[0].landmarks):
-        per = [c.landmarks[k] for c in comps]
-        lms.append(LandmarkComparison(
-            lm0.time, lm0.unit,
-            _pooled([p.trial for p in per], level, how + " (probability scale)", True),
-            _pooled([p.control for p in per], level, how + " (probability scale)", True),
-            _pooled([p.difference for p in per], level, how, False),
-        ))
-    hrs = [c.hazard_ratio for c in comps]
-    b, se, blo, bhi = rubin(np.array([h.log_hr for h in hrs]),
-                            np.array([h.se_log for h in hrs]) ** 2, level)
-    h0 = hrs[0]
-    hr = HazardRatio(
-        estimate=float(np.exp(b)), lower=float(np.exp(blo)), upper=float(np.exp(bhi)),
-        se_log=se, p_value=float(2 * student_t.sf(abs(b / se), 1e9)) if se > 0 else np.nan,
-        conf_level=level, method=how + f" on log HR of: {h0.method}", log_hr=b,
-        se_log_naive=float(np.mean([h.se_log_naive for h in hrs])), n=h0.n, events=h0.events,
-        converged=all(h.converged for h in hrs),
-    )
-    rm = None
-    if comps[0].rmst is not None:
-        r0 = comps[0].rmst
-        rm = RMSTComparison(
-            r0.tau, r0.unit,
-            _pooled([c.rmst.trial for c in comps], level, how, False),
-            _pooled([c.rmst.control for c in comps], level, how, False),
-            _pooled([c.rmst.difference for c in comps], level, how, False),
-        )
-    return VersionEstimates("harmonised", tuple(lms), hr, rm, how), curves
-
-
-def harmonised_estimate(
-    frame: pd.DataFrame,
-    *,
-    time_col: str,
-    event_col: str,
-    left_col: str,
-    grid_every: float,
-    arm_col: str = "arm",
-    treated_value: object = "trial",
-    weight_col: str | None = None,
-    cluster_col: str | None = None,
-    exact_col: str | None = None,
-    landmarks: Sequence[float] = (),
-    time_unit: str | None = None,
-    rmst_tau: float | None = None,
-    imputations: int = 20,
-    random_state: int | None = 0,
-    conf_level: float = 0.95,
-    impute_trial: bool = True,
-) -> VersionEstimates:
-    """Only the harmonised version of `align_endpoint` (same arguments; for simulations).
-
-    ``impute_trial=False`` keeps the trial arm as observed and moves only the control arm
-    onto the grid (for a grid that is the trial's own schedule; experimental, see
-    benchmarks/README.md "Endpoint alignment").
-    """
-    level = check_conf_level(conf_level)
-    cols = _Columns(time_col, event_col, arm_col, treated_value, weight_col, cluster_col, None)
-    lo, hi = progression_intervals(frame, time_col=time_col, event_col=event_col,
-                                   left_col=left_col, exact_col=exact_col)
-    is_trial = (frame[arm_col] == treated_value).to_numpy()
-    w = weight_array(frame, weight_col)
-    lms = tuple(float(x) for x in landmarks)
-    harm, _ = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every), int(imputations),
-                          random_state, lms, time_unit, rmst_tau, level, impute_trial)
-    return harm
+TURNBULL_SE = ("Greenwood SE on the EM's final pseudo-data, log-scale limits (R survfit "
+               "interval2, robust = FALSE); it treats each interval's allocation to the "
+               "Turnbull intervals as observed, so it understates the uncertainty")
 
 
 def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
     lms = []
-    reason = ("no analytic SE for the Turnbull NPMLE; the harmonised estimates carry the "
-              "uncertainty")
+    z = float(student_t.ppf(0.5 + level / 2, 1e9))
     for x in landmarks:
         ests = {}
         for name, c in curves.items():
@@ -372,15 +177,21 @@ def _turnbull_landmarks(curves, landmarks, unit, level) -> VersionEstimates:
                 ests[name] = Estimate.not_estimable(
                     f"landmark {x:g} is beyond the last follow-up time ({c.max_time:g}); "
                     "not extrapolated", level, c.method)
-            else:
-                nan = float("nan")
-                ests[name] = Estimate(float(c.survival_at(x)[0]), nan, nan, nan, level,
-                                      c.method, reason)
+                continue
+            s, se = float(c.survival_at(x)[0]), float(c.se_at(x)[0])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                half = z * se / s if s > 0 else np.nan
+            lo, hi = (s * np.exp(-half), min(s * np.exp(half), 1.0)) if s > 0 else (0.0, 0.0)
+            ests[name] = Estimate(s, se, float(lo), float(hi), level,
+                                  f"{c.method}; {TURNBULL_SE}")
         t, c = ests["trial"], ests["control"]
-        d = (Estimate(t.estimate - c.estimate, np.nan, np.nan, np.nan, level,
-                      "difference of Turnbull NPMLE estimates", reason)
-             if t.estimable and c.estimable
-             else Estimate.not_estimable(t.reason or c.reason or "", level, "difference"))
+        if t.estimable and c.estimable:
+            diff, se = t.estimate - c.estimate, float(np.hypot(t.se, c.se))
+            d = Estimate(diff, se, diff - z * se, diff + z * se, level,
+                         "difference of Turnbull NPMLE estimates, independent arms, "
+                         "normal limits; " + TURNBULL_SE)
+        else:
+            d = Estimate.not_estimable(t.reason or c.reason or "", level, "difference")
         lms.append(LandmarkComparison(float(x), unit, t, c, d))
     method = next(iter(curves.values())).method
     return VersionEstimates("turnbull", tuple(lms), None, None, method)
@@ -410,6 +221,7 @@ def align_endpoint(
     tipping: bool = True,
     conf_level: float = 0.95,
     impute_trial: bool = True,
+    grid_window: float = GRID_WINDOW,
 ) -> AlignmentResult:
     """The five versions of the PFS comparison, the gap diagnostics and the tipping point.
 
@@ -439,6 +251,10 @@ def align_endpoint(
     impute_trial : bool, default=True
         False keeps the trial arm as observed in the harmonised version (see
         `harmonised_estimate`).
+    grid_window : float, default=0.1
+        Visit window of the grid as a fraction of ``grid_every``: a progression interval that
+        is one grid cell within it is read at that cell's visit without imputation
+        (`grid_cell`); 0 turns this off except for exact grid cells.
 
     Returns
     -------
@@ -452,7 +268,7 @@ def align_endpoint(
         raise EstimationError(f"grid_every must be > 0, got {grid_every!r}")
     if int(imputations) != imputations or imputations < 2:
         raise EstimationError(f"imputations must be an integer >= 2, got {imputations!r}")
-    cols = _Columns(time_col, event_col, arm_col, treated_value, weight_col, cluster_col,
+    cols = Columns(time_col, event_col, arm_col, treated_value, weight_col, cluster_col,
                     km_cluster_col)
     lo, hi = progression_intervals(frame, time_col=time_col, event_col=event_col,
                                    left_col=left_col, exact_col=exact_col)
@@ -463,16 +279,17 @@ def align_endpoint(
     lms = tuple(float(x) for x in landmarks)
     args = (lms, time_unit, rmst_tau, level)
     versions = {
-        "right_point": _version("right_point", _compare(frame, cols, t, e, *args),
+        "right_point": _version("right_point", compare_on(frame, cols, t, e, *args),
                                 "event at the assessment that found the progression"),
-        "midpoint": _version("midpoint", _compare(frame, cols, (lo + t) / 2, e, *args),
+        "midpoint": _version("midpoint", compare_on(frame, cols, (lo + t) / 2, e, *args),
                              "event midway between the last progression-free assessment and "
                              "the one that found the progression"),
-        "left_point": _version("left_point", _compare(frame, cols, lo, e, *args),
+        "left_point": _version("left_point", compare_on(frame, cols, lo, e, *args),
                                "event at the last progression-free assessment"),
     }
-    harm, curves = _harmonised(frame, cols, lo, hi, is_trial, w, float(grid_every),
-                               int(imputations), random_state, *args, impute_trial)
+    harm, curves = harmonise(frame, cols, lo, hi, is_trial, w, float(grid_every),
+                               int(imputations), random_state, *args, impute_trial,
+                               check_window(grid_window))
     versions["turnbull"] = _turnbull_landmarks(curves, lms, time_unit, level)
     versions["harmonised"] = harm
     gaps = {}
@@ -485,74 +302,3 @@ def align_endpoint(
            if tipping else None)
     every, unit = grid_label if grid_label is not None else (float(grid_every), time_unit)
     return AlignmentResult(every, unit, gaps, versions, tip, int(imputations), curves)
-
-
-def _limit(est: float, lower: float, upper: float, null: float) -> tuple[str, float]:
-    return ("lower", lower) if est >= null else ("upper", upper)
-
-
-def tipping_point(frame, cols, lo, hi, is_trial, landmarks, unit, level, days_per_unit,
-                  max_days: float = TIPPING_MAX_DAYS) -> TippingPoint:
-    """Shift (days) of control progression dates moving each 95% limit to the null.
-
-    Progressions of the control arm move by ``delta`` days (clipped at their last
-    progression-free time below, so an event stays after it, and at 0); the standard
-    analysis is re-run. Landmark difference: its lower limit (when the estimate is >= 0, else
-    the upper one) reaches 0; HR: its upper limit (HR <= 1, else the lower) reaches 1. Each
-    limit is monotone in ``delta`` up to KM steps: we scan 7-day steps and bisect to 0.5 day.
-    None when the null is not reached within ``max_days``.
-    """
-    e = np.isfinite(hi)
-    prog = e & (hi > lo) & ~is_trial
-    base = np.where(e, hi, lo)
-    cache: dict[float, ArmComparison] = {}
-
-    def comp(delta: float) -> ArmComparison:
-        if delta not in cache:
-            t = base.copy()
-            shifted = base[prog] + delta / days_per_unit
-            t[prog] = np.maximum(shifted, np.maximum(lo[prog], 0.0))
-            cache[delta] = _compare(frame, cols, t, e.astype(float), landmarks, unit, None,
-                                    level)
-        return cache[delta]
-
-    c0 = comp(0.0)
-
-    def solve(value) -> float | None:
-        f0 = value(c0)
-        if not np.isfinite(f0):
-            return None
-        for direction in (1.0, -1.0):
-            prev = 0.0
-            for step in np.arange(7.0, max_days + 7.0, 7.0):
-                d = direction * min(step, max_days)
-                f = value(comp(d))
-                if np.isfinite(f) and np.sign(f) != np.sign(f0):
-                    a, b = prev, d
-                    while abs(b - a) > 0.5:
-                        mid = 0.5 * (a + b)
-                        if np.sign(value(comp(mid))) == np.sign(f0):
-                            a = mid
-                        else:
-                            b = mid
-                    return float(0.5 * (a + b))
-                prev = d
-        return None
-
-    out_lm = []
-    for k, lm in enumerate(c0.landmarks):
-        d = lm.difference
-        if not d.estimable:
-            out_lm.append((lm.time, None, "not estimable"))
-            continue
-        name, _ = _limit(d.estimate, d.lower, d.upper, 0.0)
-        out_lm.append((lm.time, solve(lambda c, k=k, name=name:
-                                      getattr(c.landmarks[k].difference, name)), name))
-    hr = c0.hazard_ratio
-    hname = "upper" if hr.estimate <= 1 else "lower"
-    hshift = solve(lambda c: np.log(getattr(c.hazard_ratio, hname)))
-    method = ("control-arm progression dates shifted by the given days (positive = later, "
-              "clipped at the last progression-free assessment), standard analysis re-run; "
-              f"the shift where the {level:.0%} limit reaches the null (0 for the landmark "
-              "difference, 1 for the HR), to 0.5 day")
-    return TippingPoint(tuple(out_lm), (hshift, hname), max_days, method)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from reports.alignment import AlignmentResult, align_endpoint
+from reports.alignment import GRID_WINDOW, AlignmentResult, align_endpoint
 from reports.compare import evalues_of
 from reports.endpoints import DesignedFrame, EndpointResult, TimeToEventResult
 
@@ -98,6 +98,8 @@ class AlignmentBlock:
         Compute the tipping point (a simulation turns it off).
     impute_trial : bool, default=True
         Impute the trial arm's progressions too (False: control-only harmonisation).
+    grid_window : float, default=0.1
+        The grid's visit window, a fraction of ``grid_every`` (`reports.alignment.grid_cell`).
     source : str, optional
         Where the intervals came from (copied into the block).
     reason : str, optional
@@ -120,6 +122,7 @@ class AlignmentBlock:
     primary: bool = False
     tipping: bool = True
     impute_trial: bool = True
+    grid_window: float = GRID_WINDOW
     source: str | None = None
     reason: str | None = None
     key: ClassVar[str] = "alignment"
@@ -139,5 +142,5 @@ class AlignmentBlock:
             time_unit=self.unit, rmst_tau=self.rmst_tau, imputations=self.imputations,
             random_state=self.random_state, days_per_unit=self.days_per_unit,
             grid_label=self.grid_label, tipping=self.tipping, conf_level=conf_level,
-            impute_trial=self.impute_trial)
+            impute_trial=self.impute_trial, grid_window=self.grid_window)
         return AlignmentBlockResult(grid, res, self.source, None, self.primary)

@@ -79,6 +79,7 @@ class TurnbullCurve:
     stopping: str
     time_unit: str | None = None
     label: str | None = None
+    var_log: np.ndarray | None = None
 
     @property
     def method(self) -> str:
@@ -93,6 +94,25 @@ class TurnbullCurve:
         t = np.atleast_1d(np.asarray(times, dtype=float))
         j = np.searchsorted(self.time, t, side="right") - 1
         return np.where(j < 0, 1.0, self.surv[np.clip(j, 0, None)] if self.surv.size else 1.0)
+
+    def se_at(self, times: np.ndarray | list[float] | float) -> np.ndarray:
+        """SE of S(t) on the probability scale: S(t) x sqrt(``var_log``), as R
+        ``summary(survfit(Surv(l, r, type = "interval2") ~ 1, weights = w, robust = FALSE))``.
+
+        ``var_log`` is Greenwood's variance of log S on the EM's final pseudo-data (exact and
+        censored rows plus the interval rows' shares as fractional events at the support
+        points): it treats those shares as observed, so it leaves out the uncertainty of where
+        in its interval each progression lies.
+        """
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if self.var_log is None:
+            return np.full(t.size, np.nan)
+        if not self.surv.size:  # no event: S = 1 without error
+            return np.zeros(t.size)
+        j = np.searchsorted(self.time, t, side="right") - 1
+        v = np.where(j < 0, 0.0, self.var_log[np.clip(j, 0, None)])
+        with np.errstate(invalid="ignore"):  # S = 0 after the last point: NaN, as R
+            return self.survival_at(t) * np.sqrt(v)
 
     def sample_within(
         self, left: np.ndarray, right: np.ndarray, rng: np.random.Generator
@@ -213,14 +233,23 @@ class _KM:
         self.n_fixed = np.bincount(self.idx_fixed, weights=w_fixed, minlength=m)
         self.d_fixed = np.bincount(self.idx_fixed, weights=w_fixed * e_fixed, minlength=m)
 
-    def surv_at_support(self, fake_w: np.ndarray) -> np.ndarray:
+    def _counts(self, fake_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = self.ut.size
         fake = np.bincount(self.idx_fake, weights=fake_w, minlength=m)
-        d = self.d_fixed + fake
-        y = np.cumsum((self.n_fixed + fake)[::-1])[::-1]
+        return self.d_fixed + fake, np.cumsum((self.n_fixed + fake)[::-1])[::-1]
+
+    def surv_at_support(self, fake_w: np.ndarray) -> np.ndarray:
+        d, y = self._counts(fake_w)
         with np.errstate(divide="ignore", invalid="ignore"):
             haz = np.where(d > 0, d / y, 0.0)
         return np.cumprod(1.0 - haz)[self.idx_fake]
+
+    def greenwood_at_support(self, fake_w: np.ndarray) -> np.ndarray:
+        """Greenwood's variance of log S (sum d / (n (n - d)), weighted counts), per point."""
+        d, y = self._counts(fake_w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(d > 0, d / (y * (y - d)), 0.0)
+        return np.cumsum(term)[self.idx_fake]
 
 
 def turnbull_estimate(
@@ -290,8 +319,11 @@ def turnbull_estimate(
         loglik = _loglik(pts, lo, w, exact, right_c, interval, member)
         surv, it, done = _squarem(em, loglik, surv, eps, max_iter)
     mass = -np.diff(np.r_[1.0, surv])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = mass * member.spread(lwt / member.mass(mass))
+    var_log = km.greenwood_at_support(np.nan_to_num(shares))
     return TurnbullCurve(pts, b_lo, b_hi, mass, surv, int(lo.size), float(w.sum()), max_time,
-                         it, done, stopping, time_unit, label)
+                         it, done, stopping, time_unit, label, var_log)
 
 
 def _jumps(surv: np.ndarray) -> np.ndarray:

@@ -118,6 +118,8 @@ def _compute(cfg) -> dict[str, Any]:
         log_marginal_hr_mc_se=lhr_obs_se,
     )
 
+    on_grid = _grid_truth(pool, pids, t0, t1, cfg, L, tau)
+
     second = second_line_population(pool)
     lp_2l = pool.lp[second, 1]
     ones = np.ones(second.size)
@@ -135,6 +137,7 @@ def _compute(cfg) -> dict[str, Any]:
         "latent": {**latent, **latent_summary},
         "trial_schedule": {**on_trial, **on_trial_summary},
         "control_registry_schedule": _observed_summary(obs_reg, L, tau),
+        "trial_grid": on_grid,
         "curves": {
             "weeks": weeks.tolist(),
             "control_latent": _mean_curve(7 * weeks, lp0, w).tolist(),
@@ -160,6 +163,28 @@ def _compute(cfg) -> dict[str, Any]:
             "truth_draws": cfg.truth_draws,
         },
     }
+
+
+def _grid_truth(pool, pids, t0, t1, cfg, L: float, tau: float) -> dict[str, Any]:
+    """Both arms read on the trial's *nominal* grid: the estimand of the harmonised estimator.
+
+    The same latent draws as the other blocks; every progression (clinically noticed or not)
+    at the first grid visit (``trial_interval_weeks`` apart, no visit window) on or after its
+    day, deaths exact. Own stream (``[structure_seed, 101]``) for the death-first draws, so
+    the other blocks are unchanged by it; MC SEs as for ``trial_schedule``.
+    """
+    rng = np.random.default_rng([cfg.structure_seed, 101])
+    grid = fixed_schedule(cfg.trial_interval_weeks, 0)
+    nominal = dataclasses.replace(cfg, clinical_progression_rate=0.0)
+    g0 = observe(rng, pool, pids, t0, grid, nominal, tau)
+    g1 = observe(rng, pool, pids, t1, grid, nominal, tau)
+    arms = {"control": _observed_summary(g0, L, tau), "trial": _observed_summary(g1, L, tau)}
+    out: dict[str, Any] = {**arms, **_differences(arms)}
+    both = np.concatenate([g0, g1])
+    seen = np.isfinite(both)
+    lhr, lhr_se = cox_binary_efron(np.where(seen, both, 10 * tau), _arm(t0.size), seen)
+    out.update(marginal_hr=float(np.exp(lhr)), log_marginal_hr=lhr, log_marginal_hr_mc_se=lhr_se)
+    return out
 
 
 def observe(rng, pool, pids, t_latent, schedule, cfg, tau_days: float) -> np.ndarray:

@@ -58,11 +58,14 @@ class SimulationSpec(BaseModel):
     scenario : dict
         Keyword overrides of ``sample_data.simulator.SimulationConfig`` (the seed is set per
         replicate and may not be given here).
-    truth : {"latent", "trial_schedule"}
+    truth : {"latent", "trial_schedule", "trial_grid"}
         ``latent``: the counterfactual curves of the latent progression times (no assessment
-        schedule); ``trial_schedule``: both arms as observed on the trial's imaging schedule,
-        the right target when the scenario gives the registry the trial's schedule. See
-        ``sample_data.truth`` and benchmarks/README.md.
+        schedule); ``trial_schedule``: both arms as observed on the trial's imaging schedule
+        (visit windows, clinical progressions between visits), the right target when the
+        scenario gives the registry the trial's schedule; ``trial_grid``: both arms read on
+        the trial's nominal grid (every progression at the first grid visit on or after it,
+        deaths exact), the estimand of the harmonised estimator. See ``sample_data.truth``
+        and benchmarks/README.md.
     designs : dict of str to dict
         Name -> keyword arguments of ``matching.match_cohort``; ``{method: none}`` is the
         unadjusted comparison with the whole eligible pool. ``estimator: harmonised`` (with
@@ -78,7 +81,7 @@ class SimulationSpec(BaseModel):
     seed: int = Field(20250601, ge=0)
     kind: Literal["survival", "binary"] = "survival"
     scenario: dict[str, Any] = Field(default_factory=dict)
-    truth: Literal["latent", "trial_schedule"] = "latent"
+    truth: Literal["latent", "trial_schedule", "trial_grid"] = "latent"
     covariates: list[str] = Field(min_length=1)
     eligibility: list[str] = Field(default_factory=list)
     designs: dict[str, dict[str, Any]] = Field(min_length=1)

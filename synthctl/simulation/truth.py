@@ -43,9 +43,10 @@ def scenario_config(spec: Any, seed: int) -> Any:
 def truth_values(truth: Mapping[str, Any], spec: Any) -> TruthValues:
     """The spec's estimands out of the simulator's truth (``sample_data.truth``).
 
-    ``spec.truth`` picks the block: ``latent`` (no assessment schedule) or
+    ``spec.truth`` picks the block: ``latent`` (no assessment schedule),
     ``trial_schedule`` (both arms observed on the trial's imaging schedule; what a perfect
-    design estimates when the registry's schedule equals the trial's).
+    design estimates when the registry's schedule equals the trial's) or ``trial_grid``
+    (both arms read on the trial's nominal grid: the harmonised estimator's estimand).
     """
     if truth.get("landmark") != spec.landmark_weeks or truth.get("rmst_tau") != spec.rmst_tau_weeks:
         raise SpecError(

@@ -1,11 +1,11 @@
 """Analyze stage, endpoint alignment (spec ``analysis.endpoint_alignment``; issue 13).
 
 Reads each arm's PFS progression interval (registry: `RegistryConnector.progression_intervals`;
-trial: the protocol schedule ``trial_schedule_every``, ADRS once its loader exists; flat file:
-``data.last_progression_free``) as columns of the analysis frame. This module only gathers
-those columns and builds the
-`reports.alignment_block.AlignmentBlock` that `reports.analysis.analyze_study` runs on the
-locked design; when an arm's interval is unknown the block says why and no estimate is made.
+trial: the ADRS visits ``trial.adrs``, else the protocol schedule ``trial_schedule_every``;
+flat file: ``data.last_progression_free``) as columns of the analysis frame. This module only
+gathers those columns and builds the `reports.alignment_block.AlignmentBlock` that
+`reports.analysis.analyze_study` runs on the locked design; when an arm's interval is
+unknown the block says why and no estimate is made.
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ LEFT, EXACT, GAP = "_pfs_left", "_pfs_exact", "_pfs_gap_days"
 
 
 def _trial_intervals(ctx: StageContext, ids: pd.Series) -> tuple[pd.DataFrame | None, str]:
-    """The trial arm's interval from the protocol schedule, or (None, why)."""
-    from connectors.progression import schedule_progression_interval
+    """The trial arm's interval from ADRS (``trial.adrs``, preferred: the visits as done) or
+    the protocol schedule (``trial_schedule_every``), or (None, why)."""
+    from connectors.progression import adrs_progression_interval, schedule_progression_interval
     from connectors.trial import load_trial_arm
 
     spec = ctx.spec
     al = spec.analysis.endpoint_alignment
     tri = spec.trial
     assert al is not None and tri is not None
-    if al.trial_schedule_every is None:
+    if tri.adrs is None and al.trial_schedule_every is None:
         return None, ("trial arm: no ADRS file (trial.adrs) and no protocol schedule "
                       "(analysis.endpoint_alignment.trial_schedule_every): the trial's "
                       "progression intervals are unknown, so no aligned estimate is made")
@@ -41,13 +42,22 @@ def _trial_intervals(ctx: StageContext, ids: pd.Series) -> tuple[pd.DataFrame | 
         arm = load_trial_arm(tri.adsl, tri.adtte, paramcd=tri.paramcd,
                              variable_map=tri.variable_map)
     if cn.OS_DAYS in arm:  # a PFS event on the day of death is a death (exact)
-        arm[cn.PFS_DEATH] = ((arm[cn.PFS_EVENT] == 1) & (arm[cn.OS_EVENT] == 1)
-                             & (arm[cn.OS_DAYS] == arm[cn.PFS_DAYS]))
-    every = cn.to_days(al.grid_unit, al.trial_schedule_every)
-    out = schedule_progression_interval(arm, every)
-    return out[out[cn.PATIENT_ID].isin(ids.astype(str))], (
-        f"trial arm: progression intervals from the protocol schedule (every "
-        f"{al.trial_schedule_every:g} {al.grid_unit}), no ADRS file")
+        died = arm[cn.OS_EVENT] == 1
+        arm[cn.PFS_DEATH] = (arm[cn.PFS_EVENT] == 1) & died & (arm[cn.OS_DAYS] == arm[cn.PFS_DAYS])
+        arm["death_days"] = arm[cn.OS_DAYS].where(died)
+    if tri.adrs is not None:
+        from connectors.adrs import read_adrs
+
+        with stage_errors("analyze", ctx.loaded, f"trial file {tri.adrs.name}"):
+            out = adrs_progression_interval(read_adrs(tri.adrs), arm)
+        note = (f"trial arm: progression intervals from the ADRS visits ({tri.adrs.name}, "
+                "per-visit overall response OVR with ADT)")
+    else:
+        every = cn.to_days(al.grid_unit, al.trial_schedule_every)
+        out = schedule_progression_interval(arm, every)
+        note = (f"trial arm: progression intervals from the protocol schedule (every "
+                f"{al.trial_schedule_every:g} {al.grid_unit}), no ADRS file")
+    return out[out[cn.PATIENT_ID].isin(ids.astype(str))], note
 
 
 def interval_columns(ctx: StageContext, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:

@@ -33,13 +33,13 @@ def _adrs(rows) -> pd.DataFrame:
 def _visits():
     d0 = pd.Timestamp("2023-01-01")
     return [
-        ("S1", "OVRLRESP", "SD", d0 + pd.Timedelta(days=42)),
-        ("S1", "OVRLRESP", "PD", d0 + pd.Timedelta(days=84)),
-        ("S1", "BESTRESP", "SD", d0 + pd.Timedelta(days=90)),  # other PARAMCD: ignored
-        ("S2", "OVRLRESP", "PR", d0 + pd.Timedelta(days=40)),
-        ("S2", "OVRLRESP", "SD", d0 + pd.Timedelta(days=85)),
-        ("S2", "OVRLRESP", "SD", d0 + pd.Timedelta(days=126)),
-        ("S3", "OVRLRESP", "SD", d0 + pd.Timedelta(days=44)),
+        ("S1", "OVR", "SD", d0 + pd.Timedelta(days=42)),
+        ("S1", "OVR", "PD", d0 + pd.Timedelta(days=84)),
+        ("S1", "BOR", "SD", d0 + pd.Timedelta(days=90)),  # other PARAMCD: ignored
+        ("S2", "OVR", "PR", d0 + pd.Timedelta(days=40)),
+        ("S2", "OVR", "SD", d0 + pd.Timedelta(days=85)),
+        ("S2", "OVR", "SD", d0 + pd.Timedelta(days=126)),
+        ("S3", "OVR", "SD", d0 + pd.Timedelta(days=44)),
     ]
 
 
@@ -52,23 +52,23 @@ def test_adrs_interval():
 
 
 def test_adrs_unknown_subject_names_file_row_column():
-    rows = [*_visits(), ("S9", "OVRLRESP", "SD", pd.Timestamp("2023-02-01"))]
+    rows = [*_visits(), ("S9", "OVR", "SD", pd.Timestamp("2023-02-01"))]
     with pytest.raises(ProgressionIntervalError,
-                       match=r"adrs.csv: column 'USUBJID'.*'S9'.*row\(s\) 9"):
+                       match=r"adrs.csv, row\(s\) 9, column USUBJID: .*'S9'"):
         adrs_progression_interval(_adrs(rows), _arm(), source="adrs.csv")
 
 
 def test_adrs_assessment_after_death():
-    rows = [*_visits(), ("S3", "OVRLRESP", "SD", pd.Timestamp("2023-03-15"))]
+    rows = [*_visits(), ("S3", "OVR", "SD", pd.Timestamp("2023-03-15"))]
     with pytest.raises(ProgressionIntervalError,
-                       match=r"adrs.csv: column 'ADT': assessment after the subject's death "
-                             r"in row\(s\) 9"):
+                       match=r"adrs.csv, row\(s\) 9, column ADT: assessment after the "
+                             r"subject's death"):
         adrs_progression_interval(_adrs(rows), _arm(), source="adrs.csv")
 
 
 def test_adrs_missing_date():
-    rows = [*_visits(), ("S2", "OVRLRESP", "SD", None)]
-    with pytest.raises(ProgressionIntervalError, match=r"column 'ADT': missing.*row\(s\) 9"):
+    rows = [*_visits(), ("S2", "OVR", "SD", None)]
+    with pytest.raises(ProgressionIntervalError, match=r"row\(s\) 9, column ADT: missing"):
         adrs_progression_interval(_adrs(rows), _arm(), source="adrs.csv")
 
 
@@ -103,3 +103,34 @@ def test_flat_file_left_after_time_names_file_row_column(tmp_path):
                                             r"row\(s\) 2"):
         load_flat_progression_interval(p, id_col="id", time_col="t", event_col="e",
                                        last_pf_col="lpf")
+
+
+def _adrs_file(tmp_path, rows):
+    from connectors.adrs import read_adrs
+
+    p = tmp_path / "adrs.csv"
+    frame = _adrs(rows)
+    frame["ADT"] = pd.to_datetime(frame["ADT"]).dt.strftime("%Y-%m-%d")
+    frame.to_csv(p, index=False)
+    return read_adrs(p)
+
+
+@pytest.mark.parametrize(("extra", "column", "what"), [
+    (("S9", "OVR", "SD", pd.Timestamp("2023-02-01")), "USUBJID", "not in the trial arm"),
+    (("S3", "OVR", "SD", pd.Timestamp("2023-03-15")), "ADT", "after the subject's death"),
+    (("S1", "OVR", "SD", pd.Timestamp("2023-04-01")), "AVALC", "on or after the subject's PFS"),
+])
+def test_adrs_file_errors_name_file_row_column(tmp_path, extra, column, what):
+    """Read through `read_adrs`: the message names the file, its row (header = row 1) and
+    the column, for an unknown subject, a visit after death, a PF visit after the PD."""
+    adrs = _adrs_file(tmp_path, [*_visits(), extra])
+    with pytest.raises(ProgressionIntervalError) as info:
+        adrs_progression_interval(adrs, _arm())
+    msg = str(info.value)
+    assert f"{tmp_path / 'adrs.csv'}, row 9, column {column}:" in msg and what in msg
+
+
+def test_adrs_file_interval_equals_frame_interval(tmp_path):
+    adrs = _adrs_file(tmp_path, _visits())
+    pd.testing.assert_frame_equal(adrs_progression_interval(adrs, _arm()),
+                                  adrs_progression_interval(_adrs(_visits()), _arm()))

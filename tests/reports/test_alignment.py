@@ -183,3 +183,49 @@ def test_control_only_harmonisation_keeps_the_trial_as_observed():
     assert kept.se == pytest.approx(standard.se, abs=1e-12)
     moved = harmonised_estimate(d, **args).landmarks[0].trial  # trial visits off the grid
     assert moved.estimate != pytest.approx(standard.estimate, abs=1e-6)
+
+
+def test_grid_cell_reads_a_windowed_visit_at_its_nominal_visit():
+    from reports.alignment import grid_cell
+
+    lo = np.array([0.0, 5.7, 6.5, 5.0, 6.0, 12.0, 6.0])
+    hi = np.array([6.4, 12.5, 11.6, 12.0, 18.0, 12.3, 11.0])
+    # within +/- 0.6 weeks of visits (0, 1), (1, 2), (1, 2); 5.0 is off the window; (1, 3)
+    # spans two cells; (2, 2) is no cell; 11.0 is off the window
+    out = grid_cell(lo, hi, GRID, 0.1)
+    np.testing.assert_array_equal(np.isnan(out), [False, False, False, True, True, True, True])
+    np.testing.assert_allclose(out[:3], [6.0, 12.0, 12.0])
+    assert np.isnan(grid_cell(lo[:1], hi[:1], GRID, 0.0)).all()  # no window: exact cells only
+    assert grid_cell(np.array([6.0]), np.array([12.0]), GRID, 0.0)[0] == 12.0
+
+
+def test_windowed_trial_visits_are_read_at_their_nominal_visits():
+    """Trial scans at nominal visits +/- 3 days: the harmonised trial arm is the standard
+    analysis of the trial with each progression at its nominal visit (no imputation noise)."""
+    from reports.alignment import harmonised_estimate
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(80):
+        t = 30 * rng.weibull(1.4)
+        k, last = 1, 0.0
+        while True:
+            visit = k * GRID + rng.integers(-3, 4) / 7
+            if t <= visit or k == 15:
+                rows.append((visit, int(t <= visit), last, k * GRID))
+                break
+            last, k = visit, k + 1
+    trial = pd.DataFrame(rows, columns=["t", "e", "left", "nominal"]).assign(arm="trial",
+                                                                             death=False)
+    trial["left"] = np.where(trial["e"] == 1, trial["left"], trial["t"])
+    control = _arm(rng, 200, 26, lambda r: r.uniform(8, 16), 0.0).assign(arm="control")
+    d = pd.concat([trial, control], ignore_index=True).assign(w=1.0)
+    harm = harmonised_estimate(d, time_col="t", event_col="e", left_col="left",
+                               exact_col="death", grid_every=GRID, weight_col="w",
+                               landmarks=[24], time_unit="weeks", imputations=3,
+                               random_state=2).landmarks[0].trial
+    snapped = d.assign(tg=np.where((d["arm"] == "trial") & (d["e"] == 1), d["nominal"], d["t"]))
+    ref = compare_arms(snapped, time_col="tg", event_col="e", weight_col="w",
+                       landmarks=[24]).landmarks[0].trial
+    assert harm.estimate == pytest.approx(ref.estimate, abs=1e-12)
+    assert harm.se == pytest.approx(ref.se, abs=1e-12)  # no between-imputation variance

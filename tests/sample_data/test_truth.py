@@ -106,3 +106,25 @@ def test_truth_matches_a_large_simulated_trial(hr, arm):
     expected = truth["trial_schedule"][arm]["survival_at_landmark"]
     se = np.sqrt(expected * (1 - expected) / len(trial))
     assert abs(s24 - expected) < 3.5 * se
+
+
+def test_trial_grid_truth_is_the_nominal_grid(truth):
+    """``trial_grid`` (the harmonised estimator's estimand) reads both arms on the nominal
+    6-week grid: it does not depend on the trial's visit window, and at a landmark on a grid
+    visit (24 weeks = visit 4) its survival is the exact-visit ``trial_schedule`` one in each
+    arm (S(168 d) = P(progression-or-death day > 168) however the events are dated), while
+    the +/- 3-day window moves ``trial_schedule`` by far more than its MC SE."""
+    exact = compute_truth(SimulationConfig(trial_visit_window_days=0))
+    assert exact["trial_grid"] == truth["trial_grid"]
+    grid = truth["trial_grid"]
+    for arm in ("control", "trial"):
+        assert grid[arm]["survival_at_landmark"] == pytest.approx(
+            exact["trial_schedule"][arm]["survival_at_landmark"], abs=1e-6)
+        se = grid[arm]["survival_at_landmark_mc_se"]
+        assert abs(truth["trial_schedule"][arm]["survival_at_landmark"]
+                   - grid[arm]["survival_at_landmark"]) > 10 * se
+    assert grid["log_marginal_hr_mc_se"] > 0
+    # every progression on the grid, clinical ones included: the HR agrees with the
+    # exact-visit trial_schedule HR within 3 MC SEs (the two share the latent draws)
+    assert abs(grid["log_marginal_hr"] - exact["trial_schedule"]["log_marginal_hr"]) < (
+        3 * grid["log_marginal_hr_mc_se"])

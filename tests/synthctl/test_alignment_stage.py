@@ -1,5 +1,5 @@
-"""analysis.endpoint_alignment through the runner: registry + ADaM (protocol schedule), no
-schedule (block says why), flat file with data.last_progression_free."""
+"""analysis.endpoint_alignment through the runner: registry + ADaM (protocol schedule, or the
+ADRS visits), neither (block says why), flat file with data.last_progression_free; bad ADRS."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sample_data.paths import SAMPLE_REGISTRY, TRIAL_ADSL, TRIAL_ADTTE
+from sample_data.paths import SAMPLE_DIR, SAMPLE_REGISTRY, TRIAL_ADSL, TRIAL_ADTTE
 from synthctl.runner import run_study
 
 from .conftest import CSV, write_spec
 
 REGISTRY_SPEC = """\
 study: {{name: "alignment demo", seed: 20250601}}
-trial: {{adsl: {adsl}, adtte: {adtte}, paramcd: PFS}}
+trial: {{adsl: {adsl}, adtte: {adtte}, paramcd: PFS{adrs}}}
 registry: {{url: "sqlite:///{registry}",
            index: {{after_regimen: platinum_pemetrexed, selection: first}}}}
 eligibility: ["age_at_index >= 18", "age_at_index <= 80", "ecog_at_index <= 1",
@@ -30,10 +30,11 @@ analysis: {{landmarks: [24], landmark_unit: weeks, rmst_tau: 52,
 """
 
 
-def _registry_spec(folder: Path, extra: str) -> Path:
+def _registry_spec(folder: Path, extra: str, adrs: Path | None = None) -> Path:
     path = folder / "s.yaml"
     path.write_text(REGISTRY_SPEC.format(adsl=TRIAL_ADSL, adtte=TRIAL_ADTTE,
-                                         registry=SAMPLE_REGISTRY, extra=extra))
+                                         registry=SAMPLE_REGISTRY, extra=extra,
+                                         adrs="" if adrs is None else f", adrs: {adrs}"))
     return path
 
 
@@ -69,6 +70,34 @@ def test_no_adrs_no_schedule_says_why(tmp_path):
     al = _results(tmp_path / "out")["alignment"]
     assert al["estimates"] is None
     assert "no ADRS file" in al["reason"] and "trial_schedule_every" in al["reason"]
+
+
+def test_registry_and_adrs(tmp_path):
+    """With trial.adrs the trial arm's intervals are its visits (no protocol schedule
+    needed); the block says so and the trial's gaps are the visits' (about 42 days)."""
+    spec = _registry_spec(tmp_path, "", adrs=SAMPLE_DIR / "trial_adrs.csv")
+    run_study(spec, tmp_path / "out")
+    al = _results(tmp_path / "out")["alignment"]
+    assert "ADRS visits" in al["source"] and "trial_adrs.csv" in al["source"]
+    assert set(al["estimates"]) == {"right_point", "midpoint", "left_point", "turnbull",
+                                    "harmonised"}
+    assert 38 <= al["assessment_gaps"]["trial"]["median"] <= 46
+    assert al["estimates"]["harmonised"]["hazard_ratio"]["estimate"] > 0
+
+
+def test_adrs_unknown_subject_is_a_data_error_naming_file_row_column(tmp_path):
+    from synthctl.errors import DataError
+
+    adrs = pd.read_csv(SAMPLE_DIR / "trial_adrs.csv")
+    extra = adrs.iloc[[0]].assign(USUBJID="NOT-IN-ADSL")
+    bad = tmp_path / "bad_adrs.csv"
+    pd.concat([adrs, extra]).to_csv(bad, index=False)
+    spec = _registry_spec(tmp_path, "", adrs=bad)
+    with pytest.raises(DataError) as info:
+        run_study(spec, tmp_path / "out")
+    msg = str(info.value)
+    assert f"bad_adrs.csv, row {len(adrs) + 2}, column USUBJID" in msg
+    assert "not in the trial arm" in msg
 
 
 def test_flat_file_last_progression_free(tmp_path):

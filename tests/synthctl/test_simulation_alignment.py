@@ -45,7 +45,7 @@ def test_estimator_option_is_validated():
 
 def test_spec_file_loads():
     spec = load_simulation_spec(SPEC)
-    assert spec.truth == "trial_schedule"
+    assert spec.truth == "trial_grid"
     assert spec.designs["att_odds_harmonised"]["estimator"] == "harmonised"
     with pytest.raises(SpecError):
         load_simulation_spec("does/not/exist.yaml")
