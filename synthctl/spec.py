@@ -409,6 +409,9 @@ class Analysis(_Model):
     response: ResponseSettings | None = None
     simon: SimonSpec | None = None
     endpoint_alignment: EndpointAlignment | None = None
+    # design.missing: impute only: the imputation with the outcome as a predictor, run in
+    # analyze after the design lock and reported as a sensitivity analysis (never primary)
+    imputation_with_outcome: bool = False
 
     @model_validator(mode="after")
     def _alignment_is_pfs(self) -> Analysis:
@@ -464,6 +467,13 @@ class StudySpec(_Model):
             raise ValueError("analysis.endpoint_alignment is not available with "
                              "design.missing: impute (the alignment runs on one locked "
                              "design); use missing: complete_case or indicator, or drop it")
+        return self
+
+    @model_validator(mode="after")
+    def _outcome_imputation_needs_impute(self) -> StudySpec:
+        if self.analysis.imputation_with_outcome and self.design.missing != "impute":
+            raise ValueError("analysis.imputation_with_outcome applies with design.missing: "
+                             "impute only (it re-imputes the covariates with the outcome)")
         return self
 
     @model_validator(mode="after")

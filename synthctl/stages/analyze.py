@@ -299,16 +299,25 @@ def _all_lines(ctx: StageContext):
     frame = frame[frame[time_col].notna() & frame[event_col].notna()].reset_index(drop=True)
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
     frame[EVENT] = frame[event_col].astype(int)
+    info = {"n_lines": len(pool), "n_patients": int(pool[cn.PATIENT_ID].nunique())}
     try:
+        if spec.design.missing == "impute":  # imputed afresh (outcome-blind), pooled
+            from reports.analysis import AnalysisDesign
+            from synthctl.stages.imputed import fit_imputed_design
+
+            imp = fit_imputed_design(frame, spec, id_col=None)
+            return Sensitivity(
+                "all_lines", description + f", imputed {imp.m} times (each line a row of "
+                "the imputation model)", None, frame=frame,
+                info={**info, "max_abs_smd": float(imp.max_abs_smd)},
+                imputed=tuple(AnalysisDesign.from_result(d) for d in imp.designs))
         res = fit_design(frame, spec, id_col=None)
     except MatchingError as exc:
         return Sensitivity("all_lines", description, None, failure=ctx.loaded.scrub(str(exc)))
     return Sensitivity("all_lines", description,
                        _as_design(res, spec.design),
                        frame=frame,
-                       info={"n_lines": len(pool),
-                             "n_patients": int(pool[cn.PATIENT_ID].nunique()),
-                             "max_abs_smd": float(res.max_abs_smd)})
+                       info={**info, "max_abs_smd": float(res.max_abs_smd)})
 
 
 def _sha(ctx: StageContext, name: str) -> str:
