@@ -361,13 +361,16 @@ def km_plot(result, spec: StudySpec):
     from synthctl.stages.report import design_kind
 
     a = spec.analysis
-    comp = result.analytic[a.endpoint].comparison
+    primary = result.analytic[a.endpoint]
+    comp = primary.comparison
     naive = result.naive[a.endpoint].comparison
+    m = getattr(primary, "m", None)  # multiple imputation: the curves are pooled
     return km_figure(comp.trial_curve, comp.control_curve,
                      unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
                      null_rate=a.null_rate, time_unit=a.landmark_unit,
                      control_label="Synthetic control" + (
-                         " (matched)" if design_kind(spec.design) == "matched" else ""))
+                         " (matched)" if design_kind(spec.design) == "matched" else "") + (
+                         f", mean of {m} imputations" if m else ""))
 
 
 def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:
