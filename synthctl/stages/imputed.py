@@ -287,7 +287,8 @@ def _imputed_alternative(eligible: pd.DataFrame, completed: list[pd.DataFrame],
     try:
         for comp in completed:
             frame = eligible.copy()
-            frame[cols] = comp[cols].to_numpy()
+            for c in cols:  # column by column: each keeps its type (a block would be object)
+                frame[c] = comp[c].to_numpy()
             res = fit_design(frame, spec, alt)
             designs.append(AnalysisDesign.from_result(res))
             smd.append(float(res.max_abs_smd))

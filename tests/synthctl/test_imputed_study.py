@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -195,3 +196,30 @@ def test_bootstrap_then_impute_is_primary(tmp_path):
              if "rubin" in p}
     assert hr["log_hr"] == pytest.approx(rubin["log_hr"]["estimate"])  # pooled estimate stays
     assert results["imputation"]["primary_interval"].startswith("bootstrap then impute")
+
+
+def test_alternative_design_runs_on_each_locked_completed_set(done):
+    """The alternative design of imputation k is the alternative design fitted on the locked
+    completed set k with the covariates' own types (numbers stay numbers)."""
+    from reports.analysis import AnalysisDesign
+    from synthctl.outdir import IMPUTATION
+    from synthctl.spec import IMPUTATION_KEYS, parse_design
+    from synthctl.stages.analyze import _alternative_design
+    from synthctl.stages.design import fit_design
+    from synthctl.stages.imputed import _imputed_alternative
+
+    spec_path, out = done
+    spec = load_spec(spec_path).spec
+    covs = pd.read_parquet(out / "covariates.parquet")
+    completed = pd.read_parquet(out / "imputed_covariates.parquet")
+    sets = [completed[completed[IMPUTATION] == k].reset_index(drop=True) for k in (1, 2, 3)]
+    sens = _imputed_alternative(covs, sets, spec)
+    assert sens.failure is None and len(sens.imputed) == 3
+    first = covs.copy()
+    for c in spec.covariates:
+        first[c] = sets[0][c]
+    alt = parse_design({**_alternative_design(spec).model_dump(exclude=set(IMPUTATION_KEYS)),
+                        "missing": "error"})
+    want = AnalysisDesign.from_result(fit_design(first, spec, alt))
+    np.testing.assert_array_equal(sens.imputed[0].weights, want.weights)
+    assert first["age"].dtype.kind in "iuf"
