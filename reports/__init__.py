@@ -1,7 +1,8 @@
 """Survival comparison of the trial arm and the synthetic control; figures and HTML (pure).
 
 Public entry points: `analyze_study` / `AnalysisSettings` / `AnalysisDesign` /
-`StudyAnalysis` (reports.analysis: the whole study analysis), `compare_arms` / `ArmComparison`
+`StudyAnalysis` (reports.analysis: the whole study analysis), `analyze_imputed`
+(reports.analysis_mi: the same over multiply imputed designs), `compare_arms` / `ArmComparison`
 (reports.compare), the fitters `WeightedKM` (reports.km) and `WeightedCoxPH` (reports.cox),
 `evalue_hr` / `evalue_rr` (reports.evalue) and `km_figure`
 (reports.figures, imported on demand so that ``import reports`` does not load matplotlib).
@@ -17,6 +18,7 @@ _EXPORTS = {
     "StudyAnalysis": "reports.analysis",
     "analyze_study": "reports.analysis",
     "time_to_event_settings": "reports.analysis",
+    "analyze_imputed": "reports.analysis_mi",
     "BootstrapResult": "reports.bootstrap",
     "ArmComparison": "reports.compare",
     "compare_arms": "reports.compare",

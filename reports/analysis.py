@@ -22,9 +22,10 @@ An extra block of an existing endpoint (``endpoints.PFS.alignment``, ``endpoints
 ``AnalysisSettings.blocks[name]``, computed on the locked design (not per bootstrap replicate);
 its `BlockResult` gives the block's object, its warnings and, through ``primary(result)``,
 may replace numbers of the endpoint's primary result (the analytic and naive ones stay).
-Multiple imputation: run `analyze_study` per completed data set with ``bootstrap=0``, pool
-each endpoint's ``statistics()`` by Rubin's rules and give the pooled `Interval`s to
-``with_intervals``.
+Multiple imputation (`reports.analysis_mi.analyze_imputed`): every endpoint is estimated on
+each imputed design, each endpoint's ``statistics()`` are pooled by Rubin's rules and the
+pooled `Interval`s (with their ``estimate``) go to ``with_intervals``; the result is this same
+`StudyAnalysis`.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ class AnalysisSettings:
 class Sensitivity:
     """A sensitivity analysis handed to `analyze_study`: ``design`` on ``frame`` (None: the
     main frame); ``info`` goes into its results.json object before the estimates. A
-    sensitivity design that could not be built carries ``failure`` instead of a design."""
+    sensitivity design that could not be built carries ``failure`` instead of a design.
+    ``imputed``: one design per imputed data set instead of ``design`` (pooled by Rubin's
+    rules; `reports.analysis_mi.analyze_imputed`)."""
 
     name: str
     description: str
@@ -140,6 +143,7 @@ class Sensitivity:
     frame: pd.DataFrame | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     failure: str | None = None
+    imputed: tuple[AnalysisDesign, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -116,6 +116,7 @@ class BootstrapResult:
     seed: int | None
     resampling: str
     min_valid_share: float = MIN_VALID_SHARE
+    scheme: str = "design re-run"
 
     @property
     def n_failed(self) -> int:
@@ -127,7 +128,7 @@ class BootstrapResult:
         """The ``method`` of every estimate whose interval comes from this bootstrap."""
         return (f"bootstrap {'BCa' if self.ci == 'bca' else 'percentile'} "
                 f"{self.conf_level:.0%} ({self.n_boot} replicates, stratified by arm, "
-                f"resampling {self.resampling}, design re-run)")
+                f"resampling {self.resampling}, {self.scheme})")
 
     def intervals(self) -> dict[StatKey, Interval]:
         """The replacement SE/limits of each statistic (for ``EndpointResult.with_intervals``);
@@ -179,6 +180,7 @@ def run_bootstrap(
     n_jobs: int = 1,
     min_valid_share: float = MIN_VALID_SHARE,
     progress: Progress | None = None,
+    scheme: str = "design re-run",
 ) -> BootstrapResult:
     """Bootstrap every statistic of ``point``, re-running the design in each replicate.
 
@@ -207,6 +209,9 @@ def run_bootstrap(
         ``n_boot`` replicates give it (`MIN_VALID_SHARE`).
     progress : callable, optional
         ``progress(done, total)`` called in the main process as replicates complete.
+    scheme : str
+        What a replicate re-runs, for ``method`` (multiple imputation: "bootstrap then
+        impute", `reports.analysis_mi`).
     """
     ss = (random_state if isinstance(random_state, np.random.SeedSequence)
           else np.random.SeedSequence(random_state))
@@ -255,7 +260,7 @@ def run_bootstrap(
                                         dict(reasons[key]), sum(failures.values()), refused))
     return BootstrapResult(tuple(stats), reps, n_boot, dict(failures), ci, conf_level,
                            random_state if isinstance(random_state, int) else None,
-                           resampling.description, min_valid_share)
+                           resampling.description, min_valid_share, scheme)
 
 
 def _child(ss: np.random.SeedSequence, b: int) -> np.random.SeedSequence:

@@ -64,13 +64,22 @@ class StatValue(NamedTuple):
 
 class Interval(NamedTuple):
     """Replacement SE and limits for a statistic (bootstrap or Rubin's rules), on the
-    statistic's scale; NaN with ``reason`` when the interval is refused."""
+    statistic's scale; NaN with ``reason`` when the interval is refused.
+
+    ``estimate`` (with ``p_value`` for a contrast that has one) is set by multiple-imputation
+    pooling (`reports.analysis_mi`): the pooled point estimate then replaces the result's
+    own too, and no analytic copy is kept (the replaced numbers are one imputation's, not an
+    analytic version of the pooled ones). With ``estimate=None`` (a bootstrap) the point
+    estimate stays and the replaced SE/limits move under ``analytic``.
+    """
 
     se: float
     lower: float
     upper: float
     method: str
     reason: str | None = None
+    estimate: float | None = None
+    p_value: float | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -191,6 +200,10 @@ class TimeToEventResult:
 
         def est(e, key):
             iv = intervals.get(key)
+            if iv is not None and iv.estimate is not None:  # pooled over imputations
+                return replace(e, estimate=iv.estimate, se=iv.se, lower=iv.lower,
+                               upper=iv.upper, method=iv.method, reason=iv.reason,
+                               analytic=None)
             if iv is None or not e.estimable:
                 return e
             out = e.with_bootstrap(iv.se, iv.lower, iv.upper, iv.method)
@@ -206,12 +219,22 @@ class TimeToEventResult:
             iv = intervals.get(StatKey(n, "median", arm))
             if iv is None:
                 return q
+            if iv.estimate is not None:
+                return replace(q, estimate=iv.estimate, se=iv.se, lower=iv.lower,
+                               upper=iv.upper, method=iv.method, analytic=None)
             return replace(q, se=iv.se, lower=iv.lower, upper=iv.upper, method=iv.method,
                            analytic=(q.lower, q.upper))
 
         hr = c.hazard_ratio
         iv = intervals.get(StatKey(n, "log_hr"))
-        if iv is not None and hr.converged:  # no interval around an estimate that does not exist
+        if iv is not None and iv.estimate is not None:
+            ok = bool(np.isfinite(iv.estimate))
+            hr = replace(hr, estimate=float(np.exp(iv.estimate)), log_hr=iv.estimate,
+                         se_log=iv.se, lower=float(np.exp(iv.lower)),
+                         upper=float(np.exp(iv.upper)), method=iv.method,
+                         p_value=np.nan if iv.p_value is None else iv.p_value,
+                         se_log_naive=np.nan, converged=ok, analytic=None)
+        elif iv is not None and hr.converged:  # no interval around an estimate that does not exist
             hr = replace(hr, se_log=iv.se, lower=float(np.exp(iv.lower)),
                          upper=float(np.exp(iv.upper)), method=iv.method,
                          analytic=(hr.se_log, hr.lower, hr.upper))  # p_value stays the Wald one

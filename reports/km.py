@@ -506,3 +506,22 @@ class WeightedKM(Estimator):
             label=label,
         )
         return self
+
+
+def nelson_aalen_at(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """The marginal Nelson-Aalen cumulative hazard at each row's own time, shape (n,).
+
+    ``H(t_i) = sum over event times s <= t_i of d(s) / n(s)`` over all rows (unweighted);
+    tied rows get the value after their time. White & Royston (2009, Stat Med 28:1982)
+    recommend it with the event indicator as the outcome's predictors in an imputation model.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    order = np.argsort(time, kind="stable")
+    t, e = time[order], event[order]
+    at_risk = len(t) - np.searchsorted(t, t, side="left")  # rows with time >= t
+    h = np.cumsum(e / at_risk)
+    last = np.searchsorted(t, t, side="right") - 1  # ties: the value after the last tie
+    out = np.empty_like(h)
+    out[order] = h[last]
+    return out

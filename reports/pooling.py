@@ -13,10 +13,11 @@ For estimates ``Q_1..Q_m`` with complete-data variances ``U_1..U_m`` (on the ana
 * limits ``Qbar +- t_{df, 1 - alpha/2} sqrt(T)``.
 
 This is R ``mice::pool.scalar(Q, U, n = dfcom + 1, k = 1)`` and ``mice::pool`` on a list of
-fits (tests/fixtures/mi_pm_a). The scale matters: hazard ratios are pooled as log HR, survival
-probabilities on the complementary log-log scale ``log(-log S)`` (the SE carried there by the
-delta method ``se_S / (S |log S|)``) and back-transformed, differences of probabilities and RMST
-as they are.
+fits (tests/fixtures/mi_pm_a). The study analysis pools through these functions in
+`reports.analysis_mi` (one typed `StudyAnalysis`). The scale matters: hazard ratios are
+pooled as log HR, survival probabilities on the complementary log-log scale ``log(-log S)``
+(the SE carried there by the delta method ``se_S / (S |log S|)``) and back-transformed,
+differences of probabilities and RMST as they are.
 """
 
 from __future__ import annotations
@@ -234,114 +235,64 @@ def pool_hazard_ratios(
     return hr, p
 
 
-@dataclass(frozen=True, slots=True)
-class PooledComparison:
-    """One endpoint's trial-vs-control comparison pooled over the imputed designs.
+def pool_curves(curves: Sequence, *, conf_level: float | None = None):
+    """Kaplan-Meier curves of ``m`` imputed designs combined into one `SurvivalCurve`.
 
-    ``to_dict()`` has the layout of :meth:`reports.compare.ArmComparison.to_dict`
-    (``landmarks``, ``median``, ``hazard_ratio``, ``rmst``, ``evalues``) with each pooled
-    estimate's :class:`RubinPooled` record (FMI, df, variance components) under ``pooling``,
-    plus ``imputation`` (m and the per-imputation estimates).
-
-    Scales: S(t) on log(-log S) (back-transformed), the S(t) difference and RMST as they are,
-    the HR as log HR. Medians are not pooled by Rubin's rules (a median has no approximately
-    normal sampling distribution with a usable SE); the median over the imputations of the
-    per-imputation medians and limits is reported, and its ``method`` says so.
+    At each time of any curve: survival = the mean over imputations (what MatchThem users
+    plot); pointwise limits by Rubin's rules on log(-log S) (infinite complete-data df), the
+    SE carried back by the delta method; weighted numbers at risk, events and censorings the
+    mean over imputations (so may be fractional). Identical curves give themselves back
+    (survival, SE and numbers), with log-log limits.
     """
+    from dataclasses import replace
 
-    comparisons: tuple
-    landmarks: tuple  # of dicts: time, unit, trial, control, difference -> (Estimate, record)
-    hazard_ratio: tuple  # (HazardRatio, RubinPooled)
-    rmst: dict | None  # trial, control, difference -> (Estimate, record); tau, unit
-    medians: dict  # trial, control -> dict
-    evalue: dict | None
+    from reports.km import SurvivalCurve
 
-    @property
-    def m(self) -> int:
-        """Number of imputations."""
-        return len(self.comparisons)
+    curves = tuple(curves)
+    if len(curves) < 2:
+        raise EstimationError(f"pooling curves needs m >= 2; got {len(curves)}.")
+    first: SurvivalCurve = curves[0]
+    level = first.conf_level if conf_level is None else conf_level
+    time = np.unique(np.concatenate([c.time for c in curves]))
+    at = [c.at(time) for c in curves]
+    m = len(curves)
+    s = np.vstack([a["surv"].to_numpy(float) for a in at])
+    se = np.vstack([a["std_err"].to_numpy(float) for a in at])
+    surv = s.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g, gse = _forward("cloglog", s, se)
+        qbar, ubar = g.mean(axis=0), (gse**2).mean(axis=0)
+        b = g.var(axis=0, ddof=1)
+        total = ubar + (1 + 1 / m) * b
+        lam = np.maximum(np.where(total > 0, (1 + 1 / m) * b / total, 0.0), _LAMBDA_FLOOR)
+        df = (m - 1) / lam**2
+        half = student_t.ppf(1 - (1 - level) / 2, df) * np.sqrt(total)
+        lower = np.exp(-np.exp(qbar + half))
+        upper = np.exp(-np.exp(qbar - half))
+        std_err = np.sqrt(total) * surv * np.abs(np.log(surv))
+    ok = np.isfinite(qbar) & np.isfinite(total)
+    lower = np.where(ok, lower, np.where(surv >= 1, 1.0, np.nan))
+    upper = np.where(ok, upper, np.where(surv >= 1, 1.0, np.nan))
+    std_err = np.where(ok, std_err, np.where(surv >= 1, 0.0, np.nan))
 
-    def to_dict(self) -> dict:
-        """results.json ``endpoints.<endpoint>`` content for a multiply imputed design."""
-        def est(pair):
-            e, rec = pair
-            return {**e.to_dict(), "pooling": None if rec is None else rec.to_dict()}
+    def mean_at(attr: str) -> np.ndarray:
+        out = np.zeros((m, time.size))
+        for k, c in enumerate(curves):
+            vals = getattr(c, attr)
+            if vals is None:
+                return np.full(time.size, np.nan)
+            out[k, np.searchsorted(time, c.time)] = vals
+        return out.mean(axis=0)
 
-        hr, rec = self.hazard_ratio
-        first = self.comparisons[0]
-        out = {
-            "landmarks": [{"time": lm["time"], "unit": lm["unit"],
-                           **{k: est(lm[k]) for k in ("trial", "control", "difference")}}
-                          for lm in self.landmarks],
-            "median": {"unit": first.time_unit, **self.medians},
-            "hazard_ratio": {**hr.to_dict(), "pooling": rec.to_dict()},
-            "rmst": None if self.rmst is None else {
-                "tau": self.rmst["tau"], "unit": self.rmst["unit"],
-                **{k: est(self.rmst[k]) for k in ("trial", "control", "difference")}},
-            "evalues": {} if self.evalue is None else {"hazard_ratio": self.evalue},
-            "imputation": {
-                "m": self.m,
-                "per_imputation": [{"imputation": k,
-                                    "hazard_ratio": c.hazard_ratio.estimate,
-                                    "landmarks": [{"time": lm.time,
-                                                   "difference": lm.difference.estimate}
-                                                  for lm in c.landmarks]}
-                                   for k, c in enumerate(self.comparisons, 1)],
-            },
-        }
-        return out
-
-
-def pool_comparisons(comparisons: Sequence, *, conf_level: float | None = None
-                     ) -> PooledComparison:
-    """Pool per-imputation :class:`~reports.compare.ArmComparison` results by Rubin's rules.
-
-    Parameters
-    ----------
-    comparisons : sequence of ArmComparison
-        One per imputed design, same landmarks and RMST horizon.
-    conf_level : float, optional
-        Defaults to the comparisons' level.
-    """
-    from reports.evalue import evalue_hr
-
-    comps = tuple(comparisons)
-    if len(comps) < 2:
-        raise EstimationError(f"pooling needs m >= 2 analyses; got {len(comps)}.")
-    level = comps[0].conf_level if conf_level is None else conf_level
-    landmarks = []
-    for j, lm in enumerate(comps[0].landmarks):
-        per = [c.landmarks[j] for c in comps]
-        landmarks.append({
-            "time": lm.time, "unit": lm.unit,
-            "trial": pool_estimates([p.trial for p in per], scale="cloglog", conf_level=level),
-            "control": pool_estimates([p.control for p in per], scale="cloglog",
-                                      conf_level=level),
-            "difference": pool_estimates([p.difference for p in per], scale="identity",
-                                         conf_level=level),
-        })
-    hr = pool_hazard_ratios([c.hazard_ratio for c in comps], conf_level=level)
-    rm = None
-    if comps[0].rmst is not None:
-        rm = {"tau": comps[0].rmst.tau, "unit": comps[0].rmst.unit}
-        for k in ("trial", "control", "difference"):
-            rm[k] = pool_estimates([getattr(c.rmst, k) for c in comps], scale="identity",
-                                   conf_level=level)
-    medians = {arm: _median_of_medians([getattr(c, f"median_{arm}") for c in comps])
-               for arm in ("trial", "control")}
-    ev = None
-    if np.isfinite(hr[0].estimate) and hr[0].estimate > 0:
-        ev = evalue_hr(hr[0].estimate, hr[0].lower, hr[0].upper, rare=False).to_dict()
-    return PooledComparison(comps, tuple(landmarks), hr, rm, medians, ev)
-
-
-def _median_of_medians(meds: Sequence) -> dict:
-    def mid(vals):
-        v = np.asarray(vals, dtype=float)
-        return json_number(float(np.median(v))) if np.isfinite(v).all() else None
-
-    return {"estimate": mid([q.estimate for q in meds]), "se": None,
-            "lower": mid([q.lower for q in meds]), "upper": mid([q.upper for q in meds]),
-            "method": f"median over {len(meds)} imputations of the per-imputation KM medians "
-                      f"and limits ({meds[0].method}); not Rubin's rules, NA if not reached "
-                      "in any imputation"}
+    n_risk = np.vstack([a["n_risk"].to_numpy(float) for a in at]).mean(axis=0)
+    rows = np.vstack([a["n_risk_rows"].to_numpy(float) for a in at]).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = np.where(surv > 0, std_err / surv, np.nan)
+    return replace(
+        first, time=time, n_risk=n_risk, n_event=mean_at("n_event"),
+        n_censor=mean_at("n_censor"), surv=surv, std_err=std_err, se_log=se_log, lower=lower,
+        upper=upper, conf_type="log-log", conf_level=level,
+        n_events=round(float(np.mean([c.n_events for c in curves]))),
+        sum_weights=float(np.mean([c.sum_weights for c in curves])),
+        ess=float(np.mean([c.ess for c in curves])),
+        max_time=float(np.min([c.max_time for c in curves])), n_risk_rows=rows)

@@ -48,7 +48,12 @@ def describe_imputation(spec: StudySpec, results: dict[str, Any]) -> str:
             + (f" With the bootstrap, every replicate was imputed {d.imputations} times and the "
                "design re-run on each (bootstrap then impute, Schomaker and Heumann 2018); its "
                "percentile intervals are primary and Rubin's intervals are reported as analytic."
-               if spec.analysis.bootstrap > 0 else ""))
+               if spec.analysis.bootstrap > 0 else "")
+            + (" As a sensitivity analysis, run after the design was locked, the covariates were "
+               "re-imputed with the outcome (event indicator and Nelson-Aalen cumulative hazard; "
+               "White and Royston 2009) as an imputation predictor and the design re-run within "
+               "each imputation." if spec.analysis.imputation_with_outcome else "")
+            + " The Kaplan-Meier figure shows the mean over imputations of the survival curves.")
 
 
 _MISSING = {

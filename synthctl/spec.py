@@ -453,6 +453,9 @@ class Analysis(_Model):
     normalisation: NormalisationSettings | None = None
     simon: SimonSpec | None = None
     endpoint_alignment: EndpointAlignment | None = None
+    # design.missing: impute only: the imputation with the outcome as a predictor, run in
+    # analyze after the design lock and reported as a sensitivity analysis (never primary)
+    imputation_with_outcome: bool = False
 
     @property
     def primary_endpoint(self) -> str:
@@ -548,6 +551,13 @@ class StudySpec(_Model):
                              "design.missing: impute (the imputed analysis pools the "
                              "time-to-event endpoint only); use missing: complete_case or "
                              "indicator")
+        return self
+
+    @model_validator(mode="after")
+    def _outcome_imputation_needs_impute(self) -> StudySpec:
+        if self.analysis.imputation_with_outcome and self.design.missing != "impute":
+            raise ValueError("analysis.imputation_with_outcome applies with design.missing: "
+                             "impute only (it re-imputes the covariates with the outcome)")
         return self
 
     @model_validator(mode="after")

@@ -104,8 +104,10 @@ class StudyResults:
     ----------
     analysis : reports.StudyAnalysis or None
         Per endpoint the primary result (bootstrap limits when bootstrapped), the analytic
-        and the naive (unadjusted) ones, the sensitivity analyses, the bootstrap. None for
-        a ``missing: impute`` design (pooled over imputations: ``results`` only).
+        and the naive (unadjusted) ones, the sensitivity analyses, the bootstrap. With
+        ``missing: impute``, pooled over the imputations by Rubin's rules
+        (`reports.analysis_mi.analyze_imputed`); None when the analysis was not run in this
+        session.
     results : dict
         ``results.json`` as written (schema in the docs' results.json reference).
     spec : StudySpec
@@ -141,9 +143,9 @@ class StudyResults:
 
     def _typed(self):
         if self.analysis is None:
-            raise SynthctlError("this study's analysis is pooled over imputed data sets: its "
-                                "numbers are in to_dict() (results.json); summary() and "
-                                "plot_km() need the single-design analysis")
+            raise SynthctlError("this study's typed analysis is not in memory (analysed by an "
+                                "earlier session): its numbers are in to_dict() "
+                                "(results.json)")
         return self.analysis
 
     def __repr__(self) -> str:
@@ -317,7 +319,7 @@ class Study:
         self._done += [s for s in run.stages if s not in self._done]
         if "design" in keep:
             self._design = self._keyed(keep["design"])
-        if "analyze" in run.stages:  # an imputed design's analysis is not kept in memory
+        if "analyze" in run.stages:
             self._results = StudyResults(keep.get("analysis"), run.results or {}, self.spec)
         return run
 
@@ -343,18 +345,20 @@ class Study:
 
         Returns
         -------
-        matching.DesignResult
+        matching.DesignResult or matching.imputed_design.ImputedDesign
             Its per-patient series (``ps``, ``weights``, ``match_id``, ``included``...) are
             indexed by patient id like `BlindCohort.frame`; ``summary()`` is the balance
-            table, ``plot()`` the Love plot or the PS overlap.
+            table, ``plot()`` the Love plot or the PS overlap. With ``missing: impute``, an
+            `ImputedDesign`: ``designs`` (one DesignResult per imputation, keyed the same
+            way), ``completed`` (each imputation's completed covariates), ``balance`` (the
+            mean over imputations), ``imputed`` (counts per covariate and arm).
         """
         if "design" not in self._done:
             self._run("design")
         if self._design is None:
             raise SynthctlError(
-                "Study.design() returns one DesignResult; this spec's design "
-                f"(missing: {self.spec.design.missing}) is one design per imputed data set, "
-                f"which the Python API does not return yet: read {self._out / DESIGN}")
+                f"the design of {self._out} was locked by an earlier session and is not in "
+                f"memory: read {self._out / DESIGN}")
         return self._design
 
     def analyze(self) -> StudyResults:
@@ -420,9 +424,15 @@ class Study:
         """The design result with its per-patient series indexed by patient id.
 
         The design stage fits the rows of ``covariates.parquet`` in order; that file's ids
-        become the index, so nothing downstream relies on row positions.
+        become the index, so nothing downstream relies on row positions. An imputed design
+        (`matching.imputed_design.ImputedDesign`) has each imputation's design and completed
+        covariates keyed the same way.
         """
         index = self._covariates().index
+        if hasattr(res, "completed"):
+            return dataclasses.replace(
+                res, designs=tuple(self._keyed(d) for d in res.designs),
+                completed=tuple(c.set_axis(index) for c in res.completed))
         if any(len(getattr(res, f)) != len(index) for f in _PER_PATIENT):
             raise RuntimeError("the design result and covariates.parquet differ in length")
         return dataclasses.replace(res, **{f: getattr(res, f).set_axis(index)

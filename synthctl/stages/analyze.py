@@ -340,16 +340,25 @@ def _all_lines(ctx: StageContext):
         frame = read_binary_outcomes(ctx, frame, warn=False)
     frame[TIME] = cn.days_to(spec.analysis.landmark_unit, frame[time_col].astype(float))
     frame[EVENT] = frame[event_col].astype(int)
+    info = {"n_lines": len(pool), "n_patients": int(pool[cn.PATIENT_ID].nunique())}
     try:
+        if spec.design.missing == "impute":  # imputed afresh (outcome-blind), pooled
+            from reports.analysis import AnalysisDesign
+            from synthctl.stages.imputed import fit_imputed_design
+
+            imp = fit_imputed_design(frame, spec, id_col=None)
+            return Sensitivity(
+                "all_lines", description + f", imputed {imp.m} times (each line a row of "
+                "the imputation model)", None, frame=frame,
+                info={**info, "max_abs_smd": float(imp.max_abs_smd)},
+                imputed=tuple(AnalysisDesign.from_result(d) for d in imp.designs))
         res = fit_design(frame, spec, id_col=None)
     except MatchingError as exc:
         return Sensitivity("all_lines", description, None, failure=ctx.loaded.scrub(str(exc)))
     return Sensitivity("all_lines", description,
                        _as_design(res, spec.design),
                        frame=frame,
-                       info={"n_lines": len(pool),
-                             "n_patients": int(pool[cn.PATIENT_ID].nunique()),
-                             "max_abs_smd": float(res.max_abs_smd)})
+                       info={**info, "max_abs_smd": float(res.max_abs_smd)})
 
 
 def _sha(ctx: StageContext, name: str) -> str:
@@ -393,13 +402,16 @@ def km_plot(result, spec: StudySpec):
     from synthctl.stages.report import design_kind
 
     a = spec.analysis
-    comp = result.analytic[a.endpoint].comparison
+    primary = result.analytic[a.endpoint]
+    comp = primary.comparison
     naive = result.naive[a.endpoint].comparison
+    m = getattr(primary, "m", None)  # multiple imputation: the curves are pooled
     return km_figure(comp.trial_curve, comp.control_curve,
                      unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
                      null_rate=a.null_rate, time_unit=a.landmark_unit,
                      control_label="Synthetic control" + (
-                         " (matched)" if design_kind(spec.design) == "matched" else ""))
+                         " (matched)" if design_kind(spec.design) == "matched" else "") + (
+                         f", mean of {m} imputations" if m else ""))
 
 
 def _km(ctx: StageContext, result, spec: StudySpec) -> dict[str, str]:

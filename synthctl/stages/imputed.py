@@ -7,14 +7,16 @@ imputation (``imputation`` column, from 1); ``imputed_covariates.parquet`` holds
 covariates; both are hashed into the design lock with ``design.json`` (pooled balance, counts
 of imputed values per covariate and arm, each imputation's design).
 
-Analyze: the comparison is run on each imputed design and pooled by Rubin's rules
-(`reports.pooling.pool_comparisons`). Complete cases and missing indicators are reported beside
-it as sensitivity analyses.
+Analyze: `reports.analysis_mi.analyze_imputed` runs every endpoint on each imputed design and
+pools them by Rubin's rules into one `reports.StudyAnalysis` (bootstrap then impute with
+``bootstrap > 0``); results.json is its ``to_dict()``, as for a single design. Sensitivity
+analyses: the alternative design and every eligible index line within each imputation (pooled),
+complete cases, missing indicators and, on request, the imputation with the outcome.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -24,17 +26,21 @@ from synthctl.errors import DataError, SpecError
 from synthctl.outdir import (
     IMPUTATION,
     IMPUTED_COVARIATES,
+    INCLUDED,
+    MATCH_ID,
+    WEIGHT,
+    read_cohort,
     read_json,
     sha256_file,
     write_csv,
     write_json,
+    write_results,
 )
 from synthctl.spec import IMPUTATION_KEYS, DesignBase, StudySpec, parse_design
 from synthctl.stages._context import (
     COHORT,
     COVARIATES,
     DESIGN,
-    KM_FIGURE,
     LOVE_PLOT,
     PS_OVERLAP,
     RESULTS,
@@ -97,6 +103,7 @@ def run_imputed_design(ctx: StageContext) -> int:
                            f"{spec.design.method} within each"), \
             stage_errors("design", ctx.loaded, COVARIATES):
         res = fit_imputed_design(frame, spec)
+    ctx.keep["design"] = res
     with_line = spec.registry is not None and spec.registry.index.selection == "all"
     cohort = pd.concat([cohort_table(frame, d, with_line_id=with_line).assign(
         **{IMPUTATION: k}) for k, d in enumerate(res.designs, 1)], ignore_index=True)
@@ -128,7 +135,8 @@ def run_imputed_design(ctx: StageContext) -> int:
 
 
 def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
-    """Love plot of the pooled balance; PS overlap of the first imputation."""
+    """Love plot of the pooled balance (mean over imputations); PS overlap of every
+    imputation stacked (each row weighted by its design weight / m)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,11 +146,12 @@ def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
 
     (ctx.folder / "figures").mkdir(exist_ok=True)
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
-    first = res.designs[0]
+    m = len(res.designs)
+    ps = np.concatenate([np.asarray(d.ps, dtype=float) for d in res.designs])
+    weights = np.concatenate([np.nan_to_num(np.asarray(d.weights, dtype=float)) / m
+                              for d in res.designs])
     for name, fig in ((LOVE_PLOT, love_plot(res.balance)),
-                      (PS_OVERLAP, ps_overlap_plot(np.asarray(first.ps, dtype=float), treated,
-                                                   weights=np.asarray(first.weights,
-                                                                      dtype=float)))):
+                      (PS_OVERLAP, ps_overlap_plot(ps, np.tile(treated, m), weights=weights))):
         fig = getattr(fig, "figure", fig)
         save_svg(fig, ctx.folder / name)
         plt.close(fig)
@@ -151,18 +160,23 @@ def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
 
 
 def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
-    """The analyze stage on an imputed design: per-imputation analyses pooled by Rubin.
+    """The analyze stage on an imputed design: one `StudyAnalysis` pooled over imputations.
 
-    Each imputed design is analysed by the one analysis (`reports.analysis.estimate_endpoints`,
-    its clustering rule included); the comparisons are pooled by `pool_comparisons`.
+    `reports.analysis_mi.analyze_imputed` estimates every endpoint on each locked imputed
+    design and pools them by Rubin's rules (bootstrap then impute with ``bootstrap > 0``);
+    results.json is that analysis' ``to_dict()`` beside the counts, the design and the
+    ``imputation`` block, as for a single design. Sensitivity analyses: the alternative design
+    family and, for a registry, every eligible index line (both within each imputation,
+    pooled), complete cases and missing indicators (one design each) and, with
+    ``analysis.imputation_with_outcome``, the imputation that uses the outcome (run here,
+    after the design lock; the locked files are not touched).
     """
     from reports.analysis import AnalysisDesign
-    from reports.pooling import pool_comparisons
+    from reports.analysis_mi import analyze_imputed
     from synthctl.stages import analyze as an
 
     spec = ctx.spec
-    cohort = pd.read_csv(ctx.folder / COHORT, dtype={cn.PATIENT_ID: str, "match_id": str},
-                         keep_default_na=False, na_values={"ps": [""], "weight": [""]})
+    cohort = read_cohort(ctx.folder)
     covs = pd.read_parquet(ctx.folder / COVARIATES)
     design = read_json(ctx.folder / DESIGN)
     m = int(cohort[IMPUTATION].max())
@@ -180,31 +194,37 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
     keep = ~(base[an.TIME].isna() | base[an.EVENT].isna()).to_numpy()
     eligible = base[keep].reset_index(drop=True)
     settings = an.analysis_settings(spec, ctx.n_jobs)
-    analyse = _Analyse(settings, spec.analysis.endpoint)
-    yields = spec.design.yields
-    dropped = 0
-    with stage_errors("analyze", ctx.loaded):
-        comps = []
-        for part in parts:
-            inc = part["included"].astype(str).str.lower().eq("true").to_numpy()
-            dropped += int((inc & ~keep).sum())
-            mid = part["match_id"].where(part["match_id"] != "", np.nan).to_numpy()
-            comps.append(analyse(eligible, AnalysisDesign(
-                part["weight"].to_numpy(dtype=float)[keep], inc[keep], mid[keep], yields)))
-        pooled = pool_comparisons(comps)
-        endpoint = pooled.to_dict()
-        boot = None
-        if spec.analysis.bootstrap > 0:
-            boot = _boot_mi(ctx, eligible, analyse, pooled)
-            endpoint = boot.apply(endpoint)
-        naive = analyse(eligible, AnalysisDesign.unweighted(len(eligible)))
-        sensitivity = {"naive": {"description": "unadjusted: every eligible registry patient, "
-                                 "unweighted", **naive.to_dict()},
-                       **_missing_data_sensitivity(eligible, spec, analyse, ctx)}
+    designs, dropped = [], 0
+    for part in parts:
+        inc = part[INCLUDED].to_numpy(dtype=bool)
+        dropped += int((inc & ~keep).sum())
+        designs.append(AnalysisDesign(part[WEIGHT].to_numpy(dtype=float)[keep], inc[keep],
+                                      part[MATCH_ID].to_numpy()[keep], spec.design.yields))
     if dropped:
         ctx.manifest.warn("analyze", f"selected patient(s) without {spec.analysis.endpoint} "
                           f"follow-up were left out ({dropped} over {m} imputations)")
-    figures = _km(ctx, comps[0], naive, spec)
+    with stage_errors("analyze", ctx.loaded):
+        completed = _completed_sets(ctx, covs, keep, m)
+        sensitivities = [_imputed_alternative(eligible, completed, spec),
+                         *_missing_data_sensitivity(eligible, spec)]
+        if spec.registry is not None and spec.registry.index.selection == "first":
+            with ctx.progress.step("sensitivity: every eligible index line (imputed)"):
+                sensitivities.append(an._all_lines(ctx))
+        if spec.analysis.imputation_with_outcome:
+            with ctx.progress.step("sensitivity: imputation with the outcome"):
+                sensitivities.append(_with_outcome(eligible, spec))
+        B = spec.analysis.bootstrap
+        bar = (ctx.progress.bar(f"bootstrap then impute ({B} replicates x {m} imputations)", B)
+               if B else nullcontext(None))
+        with bar as advance:
+            result = analyze_imputed(eligible, designs, _ImputedRedesign(spec), settings,
+                                     sensitivities=sensitivities,
+                                     progress=None if advance is None
+                                     else (lambda done, total: advance(1)))
+        ctx.keep["analysis"] = result
+        for message in result.warnings:
+            ctx.manifest.warn("analyze", message)
+        figures = an._km(ctx, result, spec)
     counts = an._counts(ctx, parts[0], design)
     counts.update(trial_selected=design["counts"]["trial_selected"],
                   control_selected=design["counts"]["control_selected"])
@@ -218,58 +238,75 @@ def run_imputed_analyze(ctx: StageContext, t0: float) -> int:
                    "max_abs_smd": design["balance"]["max_abs_smd"]},
         "imputation": {**design["imputation"], "primary_interval": (
             "Rubin's rules over the m within-imputation analyses (t limits, Barnard-Rubin df)"
-            if boot is None else "bootstrap then impute (Boot MI percentile); Rubin's rules "
-            "under 'analytic'"), "km_figure": "imputation 1"},
-        "endpoints": {spec.analysis.endpoint: endpoint},
-        "sensitivity": sensitivity,
+            if B == 0 else "bootstrap then impute (Schomaker & Heumann 2018, percentile); "
+            "Rubin's rules under 'analytic'"), "figures": FIGURES_NOTE},
+        **result.to_dict(),
     }
-    if boot is not None:
-        results["bootstrap"] = boot.to_dict()
-    digest = write_json(ctx.folder / RESULTS, results)
+    digest = write_results(ctx.folder, results)
     ctx.manifest.end_stage("analyze", t0, {RESULTS: digest, **figures},
                            design_sha256_at_analysis=ctx.manifest.data["stages"]["design"]
                            ["artifacts"].get(DESIGN))
     return 0 if results["design"]["balance_passed"] else 1
 
 
-class _Analyse:
-    """Picklable ``analyse(frame, AnalysisDesign) -> ArmComparison`` of the primary endpoint,
-    through the one analysis (`reports.analysis.estimate_endpoints`)."""
-
-    def __init__(self, settings, endpoint: str):
-        self.settings, self.endpoint = settings, endpoint
-
-    def __call__(self, frame: pd.DataFrame, design):
-        from reports.analysis import estimate_endpoints
-
-        return estimate_endpoints(frame, design, self.settings)[self.endpoint].comparison
+#: what the figures of an imputed study show (results.json ``imputation.figures``)
+FIGURES_NOTE = ("KM: the mean over imputations of the survival curves at each time, pointwise "
+                "Rubin limits on log(-log S), numbers at risk the mean over imputations; PS "
+                "overlap: the propensity scores of every imputation stacked, each weighted 1/m")
 
 
-def _km(ctx: StageContext, comp, naive, spec: StudySpec) -> dict[str, str]:
-    """The KM figure of imputation 1 with the unadjusted registry; {artifact: sha256}."""
-    from reports.figures import km_figure
-    from synthctl.stages.report import design_kind
+def _completed_sets(ctx: StageContext, covs: pd.DataFrame, keep: np.ndarray,
+                    m: int) -> list[pd.DataFrame]:
+    """The m locked completed covariate sets (imputed_covariates.parquet) of the analysed
+    rows, each aligned with the analysis frame's rows."""
+    completed = pd.read_parquet(ctx.folder / IMPUTED_COVARIATES)
+    out = []
+    for k in range(1, m + 1):
+        part = completed[completed[IMPUTATION] == k].reset_index(drop=True)
+        if len(part) != len(covs) or (part[cn.PATIENT_ID].astype(str).to_numpy()
+                                      != covs[cn.PATIENT_ID].astype(str).to_numpy()).any():
+            raise DataError(f"{ctx.folder}: {IMPUTED_COVARIATES} imputation {k} and "
+                            f"{COVARIATES} do not describe the same rows")
+        out.append(part[keep].reset_index(drop=True))
+    return out
 
-    a = spec.analysis
-    fig = km_figure(comp.trial_curve, comp.control_curve,
-                    unadjusted_control=naive.control_curve, landmark=a.landmarks[0],
-                    null_rate=a.null_rate, time_unit=a.landmark_unit,
-                    control_label="Synthetic control, imputation 1" + (
-                        " (matched)" if design_kind(spec.design) == "matched" else ""))
-    (ctx.folder / "figures").mkdir(exist_ok=True)
-    save_svg(fig, ctx.folder / KM_FIGURE)
-    return {KM_FIGURE: sha256_file(ctx.folder / KM_FIGURE)}
 
-
-def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, analyse,
-                              ctx) -> dict[str, Any]:
-    """Complete cases and missing indicators: the designs MI is meant to improve on."""
+def _imputed_alternative(eligible: pd.DataFrame, completed: list[pd.DataFrame],
+                         spec: StudySpec):
+    """The alternative design family within each locked completed data set (pooled)."""
     from matching import MatchingError
-    from reports.analysis import AnalysisDesign
-    from reports.errors import EstimationError
+    from reports.analysis import AnalysisDesign, Sensitivity
+    from synthctl.stages.analyze import _alternative_design, _describe_design
     from synthctl.stages.design import fit_design
 
-    out: dict[str, Any] = {}
+    alt = _alternative_design(spec)
+    description = _describe_design(alt) + f", within each of the {len(completed)} imputations"
+    alt = parse_design({**alt.model_dump(exclude=set(IMPUTATION_KEYS)), "missing": "error"})
+    cols = list(spec.covariates)
+    designs, smd = [], []
+    try:
+        for comp in completed:
+            frame = eligible.copy()
+            for c in cols:  # column by column: each keeps its type (a block would be object)
+                frame[c] = comp[c].to_numpy()
+            res = fit_design(frame, spec, alt)
+            designs.append(AnalysisDesign.from_result(res))
+            smd.append(float(res.max_abs_smd))
+    except MatchingError as exc:
+        return Sensitivity("alternative_design", description, None, failure=str(exc))
+    return Sensitivity("alternative_design", description, None,
+                       info={"design": alt.model_dump(mode="json"),
+                             "max_abs_smd": float(np.mean(smd))},
+                       imputed=tuple(designs))
+
+
+def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec) -> list:
+    """Complete cases and missing indicators: the designs MI is meant to improve on."""
+    from matching import MatchingError
+    from reports.analysis import AnalysisDesign, Sensitivity
+    from synthctl.stages.design import fit_design
+
+    out = []
     for policy, text in (("complete_case", "complete cases (patients missing a covariate "
                                            "excluded)"),
                          ("indicator", "missing-indicator method")):
@@ -277,17 +314,52 @@ def _missing_data_sensitivity(eligible: pd.DataFrame, spec: StudySpec, analyse,
                           "missing": policy})
         try:
             res = fit_design(eligible, spec, d)
-            comp = analyse(eligible, AnalysisDesign.from_result(res))
-            out[policy] = {"description": text, "max_abs_smd": float(res.max_abs_smd),
-                           "exclusions": res.exclusions, **comp.to_dict()}
-        except (MatchingError, EstimationError) as exc:
-            out[policy] = {"description": text, "error": str(exc)}
-            ctx.manifest.warn("analyze", f"sensitivity analysis {text} failed: {exc}")
+        except MatchingError as exc:
+            out.append(Sensitivity(policy, text, None, failure=str(exc)))
+            continue
+        out.append(Sensitivity(policy, text, AnalysisDesign.from_result(res),
+                               info={"max_abs_smd": float(res.max_abs_smd),
+                                     "exclusions": res.exclusions}))
     return out
 
 
+#: auxiliary columns of the outcome-including imputation (White & Royston 2009)
+_EVENT_AUX, _CUMHAZ_AUX = "__outcome_event", "__outcome_cumulative_hazard"
+
+
+def _with_outcome(eligible: pd.DataFrame, spec: StudySpec):
+    """Sensitivity: the imputation with the outcome as a predictor (the event indicator and
+    the Nelson-Aalen cumulative hazard at the patient's time, White & Royston 2009), the
+    design re-run within each imputation and pooled. Run in analyze only, after the design
+    lock; nothing of the locked design changes."""
+    from matching import MatchingError
+    from reports.analysis import AnalysisDesign, Sensitivity
+    from reports.km import nelson_aalen_at
+    from synthctl.stages import analyze as an
+
+    event = eligible[an.EVENT].to_numpy(dtype=float)
+    frame = eligible.assign(**{_EVENT_AUX: event, _CUMHAZ_AUX: nelson_aalen_at(
+        eligible[an.TIME].to_numpy(dtype=float), event)})
+    im = spec.design.imputation_model
+    design = spec.design.model_copy(update={"imputation_model": im.model_copy(
+        update={"auxiliary": [*im.auxiliary, _EVENT_AUX, _CUMHAZ_AUX]})})
+    description = ("multiple imputation with the outcome (event indicator and Nelson-Aalen "
+                   "cumulative hazard) as imputation predictors, design re-run within each "
+                   "imputation; a sensitivity analysis: the primary design never sees an "
+                   "outcome")
+    try:
+        res = fit_imputed_design(frame, spec, design, id_col=None)
+    except MatchingError as exc:
+        return Sensitivity("imputation_with_outcome", description, None, failure=str(exc))
+    return Sensitivity("imputation_with_outcome", description, None,
+                       info={"max_abs_smd": float(res.max_abs_smd), "m": res.m},
+                       imputed=tuple(AnalysisDesign.from_result(d) for d in res.designs))
+
+
 class _ImputedRedesign:
-    """Picklable ``redesign(sample, seed)`` for Boot MI: impute the sample, design each set."""
+    """Picklable ``redesign(sample, seed)`` for bootstrap then impute: impute the sample m
+    times (outcome-blind: `fit_imputed_design` takes the covariates, auxiliary variables and
+    arm only) and design each completed set."""
 
     def __init__(self, spec: StudySpec):
         self.spec = spec
@@ -297,19 +369,3 @@ class _ImputedRedesign:
 
         res = fit_imputed_design(sample, self.spec, seed=seed, id_col=None)
         return [AnalysisDesign.from_result(d) for d in res.designs]
-
-
-def _boot_mi(ctx: StageContext, eligible: pd.DataFrame, analyse, pooled):
-    """Bootstrap then impute around the pooled estimates of the locked design."""
-    from reports.boot_mi import bootstrap_imputed
-
-    spec = ctx.spec
-    B = spec.analysis.bootstrap
-    multi = spec.registry is not None and spec.registry.index.selection == "all"
-    with ctx.progress.bar(f"bootstrap then impute ({B} replicates x "
-                          f"{spec.design.imputations} imputations)", B) as advance:
-        return bootstrap_imputed(
-            eligible, _ImputedRedesign(spec), analyse, pooled, arm_col=cn.ARM,
-            treated_value=cn.TRIAL, id_col=cn.PATIENT_ID if multi else None,
-            conf_level=spec.analysis.conf_level, n_boot=B, random_state=spec.study.seed,
-            n_jobs=ctx.n_jobs, progress=lambda done, total: advance(1))

@@ -126,16 +126,41 @@ def test_rubin_pool_equals_pool_scalar_with_finite_dfcom():
 
 
 @pytest.mark.parametrize("design", list(DESIGNS))
-def test_pool_comparisons_results_json(design):
-    from reports.pooling import pool_comparisons
+def test_analyze_imputed_equals_mice(design):
+    """The study analysis over the m imputed designs (`reports.analysis_mi.analyze_imputed`,
+    what the analyze stage runs) gives R's pooled numbers in its typed result and its
+    results.json form."""
+    from reports.analysis import AnalysisDesign, time_to_event_settings
+    from reports.analysis_mi import analyze_imputed
 
     ref = reference()[design]
-    out = pool_comparisons([c for _, _, c in analyses(design)]).to_dict()
-    lm = out["landmarks"][0]
-    _close([lm["trial"]["estimate"], lm["control"]["lower"], lm["difference"]["upper"]],
-           [ref["landmark_trial"]["estimate"], ref["landmark_control"]["lower_s"],
-            ref["landmark_difference"]["upper"]])
-    _close([out["hazard_ratio"]["estimate"], out["hazard_ratio"]["pooling"]["fmi"]],
-           [ref["log_hr"]["hr"], ref["log_hr"]["fmi"]])
-    assert out["imputation"]["m"] == reference()["m"]
+    frame = completed()[0]
+    designs = [AnalysisDesign.from_result(res) for res, _, _ in analyses(design)]
+    settings = time_to_event_settings(
+        "PFS", time_col=PM_COLUMNS["time_col"], event_col=PM_COLUMNS["event_col"],
+        landmarks=[reference()["landmark_weeks"]], unit="weeks",
+        arm_col=PM_COLUMNS["arm_col"], treated_value=PM_COLUMNS["treated_value"],
+        id_col="patient_id")
+    study = analyze_imputed(frame, designs, None, settings, naive=False)
+    comp = study.primary.comparison
+    lm = comp.landmarks[0]
+    for arm in ("trial", "control"):
+        r = ref[f"landmark_{arm}"]
+        est = getattr(lm, arm)
+        _close([est.estimate, est.lower, est.upper], [r["estimate"], r["lower_s"], r["upper_s"]])
+    r = ref["landmark_difference"]
+    _close([lm.difference.estimate, lm.difference.lower, lm.difference.upper],
+           [r["qbar"], r["lower"], r["upper"]])
+    mp = ref["mice_pool_coxph"]
+    hr = comp.hazard_ratio
+    _close([hr.log_hr, hr.se_log, np.log(hr.lower), np.log(hr.upper)],
+           [mp["estimate"], mp["std.error"], mp["lower"], mp["upper"]])
+    out = study.to_dict()["endpoints"]["PFS"]
+    rows = {p["statistic"]: p for p in out["pooling"]}
+    _close([rows["log_hr"]["rubin"]["fmi"], rows["log_hr"]["rubin"]["df"] / mp["df"],
+            rows["landmark_24_control"]["rubin"]["fmi"]],
+           [mp["fmi"], 1.0, ref["landmark_control"]["fmi"]])
+    assert rows["log_hr"]["rubin"]["dfcom"] == mp["dfcom"]
+    assert out["imputation"]["m"] == reference()["m"] == len(out["imputation"]["per_imputation"])
     assert "not Rubin's rules" in out["median"]["trial"]["method"]
+    assert out["hazard_ratio"]["estimate"] == pytest.approx(ref["log_hr"]["hr"], abs=ATOL)

@@ -184,16 +184,19 @@ def test_temporary_folder_is_removed_on_close(flat_spec, tmp_path: Path):
     assert (tmp_path / "out" / "manifest.json").is_file()
 
 
-def test_an_imputed_design_gives_results_json_and_says_what_it_cannot(tmp_path: Path):
-    """``missing: impute`` is one design per imputed data set: the API returns the pooled
-    results.json and says plainly that it has no single DesignResult / typed analysis."""
-    from synthctl import SynthctlError
+def test_an_imputed_design_gives_its_designs_and_the_pooled_analysis(tmp_path: Path):
+    """``missing: impute`` is one design per imputed data set: design() returns them (an
+    ImputedDesign keyed by patient id), analyze() the pooled typed analysis of results.json."""
+    from matching.imputed_design import ImputedDesign
     from tests.synthctl.test_imputed_study import _spec
 
     with Study.from_spec(_spec(tmp_path)) as study:
-        with pytest.raises(SynthctlError, match="one design per imputed data set"):
-            study.design()
+        design = study.design()
+        assert isinstance(design, ImputedDesign) and design.m == 3
+        ids = study.extract().frame.index
+        assert all(d.weights.index.equals(ids) for d in design.designs)
+        assert all(c.index.equals(ids) for c in design.completed)
         res = study.analyze()
         assert res.to_dict() == json.loads((study.folder / RESULTS).read_text())
-        with pytest.raises(SynthctlError, match="pooled over imputed data sets"):
-            res.summary()
+        assert res.analysis.primary.m == 3
+        assert set(res.summary()["endpoint"]) == {"PFS"}
