@@ -400,9 +400,9 @@ def _write_imputed(work: Path, ctx, manifest: Manifest, results: dict, recorded:
     the completed covariates, PS, weight, matched set and analysis flag of that imputation's
     design), ADTTE one record per subject and endpoint (outcomes are not imputed), and an R
     program that analyses each imputation and pools by Rubin's rules (no mice). Checked first:
-    the per-imputation analyses pooled here (`reports.pooling.pool_comparisons`, as the
+    the per-imputation analyses pooled here (`reports.analysis_mi.pool_results`, as the
     analyze stage does) give results.json."""
-    from reports.pooling import pool_comparisons
+    from reports.analysis_mi import pool_results
     from synthctl.reanalysis import checks_for, imputation_checks, render_reanalysis
 
     spec = ctx.spec
@@ -431,12 +431,8 @@ def _write_imputed(work: Path, ctx, manifest: Manifest, results: dict, recorded:
         parts.append(part)
         sets.append(done)
     frame = with_outcomes(ctx, covs)
-    typed_all, comps = [], []
-    for part in parts:
-        typed, design = analytic_result(frame, part, spec)
-        typed_all.append((typed, design))
-        comps.append(typed.comparison)
-    pooled = pool_comparisons(comps).to_dict()
+    typed_all = [analytic_result(frame, part, spec) for part in parts]
+    pooled = pool_results([typed for typed, _ in typed_all], a.conf_level).to_dict()
     typed, design = typed_all[0]
     checks = [*checks_for(typed, design, results, a.endpoint),
               *imputation_checks(results, a.endpoint)]

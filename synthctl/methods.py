@@ -81,6 +81,14 @@ def covariate_labels(spec: StudySpec) -> dict[str, str]:
             for c in spec.covariates}
 
 
+def balance_term_labels(spec: StudySpec, terms) -> dict[str, str]:
+    """Readable labels of balance terms (levels, missing indicators) from `covariate_labels`:
+    the love plot's and the report's balance table's."""
+    from matching.design_matrix import term_labels
+
+    return term_labels([str(t) for t in terms], list(spec.covariates), covariate_labels(spec))
+
+
 def in_sentence(label: str) -> str:
     """A label inside a sentence: the first letter lower-cased unless the first word is an
     acronym or a name with other capitals (``ECOG ...``, ``BAP1 ...`` stay)."""

@@ -14,7 +14,7 @@ spec and `synthctl.adam_metadata` / `synthctl.outdir`, never typed into the temp
 
 An imputed design (``design.missing: impute``) is analysed per imputation (ADSL ``IMPNUM``)
 and pooled by Rubin's rules written out in the program (no mice), as
-`reports.pooling.pool_comparisons` pools them; `imputation_checks` adds each imputation's HR
+`reports.analysis_mi.pool_results` pools them; `imputation_checks` adds each imputation's HR
 and landmark differences.
 
 Bootstrap limits cannot be re-derived deterministically in R: when results.json carries
@@ -203,18 +203,24 @@ def turnbull_checks(results: dict, endpoint: str) -> list[Check]:
 
 def imputation_checks(results: dict, endpoint: str) -> list[Check]:
     """An imputed design's per-imputation numbers (results.json ``imputation.per_imputation``:
-    each imputation's hazard ratio and landmark differences), checked before the pooled ones."""
+    each imputation's statistics by label, the log HR and the landmark differences), checked
+    before the pooled ones."""
+    from reports.endpoints import StatKey
+
     path = ("endpoints", endpoint, "imputation", "per_imputation")
     per = _get(results, path)
     if not isinstance(per, list):
         raise DataError(f"{outdir.RESULTS}: no {'.'.join(path)} list")
+    landmarks = _get(results, ("endpoints", endpoint, "landmarks")) or []
     out = []
-    for k, imp in enumerate(per):
-        out.append(Check(f"imputation {k + 1} hazard ratio", (*path, k, "hazard_ratio"),
-                         f"imp{k + 1}_hr_estimate", RTOL_COX, "point estimate"))
-        for i, lm in enumerate(imp.get("landmarks") or []):
+    for k in range(len(per)):
+        out.append(Check(f"imputation {k + 1} log hazard ratio",
+                         (*path, k, StatKey(endpoint, "log_hr").label),
+                         f"imp{k + 1}_log_hr", RTOL_COX, "point estimate"))
+        for i, lm in enumerate(landmarks):
+            label = StatKey(endpoint, "landmark", "difference", float(lm["time"])).label
             out.append(Check(f"imputation {k + 1} S({lm['time']:g}) difference",
-                             (*path, k, "landmarks", i, "difference"),
+                             (*path, k, label),
                              f"imp{k + 1}_landmark{i}_difference_estimate", RTOL_EXACT,
                              "point estimate"))
     return out

@@ -531,12 +531,17 @@ class StudySpec(_Model):
                 self.data is None or self.data.normalised is None):
             raise ValueError("analysis.primary NORMALISATION needs analysis.normalisation "
                              "(with trial.adlb), or data.normalised for a flat file")
-        wanted = a.normalisation is not None or (self.data is not None
-                                                 and self.data.normalised is not None)
-        if wanted and self.design.missing == "impute":  # never left out silently
-            raise ValueError("the normalisation endpoint is not available with design.missing: "
-                             "impute (the imputed analysis pools the time-to-event endpoint "
-                             "only); use missing: complete_case or indicator")
+
+    @property
+    def binary_endpoints(self) -> tuple[str, ...]:
+        """The binary endpoints the spec asks for (`BINARY_ENDPOINTS` order): ORR with
+        ``analysis.response`` or a flat file's ``data.response``; NORMALISATION with
+        ``analysis.normalisation`` or ``data.normalised``."""
+        a, d = self.analysis, self.data
+        asked = {"ORR": a.response is not None or (d is not None and d.response is not None),
+                 "NORMALISATION": a.normalisation is not None or (
+                     d is not None and d.normalised is not None)}
+        return tuple(name for name in BINARY_ENDPOINTS if asked[name])
 
     @model_validator(mode="after")
     def _alignment_not_imputed(self) -> StudySpec:
@@ -551,6 +556,11 @@ class StudySpec(_Model):
                              "design.missing: impute (the imputed analysis pools the "
                              "time-to-event endpoint only); use missing: complete_case or "
                              "indicator")
+        if self.binary_endpoints and self.design.missing == "impute":  # never left out silently
+            raise ValueError(f"the binary endpoint(s) {', '.join(self.binary_endpoints)} are not "
+                             "available with design.missing: impute (the imputed analysis "
+                             "pools the time-to-event endpoint only); use missing: "
+                             "complete_case or indicator")
         return self
 
     @model_validator(mode="after")

@@ -109,8 +109,7 @@ ORR = "ORR"
 
 
 def _wants_response(spec: StudySpec) -> bool:
-    return spec.analysis.response is not None or (
-        spec.data is not None and spec.data.response is not None)
+    return "ORR" in spec.binary_endpoints
 
 
 def _rule(spec: StudySpec):
@@ -192,8 +191,7 @@ NORMALISATION = "NORMALISATION"
 
 
 def _wants_normalisation(spec: StudySpec) -> bool:
-    return spec.analysis.normalisation is not None or (
-        spec.data is not None and spec.data.normalised is not None)
+    return "NORMALISATION" in spec.binary_endpoints
 
 
 def _normalisation_rule(spec: StudySpec):

@@ -141,12 +141,10 @@ def _save_figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]
     # matching.figures builds bare `matplotlib.figure.Figure`s: no pyplot (and its backend
     # machinery, ~0.5 s to import), nothing to close.
     from matching import love_plot, ps_overlap_plot
-    from matching.design_matrix import term_labels
-    from synthctl.methods import covariate_labels
+    from synthctl.methods import balance_term_labels
 
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
-    labels = term_labels(res.balance.frame["covariate"].tolist(), list(ctx.spec.covariates),
-                         covariate_labels(ctx.spec))
+    labels = balance_term_labels(ctx.spec, res.balance.frame["covariate"])
     for name, fig in (
         (LOVE_PLOT, love_plot(res.balance, labels=labels)),
         (PS_OVERLAP, ps_overlap_plot(np.asarray(res.ps, dtype=float), treated,

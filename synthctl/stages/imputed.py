@@ -41,12 +41,14 @@ from synthctl.stages._context import (
     COHORT,
     COVARIATES,
     DESIGN,
+    EXTRACT_INFO,
     LOVE_PLOT,
     PS_OVERLAP,
     RESULTS,
     StageContext,
     stage_errors,
 )
+from synthctl.stages._followup import FOLLOW_UP, design_follow_up
 from synthctl.stages.design import cohort_table, design_kwargs, save_svg
 
 
@@ -103,6 +105,10 @@ def run_imputed_design(ctx: StageContext) -> int:
                            f"{spec.design.method} within each"), \
             stage_errors("design", ctx.loaded, COVARIATES):
         res = fit_imputed_design(frame, spec)
+    # the horizons against the potential follow-up of the patients any imputation's design
+    # keeps, before the lock (as the single design stage does)
+    kept = np.logical_or.reduce([np.asarray(d.included, dtype=bool) for d in res.designs])
+    follow_up = design_follow_up(spec, read_json(ctx.folder / EXTRACT_INFO), frame, kept)
     ctx.keep["design"] = res
     with_line = spec.registry is not None and spec.registry.index.selection == "all"
     cohort = pd.concat([cohort_table(frame, d, with_line_id=with_line).assign(
@@ -114,6 +120,8 @@ def run_imputed_design(ctx: StageContext) -> int:
     completed.to_parquet(ctx.folder / IMPUTED_COVARIATES, index=False)
     design = {**res.to_dict(), "spec": spec.design_part(),
               "input_sha256": sha256_file(ctx.folder / COVARIATES)}
+    if follow_up is not None:
+        design[FOLLOW_UP] = follow_up
     for line in imputed_summary(res):
         ctx.manifest.warn("design", line, kind="imputation")
     for w in design["warnings"]:
@@ -143,6 +151,7 @@ def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
     import matplotlib.pyplot as plt
 
     from matching import love_plot, ps_overlap_plot
+    from synthctl.methods import balance_term_labels
 
     (ctx.folder / "figures").mkdir(exist_ok=True)
     treated = (frame[cn.ARM] == cn.TRIAL).to_numpy()
@@ -150,7 +159,8 @@ def _figures(ctx: StageContext, res, frame: pd.DataFrame) -> dict[str, str]:
     ps = np.concatenate([np.asarray(d.ps, dtype=float) for d in res.designs])
     weights = np.concatenate([np.nan_to_num(np.asarray(d.weights, dtype=float)) / m
                               for d in res.designs])
-    for name, fig in ((LOVE_PLOT, love_plot(res.balance)),
+    labels = balance_term_labels(ctx.spec, res.balance.frame["covariate"])
+    for name, fig in ((LOVE_PLOT, love_plot(res.balance, labels=labels)),
                       (PS_OVERLAP, ps_overlap_plot(ps, np.tile(treated, m), weights=weights))):
         fig = getattr(fig, "figure", fig)
         save_svg(fig, ctx.folder / name)

@@ -59,7 +59,12 @@ def test_settings_and_their_defaults():
           "analysis": {"normalisation": {"analyte": "hcg", "unit": "fortnights"}}}, "unit"),
         ({"analysis": {"primary": "NORMALISATION"}}, "primary NORMALISATION needs"),
         ({"trial": {"adlb": "lb.csv"}, "analysis": {"normalisation": {"analyte": "hcg"}},
-          "design": {"method": "weighting", "missing": "impute"}}, "not available with"),
+          "design": {"method": "weighting", "missing": "impute"}}, "NORMALISATION are not "
+         "available with"),
+        # the response endpoint as a secondary one: refused too, never left out of the pooled
+        # analysis silently
+        ({"trial": {"adrs": "rs.csv"}, "analysis": {"response": {}},
+          "design": {"method": "weighting", "missing": "impute"}}, "ORR are not available with"),
     ],
 )
 def test_settings_errors(changes, match):
