@@ -586,11 +586,17 @@ def extra_checks(frame: pd.DataFrame, cohort: pd.DataFrame, spec, results: dict,
         res = results["endpoints"][binary]
         checks += binary_checks(results, binary)
         data = pd.DataFrame({"y": responses[cn.RESPONSE].to_numpy(dtype=float)[rows],
-                             "arm": frame[cn.ARM].to_numpy()[rows], "w": weight[rows],
-                             "set": cohort[outdir.MATCH_ID].to_numpy()[rows]})
+                             "arm": frame[cn.ARM].to_numpy()[rows], "w": weight[rows]})
+        # the analysis's own cluster (reports.analysis.designed_frame: the patient when
+        # patients contribute several rows, else the matched set), on the same analysed rows
+        if design.cluster_col is not None:
+            if len(design.frame) != len(data):
+                raise DataError("export-adam: the analysed rows of the response endpoint and "
+                                "of the time-to-event endpoint differ")
+            data["cluster"] = design.frame[design.cluster_col].to_numpy()
         comp = compare_proportions(data, response_col="y", arm_col="arm",
                                    treated_value=cn.TRIAL, weight_col="w",
-                                   cluster_col="set" if spec.design.yields == "sets" else None,
+                                   cluster_col="cluster" if "cluster" in data else None,
                                    conf_level=a.conf_level)
         ours: dict = {"proportion": comp.to_dict()}
         null = res.get("trial_vs_null")

@@ -280,9 +280,6 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec, *,
     # the one clustering rule (reports.analysis.designed_frame): patient, else matched set
     cluster = (am.USUBJID if by_patient else
                am.MATCHSET if design.cluster_col is not None and yields == "sets" else None)
-    # the binary endpoint: matched set when the design yields sets, else per row (the
-    # analyze stage's rule for it; it does not cluster on the patient)
-    binary_cluster = am.MATCHSET if yields == "sets" else None
     try:
         version = metadata.version("synthctl")
     except metadata.PackageNotFoundError:
@@ -301,7 +298,8 @@ def render_reanalysis(typed, design, checks: Sequence[Check], spec, *,
         v=am, checks=checks, rtol_exact=RTOL_EXACT, rtol_cox=RTOL_COX, atol=ATOL,
         bootstrap=a.bootstrap, km_cluster=am.USUBJID if by_patient else None,
         key=[am.USUBJID, am.LINESEQ] if multi_line else [am.USUBJID],
-        binary=binary, binary_cluster=binary_cluster, adrs=outdir.ADRS_XPT,
+        binary=binary, binary_cluster=cluster,  # the binary endpoint: the same rule
+        adrs=outdir.ADRS_XPT,
         responder=binary or "", turnbull=turnbull, rtol_turnbull=RTOL_TURNBULL,
         null_rate=None if null_rate is None else repr(float(null_rate)),
         simon=a.simon is not None, imputations=imputations)

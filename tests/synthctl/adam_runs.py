@@ -98,8 +98,9 @@ NEAREST = ("method: nearest\n  ratio: 1\n  caliper: 0.2\n  caliper_scale: logit\
            "estimand: ATT\n")
 
 
-def response_spec(folder: Path, *, matched: bool = False) -> Path:
-    """demo_study_response.yaml (absolute paths) with ``response.null_rate: 0.2``."""
+def response_spec(folder: Path, *, matched: bool = False, all_lines: bool = False) -> Path:
+    """demo_study_response.yaml (absolute paths) with ``response.null_rate: 0.2``; nearest
+    1:1 with ``matched``; every index line with ``all_lines``."""
     import sample_data.paths as paths
 
     text = (paths.SAMPLE_DIR / "demo_study_response.yaml").read_text()
@@ -110,6 +111,9 @@ def response_spec(folder: Path, *, matched: bool = False) -> Path:
         old = "method: weighting\n  weights: att_odds\n  estimand: ATT\n"
         assert old in text
         text = text.replace(old, NEAREST)
+    if all_lines:
+        assert "selection: first" in text
+        text = text.replace("selection: first", "selection: all")
     spec = folder / "demo_study_response.yaml"
     spec.write_text(text)
     return spec
@@ -150,9 +154,11 @@ def alignment_run() -> Path:
 
 @functools.cache
 def multi_line_run() -> Path:
+    """Every index line of the response study: the time-to-event and the ORR variances
+    cluster on the patient."""
     root = _root("synthctl-adam-lines-")
     out = root / "out"
-    run_study(demo_variant(root, all_lines=True), out)
+    run_study(response_spec(root, all_lines=True), out)
     export_adam(out)
     return out
 

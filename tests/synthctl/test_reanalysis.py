@@ -160,6 +160,7 @@ def test_multi_line_study_clusters_on_the_patient_and_every_row_passes():
     run = multi_line_run()
     script = (run / outdir.REANALYSIS_R).read_text()
     assert "cluster = USUBJID" in script and 'KEY <- c("USUBJID", "LINESEQ")' in script
+    assert "vcovCL(f, cluster = ~USUBJID" in script  # the ORR too (designed_frame's rule)
     _assert_all_pass(_rscript(run), _n_checks(run))
 
 
@@ -185,7 +186,7 @@ def _tamper(run: Path, dest: Path, edit) -> Path:
 @needs_r
 def test_new_rows_can_fail(tmp_path: Path):
     """A 1e-4 relative change of an ORR ratio, an ORR per-arm SE, a multi-line HR SE, a pooled
-    limit or one imputation's HR, and a 1% change of a Turnbull landmark (its tolerance is
+    limit or one imputation's log HR, and a 1% change of a Turnbull landmark (its tolerance is
     1e-3) each fail their row."""
     def orr(res):
         p = res["endpoints"]["ORR"]["proportion"]
@@ -203,7 +204,7 @@ def test_new_rows_can_fail(tmp_path: Path):
     def imputed(res):
         ep = res["endpoints"]["PFS"]
         ep["landmarks"][0]["control"]["upper"] *= 1 + 1e-4  # a t limit of the pooled S(t)
-        ep["imputation"]["per_imputation"][1]["hazard_ratio"] *= 1 + 1e-4
+        ep["imputation"]["per_imputation"][1]["log_hr"] *= 1 + 1e-4
 
     for name, run, edit, expected in (
             ("orr", response_run(False), orr, {"ORR ratio estimate", "ORR control se",
@@ -211,7 +212,7 @@ def test_new_rows_can_fail(tmp_path: Path):
             ("turnbull", alignment_run(), turnbull, {"Turnbull S(24 weeks) control estimate"}),
             ("lines", multi_line_run(), lines, {"hazard ratio se_log"}),
             ("imputed", imputed_run(), imputed, {"S(24 weeks) control upper",
-                                                 "imputation 2 hazard ratio"})):
+                                                 "imputation 2 log hazard ratio"})):
         copy = _tamper(run, tmp_path / name, edit)
         proc = _rscript(copy, str(copy))
         assert proc.returncode == 1, proc.stdout + proc.stderr
