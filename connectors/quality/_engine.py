@@ -240,7 +240,7 @@ def failing_patients(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[st
     if rc.patient is None:
         raise NotApplicable("the check is not keyed by patient")
     if len(patient_ids) > SCAN_ABOVE:
-        return _failing_patients_by_scan(conn, [rc], patient_ids)[0]
+        return failing_patients_batch(conn, [rc], patient_ids)[0]
     n_checked = n_failed = 0
     failing: set[str] = set()
     for start in range(0, len(patient_ids), ID_CHUNK):
@@ -269,6 +269,9 @@ def failing_patients_batch(conn: sa.Connection, checks: Sequence[RowCheck],
     if len({batch_key(rc) for rc in checks}) != 1:
         raise ValueError("failing_patients_batch: the checks do not share one source")
     if len(patient_ids) > SCAN_ABOVE:
+        in_pool = pool_condition(conn.dialect.name, checks[0].patient, patient_ids)
+        if in_pool is not None:
+            return _failing_patients_in_database(conn, checks, in_pool)
         return _failing_patients_by_scan(conn, checks, patient_ids)
     totals = [[0, 0, set()] for _ in checks]
     patient = checks[0].patient
@@ -285,6 +288,63 @@ def failing_patients_batch(conn: sa.Connection, checks: Sequence[RowCheck],
                 )
                 total[2].update(str(v) for v in conn.execute(stmt).scalars())
     return [(n, f, failing) for n, f, failing in totals]
+
+
+def pool_condition(dialect: str, patient: sa.ColumnElement,
+                   patient_ids: Sequence[str]) -> sa.ColumnElement | None:
+    """``patient`` (as text) is one of ``patient_ids``, the list sent as ONE parameter.
+
+    PostgreSQL: ``= ANY(:ids)`` (a text array); DuckDB: ``IN (SELECT unnest(:ids))``;
+    SQLite: ``IN (SELECT value FROM json_each(:ids))`` (a JSON array). The database then
+    restricts the checked rows to the pool by a hash (semi-)join. ``None`` for other
+    dialects (MariaDB): the caller scans instead. Ids compare as text, as the scan compares
+    them (``CAST(patient_id AS VARCHAR)`` against ``str(id)``).
+    """
+    ids = sorted({str(v) for v in patient_ids})
+    text = as_text(patient)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return text == sa.any_(sa.bindparam("pool_ids", ids, type_=ARRAY(sa.String)))
+    if dialect == "duckdb":
+        unnest = sa.func.unnest(sa.bindparam("pool_ids", ids, type_=sa.ARRAY(sa.String)))
+        return text.in_(sa.select(unnest))
+    if dialect == "sqlite":
+        import json
+
+        values = sa.func.json_each(sa.bindparam("pool_ids", json.dumps(ids))).table_valued(
+            "value")
+        return text.in_(sa.select(values.c.value))
+    return None
+
+
+def _failing_patients_in_database(conn: sa.Connection, checks: Sequence[RowCheck],
+                                  in_pool: sa.ColumnElement) -> list[tuple[int, int, set[str]]]:
+    """`failing_patients` of a large pool, restricted to the pool by the database.
+
+    One query for every check's totals (one row), and, only when some check fails, one
+    query for the failing pool patients (``GROUP BY patient HAVING`` a failure): nothing per
+    patient crosses the wire otherwise. Same counts and sets as the scan: a row counts when
+    its patient is in the pool (a NULL patient never is).
+    """
+    columns = _batch_columns(checks)
+    totals = conn.execute(
+        sa.select(*columns).select_from(checks[0].source).where(in_pool)).one()
+    out = [[_int(totals[2 * i]), _int(totals[2 * i + 1]), set()] for i in range(len(checks))]
+    failing = [i for i, row in enumerate(out) if row[1]]
+    if failing:
+        patient = checks[0].patient
+        fails = [columns[2 * i + 1] for i in failing]
+        stmt = (
+            sa.select(as_text(patient).label("p"), *(c.element for c in fails))
+            .select_from(checks[0].source).where(in_pool).group_by(patient)
+            .having(sa.or_(*(c.element > 0 for c in fails)))
+        )
+        for row in conn.execute(stmt):
+            for j, i in enumerate(failing):
+                if _int(row[1 + j]) > 0:
+                    out[i][2].add(str(row[0]))
+    return [(n, f, found) for n, f, found in out]
 
 
 def _failing_patients_by_scan(conn: sa.Connection, checks: Sequence[RowCheck],

@@ -89,19 +89,64 @@ def test_batched_validation_reports_what_single_checks_report(planted, monkeypat
         assert set(injected) <= failed  # the planted defects are found at all
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("scan_above", [0, 10**9])
-def test_batched_pool_checks_find_what_single_checks_find(planted, monkeypatch, scan_above):
-    path, _, ids, _ = planted
-    monkeypatch.setattr(_engine, "SCAN_ABOVE", scan_above)
+def _pool_outcome(monkeypatch, url, pool, *, batch: bool, path: str, schema=None):
+    """`run_pool_checks` with the batching on or off, by IN lists, scan or in-database."""
+    monkeypatch.setattr(validate_module, "BATCH", batch)
+    monkeypatch.setattr(_engine, "SCAN_ABOVE", 10**9 if path == "in_list" else 0)
     monkeypatch.setattr(_engine, "ID_CHUNK", 211)  # several IN lists
     monkeypatch.setattr(_engine, "SCAN_CHUNK_ROWS", 97)  # several fetches
+    if path == "scan":
+        monkeypatch.setattr(_engine, "pool_condition", lambda *a: None)
+    connector = url if schema is None else _connector(url, schema)
+    try:
+        return run_pool_checks(connector, pool, today=TODAY)
+    finally:
+        monkeypatch.setattr(_engine, "pool_condition", _POOL_CONDITION)
+
+
+_POOL_CONDITION = _engine.pool_condition
+
+
+def _connector(url, schema):
+    from connectors.registry import RegistryConnector
+
+    return RegistryConnector(url, schema=schema)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("batch", "path"), [(False, "scan"), (False, "database"),
+                                             (True, "in_list"), (True, "scan"),
+                                             (True, "database")])
+def test_pool_checks_find_the_same_on_every_path(planted, monkeypatch, batch, path):
+    path_, _, ids, _ = planted
+    url = f"sqlite:///{path_}"
     pool = ids[::3]
-    alone, batched = _both(monkeypatch, lambda: run_pool_checks(f"sqlite:///{path}", pool,
-                                                                today=TODAY))
-    assert batched.excluded == alone.excluded
-    assert batched.excluded  # some planted defect is in the pool
-    assert batched.to_dict() == alone.to_dict()
+    reference = _pool_outcome(monkeypatch, url, pool, batch=False, path="in_list")
+    outcome = _pool_outcome(monkeypatch, url, pool, batch=batch, path=path)
+    assert reference.excluded  # some planted defect is in the pool
+    assert outcome.excluded == reference.excluded
+    assert outcome.to_dict() == reference.to_dict()
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_pool_checks_in_postgresql_find_what_in_lists_find(monkeypatch):
+    with scratch_pg_schema("synthctl_quality") as (schema, engine):
+        write_registry(engine, load_tables(sample_registry()), schema=schema)
+        inj = Injector(engine, schema)
+        inject_codes(inj)
+        inject_plausibility(inj, TODAY)
+        with engine.connect() as conn:
+            ids = conn.exec_driver_sql(f'SELECT patient_id FROM "{schema}".patients '
+                                       "ORDER BY patient_id").scalars().all()
+        pool = ids[::2]
+        reference = _pool_outcome(monkeypatch, PG_URL, pool, batch=False, path="in_list",
+                                  schema=schema)
+        outcome = _pool_outcome(monkeypatch, PG_URL, pool, batch=True, path="database",
+                                schema=schema)
+    assert reference.excluded
+    assert outcome.excluded == reference.excluded
+    assert outcome.to_dict() == reference.to_dict()
 
 
 @pytest.mark.db
