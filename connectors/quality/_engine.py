@@ -292,30 +292,15 @@ def failing_patients_batch(conn: sa.Connection, checks: Sequence[RowCheck],
 
 def pool_condition(dialect: str, patient: sa.ColumnElement,
                    patient_ids: Sequence[str]) -> sa.ColumnElement | None:
-    """``patient`` (as text) is one of ``patient_ids``, the list sent as ONE parameter.
-
-    PostgreSQL: ``= ANY(:ids)`` (a text array); DuckDB: ``IN (SELECT unnest(:ids))``;
-    SQLite: ``IN (SELECT value FROM json_each(:ids))`` (a JSON array). The database then
-    restricts the checked rows to the pool by a hash (semi-)join. ``None`` for other
-    dialects (MariaDB): the caller scans instead. Ids compare as text, as the scan compares
-    them (``CAST(patient_id AS VARCHAR)`` against ``str(id)``).
+    """``patient`` (as text) is one of ``patient_ids``, the list sent as ONE parameter
+    (`connectors.readonly.in_one_parameter`): the database restricts the checked rows to the
+    pool. ``None`` for other dialects (MariaDB): the caller scans instead. Ids compare as
+    text, as the scan compares them (``CAST(patient_id AS VARCHAR)`` against ``str(id)``).
     """
+    from connectors.readonly import in_one_parameter
+
     ids = sorted({str(v) for v in patient_ids})
-    text = as_text(patient)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return text == sa.any_(sa.bindparam("pool_ids", ids, type_=ARRAY(sa.String)))
-    if dialect == "duckdb":
-        unnest = sa.func.unnest(sa.bindparam("pool_ids", ids, type_=sa.ARRAY(sa.String)))
-        return text.in_(sa.select(unnest))
-    if dialect == "sqlite":
-        import json
-
-        values = sa.func.json_each(sa.bindparam("pool_ids", json.dumps(ids))).table_valued(
-            "value")
-        return text.in_(sa.select(values.c.value))
-    return None
+    return in_one_parameter(dialect, as_text(patient), ids, name="pool_ids")
 
 
 def _failing_patients_in_database(conn: sa.Connection, checks: Sequence[RowCheck],

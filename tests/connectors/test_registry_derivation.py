@@ -272,11 +272,16 @@ def test_unknown_column_in_a_criterion_is_refused_before_any_query(conn):
         conn.candidate_pool(eligibility=["ecog <= 1"])
 
 
-def test_outcomes_in_several_key_chunks(conn, monkeypatch):
+@pytest.mark.parametrize("one_parameter", [False, True])
+def test_outcomes_in_several_key_chunks(conn, monkeypatch, one_parameter):
+    # above KEY_CHUNK lines: one statement with the ids as one JSON parameter (SQLite), or,
+    # where the dialect has no such form, several IN-list chunks; the same outcomes
     import connectors.registry as registry
 
     pool = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
     monkeypatch.setattr(registry, "KEY_CHUNK", 3)
+    if not one_parameter:
+        monkeypatch.setattr(registry, "in_one_parameter", lambda *a, **k: None)
     again = conn.outcomes(pool.frame[[cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]])
     pd.testing.assert_frame_equal(again[list(cn.OUTCOME_COLUMNS)],
                                   pool.frame[list(cn.OUTCOME_COLUMNS)])
