@@ -3,9 +3,9 @@
 `bare_scan_seconds` runs, for each of the seven registry tables, one query that reads every
 column of every row inside the database and returns one row (``SELECT count(*), sum(CASE
 WHEN c1 IS NULL THEN 0 ELSE 1 END), ... FROM t``; an expression, so that no backend answers
-from its column statistics, as DuckDB does for ``count(c)``): the least work any check or extraction that reads each table once must do.
-The benchmarks report their own time as a multiple of it, measured in the same run (so the
-machine's load of the moment cancels out, roughly).
+from its column statistics, as DuckDB does for ``count(c)``): the least work any check or
+extraction that reads each table once must do. The benchmarks report their own time as a
+multiple of it, measured in the same run (so the machine's load of the moment cancels out, roughly).
 """
 
 from __future__ import annotations

@@ -299,7 +299,7 @@ def pool_condition(dialect: str, patient: sa.ColumnElement,
     """
     from connectors.readonly import in_one_parameter
 
-    ids = sorted({str(v) for v in patient_ids})
+    ids = [v if isinstance(v, str) else str(v) for v in patient_ids]  # repeats are harmless
     return in_one_parameter(dialect, as_text(patient), ids, name="pool_ids")
 
 
