@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -110,8 +111,15 @@ class CandidatePool:
     recoding: tuple[CodeProblem, ...] = ()
 
     def content_hash(self) -> str:
-        """SHA-256 of the extracted rows (canonical CSV), for the manifest."""
-        text = self.frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")
+        """SHA-256 of the extracted rows (canonical CSV), for the manifest.
+
+        The CSV is ``frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")``;
+        float and date columns are turned into that text first, a float formatted once per
+        distinct value and the dates by numpy (pandas formats each cell in Python), which
+        gives the same bytes in a fraction of the time on a 320,000-row pool.
+        """
+        text = _csv_ready(self.frame).to_csv(index=False, date_format="%Y-%m-%d",
+                                             float_format=_HASH_FLOAT)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def __repr__(self) -> str:
@@ -635,6 +643,37 @@ class RegistryConnector:
             empty = pd.DataFrame(columns=[n for n in names if n not in carried])
             return finish_frame(empty, extra), None
         return pd.concat(parts, ignore_index=True), first
+
+
+_HASH_FLOAT = "%.10g"  # the pool hash's float text
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float64 and datetime64 columns as the text ``to_csv`` writes for them
+    with ``float_format="%.10g"`` and ``date_format="%Y-%m-%d"`` (missing: empty text)."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        values = col.to_numpy()
+        if values.dtype == np.float64:
+            # by bit pattern, so that -0.0 and 0.0 (printed "-0", "0") stay apart
+            bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+            text = np.array(["" if v != v else _HASH_FLOAT % v
+                             for v in bits.view(np.float64).tolist()], dtype=object)
+            out[name] = text[inverse.ravel()]
+        elif values.dtype.kind == "M":
+            days = values.astype("datetime64[D]")
+            text = days.astype(str).astype(object)
+            text[np.isnat(days)] = ""
+            ok = ~np.isnat(days)
+            years = days[ok].astype("datetime64[Y]").astype(np.int64) + 1970
+            if ((years < 1000) | (years > 9999)).any():  # numpy's text differs: let pandas
+                out[name] = col
+                continue
+            out[name] = text
+        else:
+            out[name] = col
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
 def _key_chunk(con: sa.Connection) -> int:
