@@ -12,6 +12,14 @@ Run by hand (minutes at full scale; not part of the test suite)::
     python benchmarks/bench_validate.py                  # 1M patients, SQLite
     python benchmarks/bench_validate.py --pg             # + PostgreSQL
     python benchmarks/bench_validate.py --n 100000       # quick look
+    python benchmarks/bench_validate.py --registry duckdb:////tmp/reg.duckdb \
+        --registry postgresql+psycopg://postgres@127.0.0.1/test#myschema --repeats 3
+
+``--registry URL[#schema]`` (repeatable) validates registries that already exist instead of
+writing one. Each figure comes with the backend's floor in the same run: a bare scan of the
+same tables (`benchmarks/floor.py`), and the validation's time as a multiple of it; with
+``--repeats N`` the medians of N runs (each validation in a fresh process), with the load
+average at each run.
 
 Figures of the last full run: benchmarks/README.md, section "Validation".
 """
@@ -31,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 PG_ADMIN_URL = os.environ.get("SYNTHCTL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1/test")
 
@@ -81,6 +90,29 @@ def _measure_in_child(url: str, schema: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def _registry_figures(url: str, schema: str | None, repeats: int) -> dict:
+    """Median validation time and bare-scan floor over ``repeats`` runs, interleaved."""
+    from floor import bare_scan_seconds
+
+    runs, floors, loads = [], [], []
+    for _ in range(repeats):
+        floors.append(bare_scan_seconds(url, schema, repeats=1)["seconds"])
+        runs.append(_measure_in_child(url, schema))
+        loads.append(round(os.getloadavg()[0], 1))
+    out = dict(runs[-1])
+    out["seconds_runs"] = [r["seconds"] for r in runs]
+    out["seconds"] = _median(out["seconds_runs"])
+    out["floor_seconds"] = round(_median(floors), 2)
+    out["times_floor"] = round(out["seconds"] / out["floor_seconds"], 1)
+    out["load_average"] = loads
+    return out
+
+
 def _tables(n: int, seed: int):
     from sample_data.simulator import SimulationConfig, simulate_scenario
 
@@ -95,12 +127,22 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20250601)
     parser.add_argument("--pg", action="store_true", help="also on PostgreSQL")
+    parser.add_argument("--registry", action="append", default=[],
+                        help="URL[#schema] of an existing registry (repeatable)")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         _reset_peak()
         print(json.dumps(measure(args.measure, args.schema)))
+        return
+
+    if args.registry:
+        for entry in args.registry:
+            url, _, schema = entry.partition("#")
+            print(json.dumps({url.split(":")[0]: _registry_figures(url, schema or None,
+                                                                   args.repeats)}), flush=True)
         return
 
     import sqlalchemy as sa

@@ -341,3 +341,35 @@ def _days_postgresql(element, compiler, **kw):
 def _days_mysql(element, compiler, **kw):
     start, end = _args(element, compiler, **kw)
     return f"(DATEDIFF({end}, {start}) + 0e0)"  # + 0e0: DOUBLE arithmetic, not DECIMAL
+
+
+# -- a long list of keys bound as one parameter, per dialect ----------------------------------
+
+
+def in_one_parameter(dialect: str, column: sa.ColumnElement, values: list, *,
+                     name: str = "key_values") -> sa.ColumnElement | None:
+    """``column IN (values)`` with the whole list bound as ONE parameter, or None.
+
+    PostgreSQL: ``column = ANY(:values)`` (an array); DuckDB: ``column IN (SELECT
+    unnest(:values))`` (a list); SQLite: ``column IN (SELECT value FROM json_each(:values))``
+    (a JSON array; JSON integers come back as SQLite integers, text as text). The database
+    then joins on the list by hash (no IN list of 10^5 bound parameters, no chunks: one pass
+    over the table). ``values`` are all ``int`` or all ``str``; other dialects (MariaDB):
+    None, and the caller binds chunked IN lists as before.
+    """
+    if not values:
+        return None
+    sql_type = sa.Integer() if isinstance(values[0], int) else sa.String()
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(name, values, type_=ARRAY(sql_type)))
+    if dialect == "duckdb":
+        unnest = sa.func.unnest(sa.bindparam(name, values, type_=sa.ARRAY(sql_type)))
+        return column.in_(sa.select(unnest))
+    if dialect == "sqlite":
+        import json
+
+        listed = sa.func.json_each(sa.bindparam(name, json.dumps(values))).table_valued("value")
+        return column.in_(sa.select(listed.c.value))
+    return None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,7 +60,7 @@ from connectors.frame import FRAME_COLUMNS, as_key, finish_frame
 from connectors.introspect import columns, relations
 from connectors.mapping import RegistryMapping, criterion_kinds, load_mapping, rule_kinds
 from connectors.privileges import RoleCheck, check_role
-from connectors.readonly import open_readonly_engine
+from connectors.readonly import in_one_parameter, open_readonly_engine
 from connectors.recode import CodeProblem, code_problems, logical_views
 from connectors.response import (
     ASSESSMENT_COLUMNS,
@@ -116,8 +117,15 @@ class CandidatePool:
     recoding: tuple[CodeProblem, ...] = ()
 
     def content_hash(self) -> str:
-        """SHA-256 of the extracted rows (canonical CSV), for the manifest."""
-        text = self.frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")
+        """SHA-256 of the extracted rows (canonical CSV), for the manifest.
+
+        The CSV is ``frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")``;
+        float and date columns are turned into that text first, a float formatted once per
+        distinct value and the dates by numpy (pandas formats each cell in Python), which
+        gives the same bytes in a fraction of the time on a 320,000-row pool.
+        """
+        text = _csv_ready(self.frame).to_csv(index=False, date_format="%Y-%m-%d",
+                                             float_format=_HASH_FLOAT)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def __repr__(self) -> str:
@@ -466,24 +474,13 @@ class RegistryConnector:
             raise ConnectorError("outcomes: keys have missing line_id")
         line_ids = as_key(keys[cn.LINE_ID])
         key_type = int if isinstance(line_ids, pd.arrays.IntegerArray) else str
-        lines = self._tables["treatment_lines"]
-        ids_param = sa.bindparam("line_ids", expanding=True)
-        idx = (
-            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
-                      lines.c.start_date.label("index_date"))
-            .where(lines.c.line_id.in_(ids_param))
-            .cte("keys")
-        )
-        stmt = outcome_select(self._tables, idx)
         unique_ids = sorted({key_type(v) for v in line_ids})
         rows: list = []
         names = [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE, *RAW_OUTCOME_COLUMNS]
         with self._connect() as con:
-            size = _key_chunk(con)
-            for start in range(0, len(unique_ids), size):
-                chunk = unique_ids[start : start + size]
+            for stmt, params in self._line_statements(con, outcome_select, unique_ids):
                 try:
-                    res = con.execute(stmt, {"line_ids": chunk})
+                    res = con.execute(stmt, params)
                     names = list(res.keys())
                     rows.extend(res.fetchall())
                 except SQLAlchemyError as exc:
@@ -572,25 +569,46 @@ class RegistryConnector:
         bound in chunks the dialect accepts, each chunk fetched whole, then closed (as
         `outcomes`).
         """
-        lines = self._tables["treatment_lines"]
-        idx = (
-            sa.select(lines.c.patient_id.label("patient_id"), lines.c.line_id.label("line_id"),
-                      lines.c.start_date.label("index_date"))
-            .where(lines.c.line_id.in_(sa.bindparam("line_ids", expanding=True)))
-            .cte("keys")
-        )
-        stmt = select_for(self._tables, idx)
         unique_ids = sorted({int(v) for v in line_ids})
         rows: list = []
         with self._connect() as con:
-            size = _key_chunk(con)
-            for start in range(0, len(unique_ids), size):
+            for stmt, params in self._line_statements(con, select_for, unique_ids):
                 try:
-                    res = con.execute(stmt, {"line_ids": unique_ids[start:start + size]})
+                    res = con.execute(stmt, params)
                     rows.extend(res.fetchall())
                 except SQLAlchemyError as exc:
                     raise self._query_failed(exc) from exc
         return rows
+
+    def _line_statements(self, con: sa.Connection, select_for, unique_ids: list
+                         ) -> list[tuple[sa.Select, dict]]:
+        """``(statement, parameters)`` pairs of ``select_for(tables, keys)`` covering the
+        index lines ``unique_ids``: one statement with the ids bound as ONE parameter where
+        the dialect allows (`connectors.readonly.in_one_parameter`: a single pass over the
+        outcome tables for a 320,000-line pool), else one per IN-list chunk the dialect
+        accepts. ``keys`` is a CTE of (patient_id, line_id, index_date) over the lines.
+        """
+        lines = self._tables["treatment_lines"]
+
+        def keys(where: sa.ColumnElement) -> sa.CTE:
+            return (
+                sa.select(lines.c.patient_id.label("patient_id"),
+                          lines.c.line_id.label("line_id"),
+                          lines.c.start_date.label("index_date"))
+                .where(where)
+                .cte("keys")
+            )
+
+        size = _key_chunk(con)
+        if len(unique_ids) > size:
+            one = in_one_parameter(con.dialect.name, lines.c.line_id, unique_ids,
+                                   name="line_ids")
+            if one is not None:
+                return [(select_for(self._tables, keys(one)), {})]
+        stmt = select_for(self._tables, keys(lines.c.line_id.in_(
+            sa.bindparam("line_ids", expanding=True))))
+        return [(stmt, {"line_ids": unique_ids[start:start + size]})
+                for start in range(0, len(unique_ids), size)]
 
     def progression_intervals(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The PFS progression interval and assessment schedule of index lines (alignment).
@@ -661,6 +679,37 @@ class RegistryConnector:
             empty = pd.DataFrame(columns=[n for n in names if n not in carried])
             return finish_frame(empty, extra), None
         return pd.concat(parts, ignore_index=True), first
+
+
+_HASH_FLOAT = "%.10g"  # the pool hash's float text
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float64 and datetime64 columns as the text ``to_csv`` writes for them
+    with ``float_format="%.10g"`` and ``date_format="%Y-%m-%d"`` (missing: empty text)."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        values = col.to_numpy()
+        if values.dtype == np.float64:
+            # by bit pattern, so that -0.0 and 0.0 (printed "-0", "0") stay apart
+            bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+            text = np.array(["" if v != v else _HASH_FLOAT % v
+                             for v in bits.view(np.float64).tolist()], dtype=object)
+            out[name] = text[inverse.ravel()]
+        elif values.dtype.kind == "M":
+            days = values.astype("datetime64[D]")
+            text = days.astype(str).astype(object)
+            text[np.isnat(days)] = ""
+            ok = ~np.isnat(days)
+            years = days[ok].astype("datetime64[Y]").astype(np.int64) + 1970
+            if ((years < 1000) | (years > 9999)).any():  # numpy's text differs: let pandas
+                out[name] = col
+                continue
+            out[name] = text
+        else:
+            out[name] = col
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
 def _key_chunk(con: sa.Connection) -> int:

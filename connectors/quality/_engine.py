@@ -72,7 +72,7 @@ class Context:
     centre: str | None
     cutoff_date: dt.date
     today: dt.date
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def dialect(self) -> str:
@@ -91,17 +91,27 @@ class Context:
         return self.source.days_between(start, end)
 
     def with_centre(self, name: str, *columns: str):
-        """``(from_clause, table, centre_col, patient_col)`` with the patient's centre joined."""
+        """``(from_clause, table, centre_col, patient_col)`` with the patient's centre joined.
+
+        The same objects for every check of a table (cached), so that `batch_key` puts the
+        checks that read the same rows into one query.
+        """
         table = self.table(name, *columns)
+        cached = self._cache.get(("with_centre", name))
+        if cached is not None:
+            return cached
         if name == "centres":
-            return table, table, table.c.centre_id, None
-        if name == "patients":
+            out = table, table, table.c.centre_id, None
+        elif name == "patients":
             self.table("patients", "patient_id", "centre_id")
-            return table, table, table.c.centre_id, table.c.patient_id
-        self.table(name, "patient_id")
-        patients = self.table("patients", "patient_id", "centre_id").alias("centre_of_row")
-        joined = table.outerjoin(patients, table.c.patient_id == patients.c.patient_id)
-        return joined, table, patients.c.centre_id, table.c.patient_id
+            out = table, table, table.c.centre_id, table.c.patient_id
+        else:
+            self.table(name, "patient_id")
+            patients = self.table("patients", "patient_id", "centre_id").alias("centre_of_row")
+            joined = table.outerjoin(patients, table.c.patient_id == patients.c.patient_id)
+            out = joined, table, patients.c.centre_id, table.c.patient_id
+        self._cache[("with_centre", name)] = out
+        return out
 
 
 def as_text(expr: sa.ColumnElement) -> sa.ColumnElement:
@@ -143,6 +153,65 @@ def count_rows(conn: sa.Connection, rc: RowCheck, centre: str | None,
     )
 
 
+def batch_key(rc: RowCheck) -> tuple[int, int, int]:
+    """Checks with equal keys read the same rows (same FROM object, centre and patient
+    columns): `count_rows_batch` and `failing_patients_batch` compute them in one scan."""
+    return id(rc.source), id(rc.centre), id(rc.patient)
+
+
+def _batch_columns(checks: Sequence[RowCheck]) -> list[sa.Label]:
+    """Per check ``n_i`` (rows meeting its ``where``) and ``f_i`` (those that fail).
+
+    ``CASE WHEN where AND fails`` counts exactly the rows ``WHERE where`` and ``fails`` count
+    one check at a time: a NULL condition is "not counted" in both.
+    """
+    cols: list[sa.Label] = []
+    for i, rc in enumerate(checks):
+        if rc.where is None:
+            n = sa.func.count()
+            fails = rc.fails
+        else:
+            n = sa.func.sum(sa.case((rc.where, 1), else_=0))
+            fails = sa.and_(rc.where, rc.fails)
+        cols += [n.label(f"n_{i}"), sa.func.sum(sa.case((fails, 1), else_=0)).label(f"f_{i}")]
+    return cols
+
+
+def count_rows_batch(conn: sa.Connection, checks: Sequence[RowCheck], centre: str | None,
+                     extra: Sequence[sa.ColumnElement] = ()) -> list[Counts]:
+    """`count_rows` of several checks with one `batch_key`, in one grouped scan.
+
+    Returns what `count_rows` returns for each check, in order (a centre where no row meets a
+    check's ``where`` is left out of that check's ``per_centre``, as its own query would).
+    """
+    if len(checks) == 1:
+        return [count_rows(conn, checks[0], centre, extra)]
+    first = checks[0]
+    if len({batch_key(rc) for rc in checks}) != 1:
+        raise ValueError("count_rows_batch: the checks do not share one source")
+    centre_col = first.centre if first.centre is not None else _NO_CENTRE
+    conditions = [c for c in extra if c is not None]
+    if centre is not None:
+        if first.centre is None:
+            raise NotApplicable("the check has no centre to filter on")
+        conditions.append(first.centre == centre)
+    stmt = (
+        sa.select(centre_col.label("centre"), *_batch_columns(checks))
+        .select_from(first.source).where(*conditions).group_by(centre_col)
+    )
+    grouped = list(conn.execute(stmt))
+    out = []
+    for i in range(len(checks)):
+        per_centre = sorted(
+            ((row.centre, _int(row[1 + 2 * i]), _int(row[2 + 2 * i])) for row in grouped
+             if _int(row[1 + 2 * i]) > 0),
+            key=lambda r: (r[0] is None, str(r[0])),
+        )
+        out.append(Counts(sum(r[1] for r in per_centre), sum(r[2] for r in per_centre),
+                          tuple(per_centre)))
+    return out
+
+
 def failing_rows(conn: sa.Connection, rc: RowCheck, centre: str | None, cap: int):
     """Up to ``cap`` failing rows as (key, centre, values-string), ordered by key."""
     if cap <= 0:
@@ -171,7 +240,7 @@ def failing_patients(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[st
     if rc.patient is None:
         raise NotApplicable("the check is not keyed by patient")
     if len(patient_ids) > SCAN_ABOVE:
-        return _failing_patients_by_scan(conn, rc, patient_ids)
+        return failing_patients_batch(conn, [rc], patient_ids)[0]
     n_checked = n_failed = 0
     failing: set[str] = set()
     for start in range(0, len(patient_ids), ID_CHUNK):
@@ -189,30 +258,110 @@ def failing_patients(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[st
     return n_checked, n_failed, failing
 
 
-def _failing_patients_by_scan(conn: sa.Connection, rc: RowCheck, patient_ids: Sequence[str]):
-    """`failing_patients` for a large pool: one pass of per-patient counts, kept for the pool.
+def failing_patients_batch(conn: sa.Connection, checks: Sequence[RowCheck],
+                           patient_ids: Sequence[str]) -> list[tuple[int, int, set[str]]]:
+    """`failing_patients` of several checks with one `batch_key`: one scan (large pools) or
+    one query per IN-list chunk for all of them; the same results, in order."""
+    if any(rc.patient is None for rc in checks):
+        raise NotApplicable("the check is not keyed by patient")
+    if len(checks) == 1 and len(patient_ids) <= SCAN_ABOVE:
+        return [failing_patients(conn, checks[0], patient_ids)]
+    if len({batch_key(rc) for rc in checks}) != 1:
+        raise ValueError("failing_patients_batch: the checks do not share one source")
+    if len(patient_ids) > SCAN_ABOVE:
+        in_pool = pool_condition(conn.dialect.name, checks[0].patient, patient_ids)
+        if in_pool is not None:
+            return _failing_patients_in_database(conn, checks, in_pool)
+        return _failing_patients_by_scan(conn, checks, patient_ids)
+    totals = [[0, 0, set()] for _ in checks]
+    patient = checks[0].patient
+    for start in range(0, len(patient_ids), ID_CHUNK):
+        inside = patient.in_(list(patient_ids[start:start + ID_CHUNK]))
+        for total, rc, counts in zip(totals, checks, count_rows_batch(conn, checks, None,
+                                                                      [inside]), strict=True):
+            total[0] += counts.n_checked
+            total[1] += counts.n_failed
+            if counts.n_failed:
+                stmt = (
+                    sa.select(rc.patient).distinct().select_from(rc.source)
+                    .where(*_restrict(rc, None, [inside]), rc.fails)
+                )
+                total[2].update(str(v) for v in conn.execute(stmt).scalars())
+    return [(n, f, failing) for n, f, failing in totals]
+
+
+def pool_condition(dialect: str, patient: sa.ColumnElement,
+                   patient_ids: Sequence[str]) -> sa.ColumnElement | None:
+    """``patient`` (as text) is one of ``patient_ids``, the list sent as ONE parameter
+    (`connectors.readonly.in_one_parameter`): the database restricts the checked rows to the
+    pool. ``None`` for other dialects (MariaDB): the caller scans instead. Ids compare as
+    text, as the scan compares them (``CAST(patient_id AS VARCHAR)`` against ``str(id)``).
+    """
+    from connectors.readonly import in_one_parameter
+
+    ids = [v if isinstance(v, str) else str(v) for v in patient_ids]  # repeats are harmless
+    return in_one_parameter(dialect, as_text(patient), ids, name="pool_ids")
+
+
+def _failing_patients_in_database(conn: sa.Connection, checks: Sequence[RowCheck],
+                                  in_pool: sa.ColumnElement) -> list[tuple[int, int, set[str]]]:
+    """`failing_patients` of a large pool, restricted to the pool by the database.
+
+    One query for every check's totals (one row), and, only when some check fails, one
+    query for the failing pool patients (``GROUP BY patient HAVING`` a failure): nothing per
+    patient crosses the wire otherwise. Same counts and sets as the scan: a row counts when
+    its patient is in the pool (a NULL patient never is).
+    """
+    columns = _batch_columns(checks)
+    totals = conn.execute(
+        sa.select(*columns).select_from(checks[0].source).where(in_pool)).one()
+    out = [[_int(totals[2 * i]), _int(totals[2 * i + 1]), set()] for i in range(len(checks))]
+    failing = [i for i, row in enumerate(out) if row[1]]
+    if failing:
+        patient = checks[0].patient
+        fails = [columns[2 * i + 1] for i in failing]
+        stmt = (
+            sa.select(as_text(patient).label("p"), *(c.element for c in fails))
+            .select_from(checks[0].source).where(in_pool).group_by(patient)
+            .having(sa.or_(*(c.element > 0 for c in fails)))
+        )
+        for row in conn.execute(stmt):
+            for j, i in enumerate(failing):
+                if _int(row[1 + j]) > 0:
+                    out[i][2].add(str(row[0]))
+    return [(n, f, found) for n, f, found in out]
+
+
+def _failing_patients_by_scan(conn: sa.Connection, checks: Sequence[RowCheck],
+                              patient_ids: Sequence[str]) -> list[tuple[int, int, set[str]]]:
+    """`failing_patients` for a large pool: one pass of per-patient counts, kept for the pool
+    (all ``checks``, which share one `batch_key`, in the same pass).
 
     Memory is bounded by the pool's id set and one fetch of grouped rows, not the registry.
     """
     wanted = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object).astype(str)))
-    failed = sa.func.sum(sa.case((rc.fails, 1), else_=0))
+    first = checks[0]
+    # one check: its ``where`` filters the scan (as before batching); several: CASE columns
+    where = _restrict(first, None) if len(checks) == 1 else []
+    columns = ([sa.func.count().label("n_0"),
+                sa.func.sum(sa.case((first.fails, 1), else_=0)).label("f_0")]
+               if len(checks) == 1 else _batch_columns(checks))
     stmt = (
-        sa.select(as_text(rc.patient).label("p"), sa.func.count().label("n"), failed.label("f"))
-        .select_from(rc.source)
-        .where(*_restrict(rc, None))
-        .group_by(rc.patient)
+        sa.select(as_text(first.patient).label("p"), *columns)
+        .select_from(first.source).where(*where).group_by(first.patient)
     )
-    n_checked = n_failed = 0
-    failing: set[str] = set()
+    names = ["p"] + [c.name for c in columns]
+    totals = [[0, 0, set()] for _ in checks]
     result = conn.execution_options(stream_results=True).execute(stmt)
     while rows := result.fetchmany(SCAN_CHUNK_ROWS):
-        chunk = pd.DataFrame(rows, columns=["p", "n", "f"])
+        chunk = pd.DataFrame(rows, columns=names)
         chunk = chunk[chunk["p"].notna() & chunk["p"].isin(wanted)]
-        f = pd.to_numeric(chunk["f"]).fillna(0).astype("int64")
-        n_checked += int(pd.to_numeric(chunk["n"]).sum())
-        n_failed += int(f.sum())
-        failing.update(chunk.loc[f.to_numpy() > 0, "p"].astype(str))
-    return n_checked, n_failed, failing
+        for i, total in enumerate(totals):
+            f = pd.to_numeric(chunk[f"f_{i}"]).fillna(0).astype("int64")
+            total[0] += int(pd.to_numeric(chunk[f"n_{i}"]).fillna(0).sum())
+            total[1] += int(f.sum())
+            total[2].update(chunk.loc[f.to_numpy() > 0, "p"].astype(str))
+    return [(n, f, failing) for n, f, failing in totals]
 
 
 Builder = Callable[[Context, CheckSpec], "RowCheck | Structural"]

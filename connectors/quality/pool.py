@@ -20,8 +20,13 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.errors import RegistryQueryError
-from connectors.quality._engine import NotApplicable, Structural, failing_patients
+from connectors.errors import ConnectorError, RegistryQueryError
+from connectors.quality._engine import (
+    NotApplicable,
+    Structural,
+    failing_patients,
+    failing_patients_batch,
+)
 from connectors.quality._source import open_source
 from connectors.quality.catalogue import Catalogue, CheckSpec, load_catalogue
 from connectors.quality.report import CheckResult
@@ -30,6 +35,7 @@ from connectors.quality.validate import (
     QualityCheckError,
     _result,
     build_check,
+    build_checks,
     make_context,
     not_applicable,
 )
@@ -119,14 +125,14 @@ def run_pool_checks(
     seen: set[str] = set()
     try:
         ctx = make_context(source, None, None, today)
-        for spec in catalogue.enabled:
-            if not spec.pool:
-                continue
+        specs = [spec for spec in catalogue.enabled if spec.pool]
+        built, found = _batched(ctx, specs, ids)
+        for i, spec in enumerate(specs):
             failing: set[str] = set()
             if spec.kind in POOL_KINDS:
                 result, failing = _frame_check(spec, pool_frame_or_keys)
             else:
-                result, failing = _run_restricted(ctx, spec, ids)
+                result, failing = _run_restricted(ctx, spec, ids, built.get(i), found.get(i))
             results.append(result)
             if spec.severity == "error" and failing:
                 new = sorted(failing - seen)
@@ -138,14 +144,39 @@ def run_pool_checks(
     return PoolCheckOutcome(tuple(results), excluded)
 
 
-def _run_restricted(ctx, spec: CheckSpec, ids: list[str]) -> tuple[CheckResult, set[str]]:
+def _batched(ctx, specs: list[CheckSpec], ids: list[str]):
+    """The built checks and, for the row checks that read the same rows, their pool counts
+    from one query per batch (`failing_patients_batch`); a batch whose query fails is left
+    to its checks, which then run alone and report their own error."""
+    from connectors.quality import validate
+
+    if not validate.BATCH:
+        return {}, {}
+    built, batches = build_checks(ctx, specs)
+    found: dict[int, tuple[int, int, set[str]]] = {}
+    for batch in batches:
+        try:
+            with ctx.source.connect() as conn:
+                rows = failing_patients_batch(conn, [built[i] for i in batch], ids)
+        except (NotApplicable, sa.exc.SQLAlchemyError, ConnectorError):
+            continue
+        found.update(zip(batch, rows, strict=True))
+    return built, found
+
+
+def _run_restricted(ctx, spec: CheckSpec, ids: list[str], built=None,
+                    found: tuple[int, int, set[str]] | None = None
+                    ) -> tuple[CheckResult, set[str]]:
     try:
-        check = build_check(ctx, spec)
+        check = built if built is not None else build_check(ctx, spec)
         if isinstance(check, Structural):
             n_failed = len(check.failures) if check.n_failed is None else check.n_failed
             return _result(spec, check.table, check.n_checked, n_failed), set()
-        with ctx.source.connect() as conn:
-            n_checked, n_failed, failing = failing_patients(conn, check, ids)
+        if found is not None:
+            n_checked, n_failed, failing = found
+        else:
+            with ctx.source.connect() as conn:
+                n_checked, n_failed, failing = failing_patients(conn, check, ids)
     except NotApplicable as exc:
         return not_applicable(spec, str(exc)), set()
     except RegistryQueryError as exc:  # translated by the read-only engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,13 @@ from connectors.introspect import columns, relations
 from connectors.quality import checks_completeness, checks_conformance, checks_plausibility
 from connectors.quality._engine import (
     Context,
+    Counts,
     NotApplicable,
     RowCheck,
     Structural,
+    batch_key,
     count_rows,
+    count_rows_batch,
     failing_rows,
 )
 from connectors.quality._source import Source, open_source
@@ -174,19 +177,29 @@ def build_check(ctx: Context, spec: CheckSpec) -> RowCheck | Structural:
     return builder(ctx, spec)
 
 
-def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
-    """Build and run one check over the whole registry (or the selected centre)."""
+BATCH = True  # count the row checks that read the same rows in one query (see run_checks)
+
+
+def run_check(ctx: Context, spec: CheckSpec, cap: int, *,
+              built: RowCheck | Structural | None = None,
+              counts: Counts | None = None) -> CheckResult:
+    """Build and run one check over the whole registry (or the selected centre).
+
+    ``built`` and ``counts`` are the check and its counts when `run_checks` already has them
+    (the counts of a batch); the failing rows and the metrics are the check's own queries.
+    """
     if spec.kind in POOL_KINDS:
         return not_applicable(spec, "runs on the derived candidate pool in the study pipeline")
     try:
-        check = build_check(ctx, spec)
+        check = built if built is not None else build_check(ctx, spec)
         if isinstance(check, Structural):
             failures = tuple(Failure(check.table, k, None, spec.id, v) for k, v in check.failures)
             n_failed = len(failures) if check.n_failed is None else check.n_failed
             return _result(spec, check.table, check.n_checked, n_failed,
                            failures=failures[:cap], capped=len(failures) > cap, failure_cap=cap)
         with ctx.source.connect() as conn:
-            counts = count_rows(conn, check, ctx.centre)
+            if counts is None:
+                counts = count_rows(conn, check, ctx.centre)
             rows = failing_rows(conn, check, ctx.centre, cap) if counts.n_failed else []
             metrics: dict[str, Any] = {}
             if spec.kind == "follow_up_stale":
@@ -218,6 +231,53 @@ def run_check(ctx: Context, spec: CheckSpec, cap: int) -> CheckResult:
         per_centre=tuple(CentreCount(c, n, f) for c, n, f in counts.per_centre),
         failures=failures, capped=counts.n_failed > len(failures), failure_cap=cap,
         metrics=metrics,
+    )
+
+
+def build_checks(ctx: Context, specs: Sequence[CheckSpec]
+                 ) -> tuple[dict[int, RowCheck | Structural], list[list[int]]]:
+    """The checks of ``specs`` that build (by position) and the batches of row checks that
+    read the same rows (`connectors.quality._engine.batch_key`), two or more each.
+
+    A check that does not build is left out: running it alone reports why, as before.
+    """
+    built: dict[int, RowCheck | Structural] = {}
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, spec in enumerate(specs):
+        if spec.kind in POOL_KINDS:
+            continue
+        try:
+            check = build_check(ctx, spec)
+        except (NotApplicable, sa.exc.SQLAlchemyError, ConnectorError):
+            continue
+        built[i] = check
+        if isinstance(check, RowCheck):
+            groups.setdefault(batch_key(check), []).append(i)
+    return built, [g for g in groups.values() if len(g) > 1]
+
+
+def run_checks(ctx: Context, specs: Sequence[CheckSpec], cap: int) -> tuple[CheckResult, ...]:
+    """`run_check` of every spec, in order, with the counts of the row checks that read the
+    same table computed in one grouped scan per table (`count_rows_batch`).
+
+    The results are those of `run_check` one at a time (same counts, per-centre counts,
+    failing rows, notes): a batch whose query fails is dropped and its checks run alone,
+    so each reports its own error as before.
+    """
+    if not BATCH:
+        return tuple(run_check(ctx, spec, cap) for spec in specs)
+    built, batches = build_checks(ctx, specs)
+    counts: dict[int, Counts] = {}
+    for batch in batches:
+        try:
+            with ctx.source.connect() as conn:
+                found = count_rows_batch(conn, [built[i] for i in batch], ctx.centre)
+        except (NotApplicable, sa.exc.SQLAlchemyError, ConnectorError):
+            continue
+        counts.update(zip(batch, found, strict=True))
+    return tuple(
+        run_check(ctx, spec, cap, built=built.get(i), counts=counts.get(i))
+        for i, spec in enumerate(specs)
     )
 
 
@@ -279,7 +339,7 @@ def validate_registry(
     source = open_source(url_or_connector, mapping, schema, timeouts)
     try:
         ctx = make_context(source, centre, cutoff_date, today)
-        results = tuple(run_check(ctx, spec, catalogue.failure_cap) for spec in catalogue.enabled)
+        results = run_checks(ctx, catalogue.enabled, catalogue.failure_cap)
         codes = mapping_codes_check(source)
         if codes is not None:
             results = (codes, *results)

@@ -272,11 +272,16 @@ def test_unknown_column_in_a_criterion_is_refused_before_any_query(conn):
         conn.candidate_pool(eligibility=["ecog <= 1"])
 
 
-def test_outcomes_in_several_key_chunks(conn, monkeypatch):
+@pytest.mark.parametrize("one_parameter", [False, True])
+def test_outcomes_in_several_key_chunks(conn, monkeypatch, one_parameter):
+    # above KEY_CHUNK lines: one statement with the ids as one JSON parameter (SQLite), or,
+    # where the dialect has no such form, several IN-list chunks; the same outcomes
     import connectors.registry as registry
 
     pool = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
     monkeypatch.setattr(registry, "KEY_CHUNK", 3)
+    if not one_parameter:
+        monkeypatch.setattr(registry, "in_one_parameter", lambda *a, **k: None)
     again = conn.outcomes(pool.frame[[cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]])
     pd.testing.assert_frame_equal(again[list(cn.OUTCOME_COLUMNS)],
                                   pool.frame[list(cn.OUTCOME_COLUMNS)])
@@ -291,3 +296,25 @@ def test_streaming_in_small_chunks_gives_the_same_pool(conn, monkeypatch):
     got = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
     pd.testing.assert_frame_equal(got.frame, want.frame)
     pd.testing.assert_frame_equal(got.attrition.table, want.attrition.table)
+
+
+def test_content_hash_is_the_sha256_of_pandas_csv(conn):
+    # the fast path (floats formatted once per distinct value, dates by numpy) hashes the
+    # very bytes of pandas' to_csv, edge values included: recorded hashes stay valid
+    import dataclasses
+    import hashlib
+
+    pool = conn.candidate_pool(IndexRule(selection="all"), include_outcomes=True)
+    frame = pool.frame.copy()
+    floats = [c for c in frame.columns if frame[c].dtype == np.float64]
+    dates = [c for c in frame.columns if frame[c].dtype.kind == "M"]
+    assert floats and dates
+    frame.loc[frame.index[0], floats[0]] = -0.0
+    frame.loc[frame.index[1], floats[0]] = np.inf
+    frame.loc[frame.index[2], floats[0]] = np.nan
+    frame.loc[frame.index[3], floats[0]] = 1234567890123.25
+    frame.loc[frame.index[4], floats[0]] = 1e-9
+    frame.loc[frame.index[0], dates[0]] = pd.NaT
+    pool = dataclasses.replace(pool, frame=frame)
+    text = frame.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.10g")
+    assert pool.content_hash() == hashlib.sha256(text.encode("utf-8")).hexdigest()
