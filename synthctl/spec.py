@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.codes import ANALYTE_CODES
 from connectors.columns import OUTCOME_COLUMNS, TimeUnit
-from connectors.schema import ANALYTE_CODES
 from connectors.timeouts import Timeouts
 from connectors.yamlfile import short
 from matching.impute import NUMERIC_METHODS

@@ -64,7 +64,11 @@ def test_adsl_codes_flags_and_a_covariate_the_trial_loader_does_not_know():
     assert adtte[am.ADT].astype(str).tolist() == ["2023-04-12", "2021-05-06"]
 
 
-def test_several_rows_per_patient_are_refused():
+def test_several_rows_per_patient_need_index_dates_to_order_them():
+    """Several index lines of a patient are numbered by index date (LINESEQ); a flat file
+    has no dates to order them by: refused."""
     frame, cohort = _inputs(ids=("T1", "R1", "R1"))
-    with pytest.raises(DataError, match="several rows"):
-        build_adam(frame, cohort, study="S", covariates=["ki67"], flat=False)
+    with pytest.raises(DataError, match="several rows and the source has no index date"):
+        build_adam(frame, cohort, study="S", covariates=["ki67"], flat=True)
+    adam = build_adam(frame, cohort, study="S", covariates=["ki67"], flat=False)
+    assert adam.adsl[am.LINESEQ].tolist() == [1, 2, 1]  # R1: 2020-01-01 before 2021-05-06
