@@ -486,43 +486,21 @@ def turnbull_results(results: dict, endpoint: str) -> dict | None:
 
 def response_records(ctx, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row of ``frame``: `connectors.columns.RESPONSE` (0/1) and, for a registry study,
-    ``best_response`` (CR/PR/SD/PD/NE), read through the connectors the analyze stage uses
-    (registry tumour assessments, trial ADRS, or the flat file's response column) with the
-    spec's response rule. The numbers they give are checked against results.json before
-    anything is written (`extra_checks`)."""
-    from connectors.response import ResponseRule
-    from synthctl.stages._context import stage_errors
+    ``best_response`` (CR/PR/SD/PD/NE), read by the analyze stage's own response source
+    (`synthctl.stages._binary`: registry tumour assessments, trial ADRS, or the flat file's
+    response column, with the spec's response rule). The numbers they give are checked
+    against results.json before anything is written (`extra_checks`)."""
+    from synthctl.stages._binary import BINARY_SOURCES, ORR
 
     spec = ctx.spec
-    if spec.data is not None:
-        from connectors.flatfile import load_flat_response
-
-        d = spec.data
-        with stage_errors("export-adam", ctx.loaded, str(d.path)):
-            out = load_flat_response(d.path, id_col=d.id, response_col=d.response)
-        merged = frame[[cn.PATIENT_ID]].astype(str).merge(out, on=cn.PATIENT_ID, how="left")
-        return pd.DataFrame({cn.RESPONSE: merged[cn.RESPONSE].to_numpy()}, index=frame.index)
-    from connectors.adrs import read_adrs, trial_response
-    from synthctl.stages._registry import registry_connector
-
-    settings, tri = spec.analysis.response, spec.trial
-    if settings is None or tri is None or tri.adrs is None:
+    if spec.data is None and (spec.analysis.response is None or spec.trial is None
+                              or spec.trial.adrs is None):
         raise SpecError("export-adam: results.json has a response endpoint but the spec has "
                         "no analysis.response with trial.adrs")
-    rule = ResponseRule(confirmed=settings.confirmed, by=settings.by, unit=settings.unit)
-    is_trial = (frame[cn.ARM] == cn.TRIAL).to_numpy()
-    keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
-    with (stage_errors("export-adam", ctx.loaded, "registry responses"),
-          registry_connector(spec) as conn):
-        ctrl = conn.responses(keys, rule)
-    with stage_errors("export-adam", ctx.loaded, f"trial file {tri.adrs.name}"):
-        trial = trial_response(read_adrs(tri.adrs),
-                               frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
-                               paramcd=settings.paramcd)
-    out = pd.DataFrame({cn.RESPONSE: 0, "best_response": "NE"}, index=frame.index)
-    for mask, part in ((~is_trial, ctrl), (is_trial, trial)):
-        out.loc[mask, cn.RESPONSE] = part[cn.RESPONSE].to_numpy()
-        out.loc[mask, "best_response"] = part["best_response"].fillna("NE").to_numpy()
+    got = BINARY_SOURCES[ORR].read(ctx, frame, stage="export-adam")
+    out = pd.DataFrame({cn.RESPONSE: got.value.to_numpy()}, index=frame.index)
+    if got.detail is not None:
+        out["best_response"] = got.detail.to_numpy()
     return out
 
 

@@ -40,13 +40,16 @@ class BinaryOutcome:
     rule gave ``value`` to the others); ``onset_days``: days from index to the event that
     made the row a 1 (first response), NaN when unknown or not applicable;
     ``not_assessed``: patients without any measurement per arm; ``rule``: what the value
-    of a not-assessed row is (the warning says it).
+    of a not-assessed row is (the warning says it); ``detail``: the category behind the
+    value where the source has one (the best overall response CR/PR/SD/PD/NE, for the ADaM
+    export), else None.
     """
 
     value: pd.Series
     assessed: pd.Series
     onset_days: pd.Series
     rule: str
+    detail: pd.Series | None = None
 
     @property
     def not_assessed(self) -> int:
@@ -55,14 +58,14 @@ class BinaryOutcome:
 
 @dataclass(frozen=True, slots=True)
 class BinarySource:
-    """One binary endpoint's outcome source: ``wanted(spec)``, ``read(ctx, frame)``,
+    """One binary endpoint's outcome source: ``wanted(spec)``, ``read(ctx, frame, stage)``,
     ``definition(spec)`` (results.json ``definition``), ``null_rate(spec)`` (the trial's
     exact test; None: no test) and ``what`` (the step's name in the progress output)."""
 
     name: str
     what: str
     wanted: Callable[[StudySpec], bool]
-    read: Callable[[StageContext, pd.DataFrame], BinaryOutcome]
+    read: Callable[..., BinaryOutcome]  # (ctx, frame, stage="analyze")
     definition: Callable[[StudySpec], str]
     null_rate: Callable[[StudySpec], float | None]
     has_onset: bool = False
@@ -143,15 +146,17 @@ def _response_null_rate(spec: StudySpec) -> float | None:
     return simon.p0 if simon is not None and simon_target(spec) == ORR else None
 
 
-def _read_responses(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
-    """Response, assessed flag and onset (days) of every row of ``frame``, in its order."""
+def _read_responses(ctx: StageContext, frame: pd.DataFrame,
+                    stage: str = "analyze") -> BinaryOutcome:
+    """Response, assessed flag, onset (days) and best overall response of every row of
+    ``frame``, in its order (``stage`` names the command in error messages)."""
     spec = ctx.spec
     nan = pd.Series(np.nan, index=frame.index)
     if spec.data is not None:
         from connectors.flatfile import load_flat_response
 
         d = spec.data
-        with stage_errors("analyze", ctx.loaded, str(d.path)):
+        with stage_errors(stage, ctx.loaded, str(d.path)):
             got = load_flat_response(d.path, id_col=d.id, response_col=d.response)
         merged = frame[[cn.PATIENT_ID]].astype(str).merge(got, on=cn.PATIENT_ID, how="left")
         return BinaryOutcome(pd.Series(merged[RESPONSE].to_numpy(), index=frame.index),
@@ -164,10 +169,10 @@ def _read_responses(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
     rule = _rule(spec)
     is_trial = frame[cn.ARM] == cn.TRIAL
     keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
-    with (stage_errors("analyze", ctx.loaded, "registry responses"),
+    with (stage_errors(stage, ctx.loaded, "registry responses"),
           registry_connector(spec) as conn):
         ctrl = conn.responses(keys, rule)
-    with stage_errors("analyze", ctx.loaded, f"trial file {tri.adrs.name}"):
+    with stage_errors(stage, ctx.loaded, f"trial file {tri.adrs.name}"):
         trial = trial_response(read_adrs(tri.adrs),
                                frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
                                paramcd=spec.analysis.response.paramcd)
@@ -181,8 +186,11 @@ def _read_responses(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
     onset[~is_trial] = ctrl["days_to_response"].to_numpy(dtype=float)
     if "days_to_response" in trial.columns:  # OVR; a BOR carries no date
         onset[is_trial] = trial["days_to_response"].to_numpy(dtype=float)
+    best = pd.Series("NE", index=frame.index, dtype=object)
+    best[~is_trial] = ctrl["best_response"].fillna("NE").to_numpy()
+    best[is_trial] = trial["best_response"].fillna("NE").to_numpy()
     return BinaryOutcome(value, assessed, onset,
-                         "counted as non-responders (best overall response NE)")
+                         "counted as non-responders (best overall response NE)", best)
 
 
 # --- NORMALISATION: a biomarker below the ULN on N consecutive results by a landmark ------
@@ -219,7 +227,8 @@ def _normalisation_null_rate(spec: StudySpec) -> float | None:
     return simon.p0 if simon is not None and simon_target(spec) == NORMALISATION else None
 
 
-def _read_normalisation(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome:
+def _read_normalisation(ctx: StageContext, frame: pd.DataFrame,
+                        stage: str = "analyze") -> BinaryOutcome:
     """Normalised (0/1) and measured flag of every row of ``frame``, in its order: registry
     ``lab_results`` in SQL and the trial's ADLB (`connectors.biomarker`), or the flat file's
     ``data.normalised`` column. The two arms' units must agree."""
@@ -231,7 +240,7 @@ def _read_normalisation(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome
         from connectors.flatfile import load_flat_response
 
         d = spec.data
-        with stage_errors("analyze", ctx.loaded, str(d.path)):
+        with stage_errors(stage, ctx.loaded, str(d.path)):
             got = load_flat_response(d.path, id_col=d.id, response_col=d.normalised,
                                      what="normalisation")
         merged = frame[[cn.PATIENT_ID]].astype(str).merge(got, on=cn.PATIENT_ID, how="left")
@@ -246,10 +255,10 @@ def _read_normalisation(ctx: StageContext, frame: pd.DataFrame) -> BinaryOutcome
     rule = _normalisation_rule(spec)
     is_trial = frame[cn.ARM] == cn.TRIAL
     keys = frame.loc[~is_trial, [cn.PATIENT_ID, cn.LINE_ID, cn.INDEX_DATE]]
-    with (stage_errors("analyze", ctx.loaded, "registry laboratory results"),
+    with (stage_errors(stage, ctx.loaded, "registry laboratory results"),
           registry_connector(spec) as conn):
         ctrl = conn.normalisation(keys, rule)
-    with stage_errors("analyze", ctx.loaded, f"trial file {tri.adlb.name}"):
+    with stage_errors(stage, ctx.loaded, f"trial file {tri.adlb.name}"):
         trial = trial_normalisation(read_adlb(tri.adlb),
                                     frame.loc[is_trial, [cn.PATIENT_ID, cn.INDEX_DATE]], rule,
                                     settings.adlb_paramcd)
