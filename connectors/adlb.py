@@ -25,7 +25,7 @@ import pandas as pd
 from connectors import columns as cn
 from connectors.biomarker import LAB_COLUMNS, NormalisationRule, derive_normalisation
 from connectors.errors import ConnectorError, TrialDataError
-from connectors.trial import _column, _date, _integer, _number, _read
+from connectors.trial import _column, _date, _integer, _number, _paramcd_records, _read
 
 REQUIRED_ADLB = ("USUBJID", "PARAMCD", "AVAL", "ANRHI")
 ADLB_COLUMNS = ("USUBJID", "PARAMCD", "PARAM", "AVAL", "ANRHI", "ADT", "ADY", "UNIT")
@@ -124,21 +124,9 @@ def trial_normalisation(
     without records are ``measured = False`` (counted); records of subjects not in the trial
     arm are an error.
     """
-    where = adlb.attrs.get("path", "ADLB")
-    labels = adlb.attrs.get("row", [f"row {j + 2}" for j in range(len(adlb))])
-    want = str(paramcd).strip().upper()
-    rows = adlb.loc[adlb["PARAMCD"] == want]
-    if rows.empty:
-        raise TrialDataError(
-            f"{where}, column PARAMCD: no records with PARAMCD {want!r} "
-            f"(found {sorted(set(adlb['PARAMCD']))})"
-        )
+    where, want = adlb.attrs.get("path", "ADLB"), str(paramcd).strip().upper()
+    rows = _paramcd_records(adlb, want, subjects, "ADLB")
     ids = subjects[cn.PATIENT_ID].astype(str)
-    unknown = ~rows["USUBJID"].isin(set(ids))
-    if unknown.any():
-        i = rows.index[np.flatnonzero(unknown.to_numpy())[0]]
-        raise TrialDataError(f"{labels[i]}, column USUBJID: subject {adlb.at[i, 'USUBJID']!r} "
-                             "is not in the trial arm (ADSL)")
     index = dict(zip(ids, pd.to_datetime(subjects[cn.INDEX_DATE]), strict=True))
     by_date = (rows["ADT"] - rows["USUBJID"].map(index)).dt.days.astype(float)
     ady = rows["ADY"].astype(float)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from connectors import columns as cn
 from connectors.errors import TrialDataError
 from connectors.response import ResponseRule, derive_response
 from connectors.schema import RESPONSE_CODES
-from connectors.trial import _code, _column, _date, _read
+from connectors.trial import _code, _column, _date, _paramcd_records, _read
 
 REQUIRED_ADRS = ("USUBJID", "PARAMCD", "AVALC")
 ADRS_COLUMNS = ("USUBJID", "PARAMCD", "AVALC", "ADT")
@@ -128,22 +127,8 @@ def trial_response(
         raise TrialDataError(
             f"response paramcd must be one of {list(RESPONSE_PARAMCDS)}, got {paramcd!r}"
         )
-    where = adrs.attrs.get("path", "ADRS")
-    rows = adrs.loc[adrs["PARAMCD"] == paramcd]
-    if rows.empty:
-        raise TrialDataError(
-            f"{where}, column PARAMCD: no records with PARAMCD {paramcd!r} "
-            f"(found {sorted(set(adrs['PARAMCD']))})"
-        )
+    rows = _paramcd_records(adrs, paramcd, subjects, "ADRS")
     ids = subjects[cn.PATIENT_ID].astype(str)
-    unknown = ~rows["USUBJID"].isin(set(ids))
-    if unknown.any():
-        i = rows.index[np.flatnonzero(unknown.to_numpy())[0]]
-        label = adrs.attrs.get("row", [f"row {j + 2}" for j in range(len(adrs))])[i]
-        raise TrialDataError(
-            f"{label}, column USUBJID: subject {adrs.at[i, 'USUBJID']!r} is "
-            "not in the trial arm (ADSL)"
-        )
     if paramcd == BEST_RESPONSE_PARAMCD:
         bor = dict(zip(rows["USUBJID"], rows["AVALC"], strict=True))
         out = pd.DataFrame(

@@ -86,6 +86,27 @@ class _Table:
         return TrialDataError(f"{self.where(i, column)}: {message}")
 
 
+def _paramcd_records(table: pd.DataFrame, paramcd: str, subjects: pd.DataFrame,
+                     name: str) -> pd.DataFrame:
+    """The records of ``paramcd`` in an ADaM BDS table (ADRS, ADLB) read by `_read`, all of
+    subjects of ``subjects`` (the trial arm); none, or one of an unknown subject, is an error
+    naming the file (``name`` when it has no path), the row and the column."""
+    where = table.attrs.get("path", name)
+    rows = table.loc[table["PARAMCD"] == paramcd]
+    if rows.empty:
+        raise TrialDataError(
+            f"{where}, column PARAMCD: no records with PARAMCD {paramcd!r} "
+            f"(found {sorted(set(table['PARAMCD']))})"
+        )
+    unknown = ~rows["USUBJID"].isin(set(subjects[cn.PATIENT_ID].astype(str)))
+    if unknown.any():
+        i = rows.index[np.flatnonzero(unknown.to_numpy())[0]]
+        label = table.attrs.get("row", [f"row {j + 2}" for j in range(len(table))])[i]
+        raise TrialDataError(f"{label}, column USUBJID: subject {table.at[i, 'USUBJID']!r} "
+                             "is not in the trial arm (ADSL)")
+    return rows
+
+
 def _read(path: str | Path) -> _Table:
     path = Path(path)
     suffix = path.suffix.lower()
