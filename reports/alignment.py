@@ -16,18 +16,20 @@ Versions of the PFS comparison (`align_endpoint`):
   the pseudo-rows, not over patients, and is not used).
 * ``harmonised``: both arms read on one grid (visits at ``grid_every``, ``2 grid_every``, ...):
   ``imputations`` times, each progression's latent time is drawn within its interval from its
-  arm's weighted NPMLE conditional on the interval (`TurnbullCurve.sample_within`) and the
-  event is placed at the first grid visit at or after it; the landmark rates, their
+  arm's weighted model conditional on the interval (``imputation_model``: by default a hazard
+  constant within each grid cell, `reports.grid_hazard`; or the arm's Turnbull NPMLE,
+  `TurnbullCurve.sample_within`) and the event is placed at the first grid visit at or after
+  it; the landmark rates, their
   difference, the HR and the RMST are estimated on each imputed set (the primary estimators,
   `reports.compare.compare_arms`) and combined by Rubin's rules.
 
 Why Rubin's rules: each imputed data set is a complete-data analysis with its own analytic
 variance W_m; the spread B of the M estimates is the uncertainty about where in its interval
 each progression lies. T = mean(W) + (1 + 1/M) B, t limits with Rubin's (1987) degrees of
-freedom. The NPMLE is plugged in, not drawn from its posterior (an "improper" imputation), so
-B slightly understates that uncertainty; our simulation measures the coverage. With
-``bootstrap > 0`` the design-re-running bootstrap is the right place: each replicate refits
-the NPMLE and imputes on its resample, so the bootstrap spread contains the NPMLE's
+freedom. The fitted model is plugged in, not drawn from its posterior (an "improper"
+imputation), so B slightly understates that uncertainty; our simulation measures the coverage.
+With ``bootstrap > 0`` the design-re-running bootstrap is the right place: each replicate
+refits the model and imputes on its resample, so the bootstrap spread contains the NPMLE's
 uncertainty; that nesting is the analysis entry point's job (the bootstrap calls this
 function per replicate with ``imputations`` small) and is not done here.
 
@@ -56,6 +58,7 @@ from scipy.stats import t as student_t
 from reports._inputs import check_conf_level, require_columns, weight_array
 from reports.alignment_tipping import TIPPING_MAX_DAYS, TippingPoint, tipping_point
 from reports.alignment_versions import (
+    DEFAULT_IMPUTATION_MODEL,
     GRID_WINDOW,
     Columns,
     VersionEstimates,
@@ -73,7 +76,8 @@ from reports.estimate import Estimate, json_number
 from reports.landmark import LandmarkComparison
 from reports.turnbull import TurnbullCurve
 
-__all__ = ["GAP_DIFFERENCE_WARNING", "GRID_WINDOW", "TIPPING_MAX_DAYS", "VERSIONS",
+__all__ = ["DEFAULT_IMPUTATION_MODEL", "GAP_DIFFERENCE_WARNING", "GRID_WINDOW",
+           "TIPPING_MAX_DAYS", "VERSIONS",
            "AlignmentResult", "GapSummary", "TippingPoint", "VersionEstimates",
            "align_endpoint", "gap_summary", "grid_cell", "harmonised_estimate",
            "progression_intervals", "rubin", "tipping_point"]
@@ -222,6 +226,7 @@ def align_endpoint(
     conf_level: float = 0.95,
     impute_trial: bool = True,
     grid_window: float = GRID_WINDOW,
+    imputation_model: str = DEFAULT_IMPUTATION_MODEL,
 ) -> AlignmentResult:
     """The five versions of the PFS comparison, the gap diagnostics and the tipping point.
 
@@ -255,6 +260,9 @@ def align_endpoint(
         Visit window of the grid as a fraction of ``grid_every``: a progression interval that
         is one grid cell within it is read at that cell's visit without imputation
         (`grid_cell`); 0 turns this off except for exact grid cells.
+    imputation_model : {"grid_hazard", "turnbull"}, default="grid_hazard"
+        What the harmonised version draws a progression's time within its interval from
+        (`IMPUTATION_MODELS`).
 
     Returns
     -------
@@ -289,7 +297,7 @@ def align_endpoint(
     }
     harm, curves = harmonise(frame, cols, lo, hi, is_trial, w, float(grid_every),
                                int(imputations), random_state, *args, impute_trial,
-                               check_window(grid_window))
+                               check_window(grid_window), imputation_model)
     versions["turnbull"] = _turnbull_landmarks(curves, lms, time_unit, level)
     versions["harmonised"] = harm
     gaps = {}

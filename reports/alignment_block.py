@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from reports.alignment import GRID_WINDOW, AlignmentResult, align_endpoint
+from reports.alignment import (
+    DEFAULT_IMPUTATION_MODEL,
+    GRID_WINDOW,
+    AlignmentResult,
+    align_endpoint,
+)
 from reports.compare import evalues_of
 from reports.endpoints import DesignedFrame, EndpointResult, TimeToEventResult
 
@@ -100,6 +105,9 @@ class AlignmentBlock:
         Impute the trial arm's progressions too (False: control-only harmonisation).
     grid_window : float, default=0.1
         The grid's visit window, a fraction of ``grid_every`` (`reports.alignment.grid_cell`).
+    imputation_model : str, default="grid_hazard"
+        What a progression's time within its interval is drawn from
+        (`reports.alignment_versions.IMPUTATION_MODELS`).
     source : str, optional
         Where the intervals came from (copied into the block).
     reason : str, optional
@@ -123,6 +131,7 @@ class AlignmentBlock:
     tipping: bool = True
     impute_trial: bool = True
     grid_window: float = GRID_WINDOW
+    imputation_model: str = DEFAULT_IMPUTATION_MODEL
     source: str | None = None
     reason: str | None = None
     key: ClassVar[str] = "alignment"
@@ -142,5 +151,6 @@ class AlignmentBlock:
             time_unit=self.unit, rmst_tau=self.rmst_tau, imputations=self.imputations,
             random_state=self.random_state, days_per_unit=self.days_per_unit,
             grid_label=self.grid_label, tipping=self.tipping, conf_level=conf_level,
-            impute_trial=self.impute_trial, grid_window=self.grid_window)
+            impute_trial=self.impute_trial, grid_window=self.grid_window,
+            imputation_model=self.imputation_model)
         return AlignmentBlockResult(grid, res, self.source, None, self.primary)

@@ -5,8 +5,10 @@ each row (`progression_intervals`, R's ``Surv(type = "interval2")``), the compar
 two arms on given times (`compare_on`, the primary estimators of `reports.compare`), the
 result shape (`VersionEstimates`), Rubin's rules, and the harmonised version
 (`harmonised_estimate`): both arms read on one grid, a progression interval that is one grid
-cell within the visit window (`grid_cell`) at that visit, the others imputed from the arm's
-weighted Turnbull NPMLE within their interval and placed at the next grid visit.
+cell within the visit window (`grid_cell`) at that visit, the others drawn within their
+interval from the arm's weighted model of the progression time (`IMPUTATION_MODELS`: by
+default a hazard constant within each grid cell, `reports.grid_hazard`) and placed at the next
+grid visit.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from reports._inputs import (
     time_array,
     weight_array,
 )
+from reports.alignment_options import (
+    DEFAULT_IMPUTATION_MODEL,
+    GRID_WINDOW,
+    IMPUTATION_MODELS,
+)
 from reports.compare import RMSTComparison, compare_arms
 from reports.cox import HazardRatio
 from reports.errors import EstimationError
 from reports.estimate import Estimate
+from reports.grid_hazard import grid_hazard_estimate
 from reports.landmark import LandmarkComparison
 from reports.turnbull import TurnbullCurve, turnbull_estimate
-
-GRID_WINDOW = 0.1  # visit window of the grid, as a fraction of grid_every (6 weeks: +/- 4.2 d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +162,26 @@ def grid_cell(lo: np.ndarray, hi: np.ndarray, grid_every: float, window: float) 
     return np.where(cell, k_hi * grid_every, np.nan)
 
 
+def check_imputation_model(model: str) -> str:
+    if model not in IMPUTATION_MODELS:
+        raise EstimationError(f"imputation_model must be one of {sorted(IMPUTATION_MODELS)}, "
+                              f"got {model!r}")
+    return model
+
+
 def harmonise(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landmarks, unit, tau,
-                level, impute_trial: bool = True, window: float = GRID_WINDOW
+                level, impute_trial: bool = True, window: float = GRID_WINDOW,
+                model: str = DEFAULT_IMPUTATION_MODEL
                 ) -> tuple[VersionEstimates, dict[str, TurnbullCurve]]:
     e = np.isfinite(hi)
     interval = e & (hi > lo)
+    arms = (("trial", is_trial), ("control", ~is_trial))
     curves = {name: turnbull_estimate(lo[mask], hi[mask], w[mask], time_unit=unit, label=name)
-              for name, mask in (("trial", is_trial), ("control", ~is_trial))}
+              for name, mask in arms}
+    drawn_from = (curves if check_imputation_model(model) == "turnbull" else
+                  {name: grid_hazard_estimate(lo[mask], hi[mask], w[mask], grid_every=grid_every,
+                                              time_unit=unit, label=name)
+                   for name, mask in arms})
     t_obs = np.where(e, hi, lo)
     cell = np.where(interval, grid_cell(lo, np.where(e, hi, 0.0), grid_every, window), np.nan)
     on_cell = np.isfinite(cell) & (impute_trial | ~is_trial)
@@ -176,13 +195,13 @@ def harmonise(frame, cols, lo, hi, is_trial, w, grid_every, m_imp, seed, landmar
             if name == "trial" and not impute_trial:
                 continue  # the trial arm read as observed (its own schedule is the grid)
             rows = interval & mask
-            latent = curves[name].sample_within(lo[rows], hi[rows], rng)
+            latent = drawn_from[name].sample_within(lo[rows], hi[rows], rng)
             t_imp[rows] = np.ceil(latent / grid_every - 1e-9) * grid_every
         comps.append(compare_on(frame, cols, t_imp, e.astype(float), landmarks, unit, tau, level))
     how = (f"harmonised to a visit grid every {grid_every:g} {unit or ''}: a progression found "
            f"at a scheduled visit (interval one grid cell within a {window:.0%} visit window) "
-           f"read at that visit, other progression times imputed {m_imp} times from each "
-           "arm's weighted Turnbull NPMLE within the progression interval and placed at the "
+           f"read at that visit, other progression times imputed {m_imp} times from "
+           f"{IMPUTATION_MODELS[model]} within the progression interval and placed at the "
            "next grid visit; Rubin's rules, t limits")
     lms = []
     for k, lm0 in enumerate(comps[0].landmarks):
@@ -236,6 +255,7 @@ def harmonised_estimate(
     conf_level: float = 0.95,
     impute_trial: bool = True,
     grid_window: float = GRID_WINDOW,
+    imputation_model: str = DEFAULT_IMPUTATION_MODEL,
 ) -> VersionEstimates:
     """Only the harmonised version of `align_endpoint` (same arguments; for simulations).
 
@@ -252,7 +272,7 @@ def harmonised_estimate(
     lms = tuple(float(x) for x in landmarks)
     harm, _ = harmonise(frame, cols, lo, hi, is_trial, w, float(grid_every), int(imputations),
                           random_state, lms, time_unit, rmst_tau, level, impute_trial,
-                          check_window(grid_window))
+                          check_window(grid_window), imputation_model)
     return harm
 
 

@@ -36,7 +36,10 @@ whose EM stops when S moves < 5e-5 between two steps: tests/fixtures/turnbull_we
 measures that stop up to 6e-4 away from the NPMLE, hence ``RTOL_TURNBULL`` (1e-3 relative).
 (Lowering that threshold in memory does not help: on the alignment demo's control arm R's EM
 then drifts to S(24 weeks) 0.34997 against the NPMLE's 0.34902 and R-as-shipped's 0.34900,
-after four minutes.)
+after four minutes.) R-as-shipped is itself unstable there: tests/fixtures/turnbull_unstable
+(that arm, read from the CSV export) shows its S(24 weeks) moving by 9e-4 when the weights are
+scaled by 1 + 1e-14 (Aitken steps divide by differences of nearly equal jumps), so the 1e-3
+check holds on the exact XPT doubles and one R build, not as a bound.
 One patient more or less, a different weight or variance cluster moves these numbers by far
 more (1e-3 and up).
 """

@@ -36,6 +36,11 @@ from connectors.yamlfile import short
 from matching.impute import NUMERIC_METHODS
 from matching.imputed_design import APPROACHES
 from matching.methods import COMMON_OPTIONS, METHODS, cross_problems, rename_aliases
+from reports.alignment_options import (
+    DEFAULT_IMPUTATION_MODEL,
+    GRID_WINDOW,
+    IMPUTATION_MODELS,
+)
 from reports.km import CONF_TYPES
 
 _TIMEOUT_DEFAULTS = Timeouts()
@@ -416,7 +421,11 @@ class EndpointAlignment(_Model):
     ``grid_every`` / ``grid_unit``: the common visit grid (default: the trial's 6 weeks);
     ``imputations``: imputed data sets of the harmonised estimate; ``primary``: the harmonised
     numbers become the primary ones; ``trial_schedule_every`` (``grid_unit``): the protocol's
-    assessment interval, used for the trial arm's progression interval when there is no ADRS.
+    assessment interval, used for the trial arm's progression interval when there is no ADRS;
+    ``grid_window``: the grid's visit window as a fraction of ``grid_every`` (a progression
+    found at visit k after a progression-free visit k - 1, each within it, is read at visit k);
+    ``imputation_model``: what a progression's time within its interval is drawn from
+    (`reports.alignment_options.IMPUTATION_MODELS`; "turnbull" as a sensitivity analysis).
     """
 
     grid_every: Annotated[float, Field(gt=0)] = 6.0
@@ -424,6 +433,9 @@ class EndpointAlignment(_Model):
     imputations: Annotated[int, Field(ge=2)] = 20
     primary: bool = False
     trial_schedule_every: Annotated[float, Field(gt=0)] | None = None
+    grid_window: Annotated[float, Field(ge=0, lt=0.5)] = GRID_WINDOW
+    imputation_model: Literal[tuple(IMPUTATION_MODELS)] = (  # type: ignore[valid-type]
+        DEFAULT_IMPUTATION_MODEL)
 
 
 #: binary endpoints that may be primary (``analysis.primary``): one per outcome source of

@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
 )
 
+from reports.alignment_options import IMPUTATION_MODELS
 from synthctl.errors import SpecError
 
 __all__ = ["ESTIMATOR_OPTIONS", "NAIVE", "SimulationSpec", "default_spec_path",
@@ -42,7 +43,7 @@ NAIVE = "none"  # design method meaning "no adjustment" (match_cohort is not cal
 # design options that choose the PFS estimator, not the design (issue 13): "standard" reads
 # PFS as observed; "harmonised" reads both arms on the trial's schedule (reports.alignment)
 ESTIMATOR_OPTIONS = {"estimator": ("standard", "harmonised"), "imputations": None,
-                     "impute_trial": None}
+                     "impute_trial": None, "imputation_model": tuple(IMPUTATION_MODELS)}
 _RESERVED = {"frame", "covariates", "treatment_col", "treated_value", "id_col", "random_state"}
 
 
@@ -69,7 +70,8 @@ class SimulationSpec(BaseModel):
     designs : dict of str to dict
         Name -> keyword arguments of ``matching.match_cohort``; ``{method: none}`` is the
         unadjusted comparison with the whole eligible pool. ``estimator: harmonised`` (with
-        ``imputations``, default 10) estimates PFS on the trial's assessment schedule
+        ``imputations``, default 10, and ``imputation_model``) estimates PFS on the trial's
+        assessment schedule
         (``reports.alignment.harmonised_estimate``) instead of as observed.
     landmark_weeks, rmst_tau_weeks : float
         Landmark of the survival difference (trial - control) and RMST horizon, in weeks.
@@ -130,6 +132,12 @@ class SimulationSpec(BaseModel):
             if impute_trial is not None and (not isinstance(impute_trial, bool)
                                              or estimator != "harmonised"):
                 raise ValueError(f"designs.{name}: impute_trial (true/false) goes with "
+                                 "estimator: harmonised")
+            model = options.pop("imputation_model", None)
+            if model is not None and (model not in ESTIMATOR_OPTIONS["imputation_model"]
+                                      or estimator != "harmonised"):
+                raise ValueError(f"designs.{name}: imputation_model (one of "
+                                 f"{list(ESTIMATOR_OPTIONS['imputation_model'])}) goes with "
                                  "estimator: harmonised")
             if "method" not in options:
                 raise ValueError(f"designs.{name}: 'method' is required (or 'none' for naive)")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from connectors import columns as cols
+from reports.alignment_options import DEFAULT_IMPUTATION_MODEL
 from synthctl.simulation.metrics import performance_measures, share_with_mcse
 from synthctl.simulation.spec import ESTIMATOR_OPTIONS, NAIVE, SimulationSpec
 from synthctl.simulation.truth import scenario_config, truth_mc_se, truth_values
@@ -345,7 +346,8 @@ def _blocks(spec: SimulationSpec, options: dict[str, Any], seed: int) -> tuple:
         landmarks=(spec.landmark_weeks,), unit="weeks", rmst_tau=spec.rmst_tau_weeks,
         imputations=int(options.get("imputations", SIMULATION_IMPUTATIONS)),
         random_state=seed, primary=True, tipping=False,
-        impute_trial=bool(options.get("impute_trial", True))),)
+        impute_trial=bool(options.get("impute_trial", True)),
+        imputation_model=options.get("imputation_model", DEFAULT_IMPUTATION_MODEL)),)
 
 
 def _num(value: Any) -> float:

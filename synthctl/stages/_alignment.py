@@ -125,7 +125,8 @@ def alignment_block(ctx: StageContext, frame: pd.DataFrame, *, time_col: str, ev
         grid_every=cn.days_to(unit, cn.to_days(al.grid_unit, al.grid_every)),
         grid_label=(al.grid_every, al.grid_unit), landmarks=tuple(a.landmarks), unit=unit,
         rmst_tau=a.rmst_tau, imputations=al.imputations, random_state=spec.study.seed,
-        days_per_unit=cn.DAYS_PER_UNIT[unit], primary=al.primary, source=note,
+        days_per_unit=cn.DAYS_PER_UNIT[unit], primary=al.primary, grid_window=al.grid_window,
+        imputation_model=al.imputation_model, source=note,
         reason=note if with_iv is None else None)
     return (frame if with_iv is None else with_iv), block
 

@@ -166,6 +166,22 @@ def test_bad_options():
         _align(d, grid_every=0.0)
 
 
+def test_imputation_model_option():
+    """Default: the grid-cell hazard model; "turnbull" the arm's NPMLE (a sensitivity
+    analysis); the method text says which; an unknown model is an error."""
+    d = _frame()
+    default = _align(d, tipping=False).versions["harmonised"]
+    npmle = _align(d, tipping=False, imputation_model="turnbull").versions["harmonised"]
+    assert "piecewise-exponential" in default.method and "Turnbull" not in default.method
+    assert "Turnbull NPMLE" in npmle.method
+    assert default.hazard_ratio.log_hr != npmle.hazard_ratio.log_hr
+    # the standard and Turnbull versions do not depend on the imputation model
+    other = _align(d, tipping=False, imputation_model="turnbull").versions
+    assert _align(d, tipping=False).versions["turnbull"].to_dict() == other["turnbull"].to_dict()
+    with pytest.raises(EstimationError, match="imputation_model"):
+        _align(d, imputation_model="uniform")
+
+
 def test_control_only_harmonisation_keeps_the_trial_as_observed():
     from reports.alignment import harmonised_estimate
 

@@ -74,8 +74,10 @@ def test_no_adrs_no_schedule_says_why(tmp_path):
 
 def test_registry_and_adrs(tmp_path):
     """With trial.adrs the trial arm's intervals are its visits (no protocol schedule
-    needed); the block says so and the trial's gaps are the visits' (about 42 days)."""
-    spec = _registry_spec(tmp_path, "", adrs=SAMPLE_DIR / "trial_adrs.csv")
+    needed); the block says so and the trial's gaps are the visits' (about 42 days). The
+    spec's imputation model and visit window reach the estimate."""
+    spec = _registry_spec(tmp_path, ", imputation_model: turnbull, grid_window: 0",
+                          adrs=SAMPLE_DIR / "trial_adrs.csv")
     run_study(spec, tmp_path / "out")
     al = _results(tmp_path / "out")["alignment"]
     assert "ADRS visits" in al["source"] and "trial_adrs.csv" in al["source"]
@@ -83,6 +85,8 @@ def test_registry_and_adrs(tmp_path):
                                     "harmonised"}
     assert 38 <= al["assessment_gaps"]["trial"]["median"] <= 46
     assert al["estimates"]["harmonised"]["hazard_ratio"]["estimate"] > 0
+    method = al["estimates"]["harmonised"]["method"]
+    assert "Turnbull NPMLE" in method and "within a 0% visit window" in method
 
 
 def test_adrs_unknown_subject_is_a_data_error_naming_file_row_column(tmp_path):

@@ -13,10 +13,10 @@ from sample_data.paths import SAMPLE_REGISTRY
 from sample_data.simulator import SimulationConfig, _simulate
 from synthctl.errors import SpecError
 from synthctl.simulation.intervals import registry_intervals
-from synthctl.simulation.spec import SimulationSpec, load_simulation_spec
+from synthctl.simulation.spec import SimulationSpec, default_spec_path, load_simulation_spec
 from synthctl.simulation.study import run_simulation
 
-SPEC = "benchmarks/simulation_alignment.yaml"
+SPEC = default_spec_path().with_name("simulation_alignment.yaml")  # shipped with the package
 
 
 def test_pandas_intervals_equal_the_sql_on_the_sample_registry():
@@ -41,6 +41,11 @@ def test_estimator_option_is_validated():
     bad = {**base, "designs": {"x": {"method": "none", "imputations": 5}}}
     with pytest.raises(ValueError, match="imputations"):
         SimulationSpec.model_validate(bad)
+    for model, estimator in (("magic", "harmonised"), ("turnbull", "standard")):
+        bad = {**base, "designs": {"x": {"method": "none", "estimator": estimator,
+                                         "imputation_model": model}}}
+        with pytest.raises(ValueError, match="imputation_model"):
+            SimulationSpec.model_validate(bad)
 
 
 def test_spec_file_loads():
@@ -60,6 +65,8 @@ def test_harmonised_design_runs_and_moves_the_control_estimate():
                                                           values="estimate")
     # sparse registry imaging flatters the control arm: harmonising raises the difference
     assert (lm["att_odds_harmonised"] > lm["att_odds_standard"]).all()
+    # the imputation model is a real option: the Turnbull sensitivity design differs
+    assert not np.allclose(lm["att_odds_harmonised"], lm["att_odds_harmonised_turnbull"])
     again = run_simulation(spec, replicates=2, seed=11).runs
     np.testing.assert_array_equal(runs["estimate"].to_numpy(), again["estimate"].to_numpy())
 
