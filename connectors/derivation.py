@@ -319,6 +319,24 @@ def _source(name: str, table: str, line, pat, diag) -> ColumnElement:
     return by_table[table].c[name].label(name)
 
 
+def _assessment_predicates(a: FromClause, suffix: str = "") -> tuple[ColumnElement,
+                                                                        ColumnElement]:
+    """``(progression, adequate)`` on tumour assessment rows ``a``: PD or clinical
+    progression; CR/PR/SD without clinical progression. ``suffix`` names the bind parameters
+    apart, so that both the PFS derivation and the interval query can sit in one statement."""
+    progression = sa.or_(
+        a.c.overall_response == sa.bindparam(f"pd_code{suffix}", PROGRESSION_RESPONSE,
+                                             type_=sa.String),
+        a.c.clinical_progression == sa.true(),
+    )
+    adequate = sa.and_(
+        a.c.overall_response.in_(sa.bindparam(f"adequate{suffix}", list(ADEQUATE_RESPONSES),
+                                               expanding=True)),
+        sa.or_(a.c.clinical_progression.is_(None), a.c.clinical_progression == sa.false()),
+    )
+    return progression, adequate
+
+
 def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:
     """Per index line (``idx``: patient_id, line_id, index_date) the raw endpoint dates.
 
@@ -329,15 +347,7 @@ def outcome_select(t: Mapping[str, sa.Table], idx: FromClause) -> sa.Select:
     """
     a = t["tumour_assessments"]
     days = days_between(idx.c.index_date, a.c.assessment_date)
-    progression = sa.or_(
-        a.c.overall_response == sa.bindparam("pd_code", PROGRESSION_RESPONSE, type_=sa.String),
-        a.c.clinical_progression == sa.true(),
-    )
-    adequate = sa.and_(
-        a.c.overall_response.in_(sa.bindparam("adequate", list(ADEQUATE_RESPONSES),
-                                               expanding=True)),
-        sa.or_(a.c.clinical_progression.is_(None), a.c.clinical_progression == sa.false()),
-    )
+    progression, adequate = _assessment_predicates(a)
     assessed = (
         sa.select(
             idx.c.line_id,
@@ -423,15 +433,7 @@ def progression_interval_select(t: Mapping[str, sa.Table], idx: FromClause) -> s
     a = t["tumour_assessments"]
     f = t["follow_up"]
     days = days_between(idx.c.index_date, a.c.assessment_date)
-    progression = sa.or_(
-        a.c.overall_response == sa.bindparam("pd_code_i", PROGRESSION_RESPONSE, type_=sa.String),
-        a.c.clinical_progression == sa.true(),
-    )
-    adequate = sa.and_(
-        a.c.overall_response.in_(sa.bindparam("adequate_i", list(ADEQUATE_RESPONSES),
-                                               expanding=True)),
-        sa.or_(a.c.clinical_progression.is_(None), a.c.clinical_progression == sa.false()),
-    )
+    progression, adequate = _assessment_predicates(a, "_i")
     post = (
         sa.select(idx.c.line_id, days.label("days"),
                   sa.case((progression, 1), else_=0).label("is_prog"),
