@@ -12,8 +12,8 @@ the first grid visit (8-16 weeks against 6), the arm's distribution inside ``(0,
 is not identified by the data; the NPMLE then puts the mass of those intervals on the few
 support points inside them, the exact times of early deaths and clinical progressions (a
 frailer group), and over-states early progression (benchmarks/README.md, "Endpoint
-alignment": F(6 weeks) 0.153 against the truth 0.113, log HR bias of the control side -0.017;
-this model: 0.138 and -0.005).
+alignment", `benchmarks/alignment_identification.py`: F(6 weeks) 0.152 against the truth
+0.113, log HR bias of the control side -0.018; this model: 0.139 and -0.006).
 
 Data as R's ``Surv(left, right, type = "interval2")``: ``left == right`` exact (a death),
 ``right`` NaN right-censored at ``left``, ``left < right`` an event in ``(left, right]``.
